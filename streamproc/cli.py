@@ -1,0 +1,167 @@
+"""`streamproc` command line: validate, replay, produce, worker, sender, run, schemas."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from streamproc.timeutil import parse_time, to_us
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+
+
+def bootstrap_default() -> str:
+    return os.environ.get("STREAMPROC_KAFKA", DEFAULT_BOOTSTRAP)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from streamproc.config import check_config
+
+    config, issues = check_config(args.path)
+    errors = [i for i in issues if i.severity == "error"]
+    for issue in issues:
+        print(issue, file=sys.stderr if issue.severity == "error" else sys.stdout)
+    if errors or config is None:
+        print(f"{args.path}: {len(errors) or len(issues)} error(s)", file=sys.stderr)
+        return 1
+    print(f"{args.path}: ok ({len(config.plans)} plans, {len(config.teams)} teams, {len(config.users)} users)")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streamproc.config import ConfigError, load_config
+    from streamproc.engine.core import Engine
+    from streamproc.replay import replay
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    until = None
+    if args.until:
+        try:
+            until = to_us(parse_time(args.until))
+        except ValueError:
+            print(f"--until: not an RFC 3339 time: {args.until!r}", file=sys.stderr)
+            return 2
+    started = time.perf_counter()
+
+    def rejected(line: int, reason: str) -> None:
+        print(f"{args.input}:{line}: not processed: {reason}", file=sys.stderr)
+
+    try:
+        handle = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        print(f"--input: {exc}", file=sys.stderr)
+        return 2
+    with handle:
+        report = replay(Engine(config), handle, until, on_reject=rejected)
+    out = sys.stdout
+    for line in report.lines():
+        out.write(line)
+        out.write("\n")
+    out.flush()
+    elapsed = time.perf_counter() - started
+    print(f"replay: {report.events} events, {len(report.emitted)} outcomes, {len(report.rejected)} rejected, "
+          f"{elapsed:.2f}s", file=sys.stderr)
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from streamproc.wire.schemas import write_schemas
+
+    for path in write_schemas(Path(args.out)):
+        print(path)
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streamproc.kafka.produce import produce_files
+
+    return produce_files(args.files, args.bootstrap)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streamproc.processor.app import run_worker
+
+    return run_worker(args)
+
+
+def cmd_sender(args: argparse.Namespace) -> int:
+    from streamproc.senders.worker import main as sender_main
+
+    argv = [a for m in args.mode for a in ("--mode", m)] + ["--bootstrap", args.bootstrap]
+    if args.config:
+        argv += ["--config", args.config]
+    return sender_main(argv) or 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streamproc.supervisor import run_stack
+
+    return run_stack(args.config, args.bootstrap)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamproc", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a config file or directory; every error names file and key")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("replay", help="run events through the engine on a virtual clock; outcomes on stdout")
+    p.add_argument("--config", required=True)
+    p.add_argument("--input", required=True, help="JSON lines of events ('-' for stdin)")
+    p.add_argument("--until", help="print outcomes scheduled at or before this RFC 3339 time")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("schemas", help="write the JSON Schemas of the wire formats")
+    p.add_argument("--out", default="schemas")
+    p.set_defaults(func=cmd_schemas)
+
+    p = sub.add_parser("produce", help="produce events (a JSON object or JSON lines per file) to Kafka")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--bootstrap", default=bootstrap_default())
+    p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("worker", help="the stream processor (a Faust worker)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--bootstrap", default=bootstrap_default())
+    p.add_argument("--data-dir", default=None, help="table store directory (default: a fresh one per worker)")
+    p.add_argument("--web-port", type=int, default=None, help="readiness port (default: a free one)")
+    p.add_argument("--store", default=os.environ.get("STREAMPROC_STORE", "rocksdb"), choices=["rocksdb", "memory"])
+    p.add_argument("--partitions", type=int, default=int(os.environ.get("STREAMPROC_PARTITIONS", "12")))
+    p.add_argument("--tick-interval", type=float, default=0.2, help="seconds between wake-up scans")
+    p.add_argument("--loglevel", default="warning")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("sender", help="vendor sender worker for one or more modes")
+    p.add_argument("--mode", action="append", default=[])
+    p.add_argument("--config", default=None)
+    p.add_argument("--bootstrap", default=bootstrap_default())
+    p.set_defaults(func=cmd_sender)
+
+    p = sub.add_parser("run", help="processor + senders (+ API) with one config; Ctrl-C stops all")
+    p.add_argument("--config", default="examples/config.yaml")
+    p.add_argument("--bootstrap", default=bootstrap_default())
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Cross-reference checks: things one key cannot know about another.
+
+Errors stop a config from loading; warnings are printed by `streamproc validate` only.
+"""
+
+from __future__ import annotations
+
+from streamproc.config.loader import Issue, Source
+from streamproc.config.models import Config
+from streamproc.engine.render import FIELDS, compile_error
+from streamproc.wire.common import MODES, rotation_of
+
+
+def check_references(config: Config, source: Source) -> list[Issue]:
+    issues: list[Issue] = []
+    users = config.users
+
+    def need_user(name: str | None, path: tuple[str | int, ...]) -> None:
+        if name is not None and name not in users:
+            issues.append(source.issue(path, f"unknown user {name!r}"))
+
+    for uname, user in users.items():
+        for app in user.app_modes:
+            if app not in config.applications:
+                issues.append(source.issue(("users", uname, "app_modes", app), f"unknown application {app!r}",
+                                           "warning"))
+
+    for tname, team in config.teams.items():
+        for i, member in enumerate(team.members):
+            need_user(member, ("teams", tname, "members", i))
+        need_user(team.manager, ("teams", tname, "manager"))
+        for rname, rotation in team.rotations.items():
+            for i, member in enumerate(rotation.users):
+                need_user(member, ("teams", tname, "rotations", rname, "users", i))
+        for i, override in enumerate(team.overrides):
+            need_user(override.user, ("teams", tname, "overrides", i, "user"))
+            if override.rotation not in team.rotations:
+                issues.append(source.issue(("teams", tname, "overrides", i, "role"),
+                                           f"team {tname!r} has no rotation {override.rotation!r}"))
+
+    for pname, plan in config.plans.items():
+        need_user(plan.owner, ("plans", pname, "owner"))
+        for s, step in enumerate(plan.steps):
+            if all(n.optional for n in step):
+                issues.append(source.issue(("plans", pname, "steps", s),
+                                           "step has no non-optional notification", "warning"))
+            for j, note in enumerate(step):
+                path: tuple[str | int, ...] = ("plans", pname, "steps", s, j)
+                if note.template not in config.templates:
+                    issues.append(source.issue((*path, "template"), f"unknown template {note.template!r}"))
+                if note.dynamic is not None or note.role is None or note.target is None:
+                    continue
+                role, target = note.role, note.target
+                if role == "user":
+                    need_user(target, (*path, "target"))
+                    continue
+                team = config.teams.get(target)
+                if team is None:
+                    issues.append(source.issue((*path, "target"), f"unknown team {target!r}"))
+                    continue
+                rotation = rotation_of(role)
+                if rotation is not None and rotation not in team.rotations:
+                    issues.append(source.issue((*path, "role"), f"team {target!r} has no rotation {rotation!r}"))
+
+    allowed_modes = {*MODES, "default"}
+    for tname, by_app in config.templates.items():
+        for app, by_mode in by_app.items():
+            if app != "default" and app not in config.applications:
+                issues.append(source.issue(("templates", tname, app), f"unknown application {app!r}", "warning"))
+            for mode in by_mode:
+                if mode not in allowed_modes:
+                    issues.append(source.issue(("templates", tname, app, mode),
+                                               f"unknown mode {mode!r} (expected one of {', '.join(sorted(allowed_modes))})"))
+    return issues
+
+
+def check_templates(config: Config, source: Source) -> list[Issue]:
+    """Template syntax errors: reported by validate, never fatal at load (spec §3)."""
+    issues: list[Issue] = []
+    for tname, by_app in config.templates.items():
+        for app, by_mode in by_app.items():
+            for mode, entry in by_mode.items():
+                for name in FIELDS:
+                    text = getattr(entry, name)
+                    if text is None:
+                        continue
+                    problem = compile_error(text)
+                    if problem:
+                        issues.append(source.issue(("templates", tname, app, mode, name),
+                                                   f"template syntax error: {problem}"))
+    return issues

@@ -1,0 +1,352 @@
+"""The escalation engine (spec §3): a pure function of (state, event or time) -> (state, outcomes).
+
+No I/O and no wall clock: the live processor feeds it events and the wall clock, replay feeds
+it events and a virtual clock, and both get the same outcomes.
+
+Two calls drive it:
+- `handle(state, event, at)`: first emits everything scheduled strictly before `at`, then applies
+  the event (events at an instant apply before any message scheduled at that instant);
+- `advance(state, until, inclusive=True)`: emits everything scheduled up to `until`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamproc.config.models import Config, Notification, Plan
+from streamproc.engine.render import Renderer
+from streamproc.engine.state import IncidentState, Pending
+from streamproc.engine.targets import resolve_targets
+from streamproc.timeutil import US_PER_S, format_us, from_us
+from streamproc.wire.common import Priority
+from streamproc.wire.events import Acknowledge, Claim, Event, Resolve, Trigger, Unclaim
+from streamproc.wire.outcomes import Audit, Dropped, Exhausted, Message, Undeliverable
+
+SpecOutcome = Message | Undeliverable | Dropped | Exhausted
+SEEN_EVENTS_KEPT = 512
+"""How many event ids each incident remembers for idempotency."""
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """An outcome and its position in the spec's order:
+    (at, incident_id, step, notification, repeat, user, mode)."""
+
+    outcome: SpecOutcome
+    sort_key: tuple[Any, ...]
+
+
+@dataclass
+class Result:
+    state: IncidentState
+    emitted: list[Emitted] = field(default_factory=list)
+    audits: list[Audit] = field(default_factory=list)
+    rejected: str | None = None
+    """Why an event was not processed (it belongs on the dead-letter topic)."""
+    duplicate: bool = False
+    """The event's event_id had been seen: nothing was done."""
+
+    @property
+    def outcomes(self) -> list[SpecOutcome]:
+        return [e.outcome for e in self.emitted]
+
+    @property
+    def wake_at(self) -> int | None:
+        return self.state.wake_at
+
+
+def message_id(incident_id: str, instance: int, step: int, notification: int, repeat: int,
+               user: str, mode: str, at_us: int) -> str:
+    """Deterministic id. The scheduled time is part of it so a step restarted by an unclaim
+    pages again instead of being taken for a duplicate."""
+    raw = "\x1f".join(str(p) for p in (incident_id, instance, step, notification, repeat, user, mode, at_us))
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _dynamic_indices(plan: Plan) -> list[int]:
+    return [n.dynamic for step in plan.steps for n in step if n.dynamic is not None]
+
+
+class Engine:
+    """The escalation rules for one configuration. Holds compiled templates; no other state."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.renderer = Renderer(config)
+
+    # ---- input checks --------------------------------------------------------------------
+    def check_trigger(self, trigger: Trigger) -> str | None:
+        """Why a trigger cannot be processed (spec §2), or None."""
+        if trigger.application not in self.config.applications:
+            return f"application: unknown application {trigger.application!r}"
+        plan = self.config.plans.get(trigger.plan)
+        if plan is None:
+            return f"plan: unknown plan {trigger.plan!r}"
+        needed = _dynamic_indices(plan)
+        if needed and max(needed) >= len(trigger.dynamic_targets):
+            return (f"dynamic_targets: plan {trigger.plan!r} uses dynamic index {max(needed)} but the "
+                    f"trigger has {len(trigger.dynamic_targets)} dynamic target(s)")
+        return None
+
+    # ---- driving -------------------------------------------------------------------------
+    def handle(self, state: IncidentState | None, event: Event, at_us: int) -> Result:
+        """Apply one event that happened at `at_us` (its `at`, or its record's timestamp)."""
+        if state is None:
+            state = IncidentState(incident_id=event.key)
+        if event.event_id is not None and event.event_id in state.seen_events:
+            return Result(state, duplicate=True)
+        if isinstance(event, Trigger):
+            reason = self.check_trigger(event)
+            if reason is not None:
+                return Result(state, rejected=reason)
+        result = self.advance(state, at_us, inclusive=False)
+        s = result.state.model_copy()
+        if event.event_id is not None:
+            s.seen_events = [*s.seen_events[-(SEEN_EVENTS_KEPT - 1):], event.event_id]
+        audit = self._apply(s, event, at_us)
+        if audit is not None:
+            s.version += 1
+            result.audits.append(audit)
+        result.state = s
+        return result
+
+    def advance(self, state: IncidentState, until_us: int, inclusive: bool = True) -> Result:
+        """Emit everything scheduled before `until_us` (or at it, when inclusive)."""
+        if state.status != "escalating" or state.plan is None:
+            return Result(state)
+
+        def due(t: int) -> bool:
+            return t <= until_us if inclusive else t < until_us
+
+        s = state.model_copy()
+        plan = state.plan
+        out: list[Emitted] = []
+        pending = s.pending
+        i = 0
+        while True:
+            if i < len(pending):
+                if not due(pending[i].at):
+                    break
+                out.extend(self._emit(s, pending[i]))
+                i += 1
+                continue
+            if not due(s.step_end):
+                break
+            if s.step + 1 < len(plan.steps):
+                self._start_step(s, s.step + 1, s.step_end)
+                pending, i = s.pending, 0
+                continue
+            s.status = "exhausted"
+            out.append(Emitted(
+                Exhausted(at=from_us(s.step_end), incident_id=s.incident_id, instance=s.instance),
+                (s.step_end, s.incident_id, len(plan.steps) + 1, 0, 0, "", ""),
+            ))
+            pending, i = [], 0
+            break
+        if out or i:
+            s.pending = pending[i:]
+            s.version += 1
+            return Result(s, out)
+        return Result(state)
+
+    def run_to_end(self, state: IncidentState) -> Result:
+        """Advance until the instance is claimed, resolved or exhausted (replay without --until)."""
+        result = Result(state)
+        while result.state.status == "escalating":
+            wake = result.state.wake_at
+            assert wake is not None
+            step = self.advance(result.state, wake)
+            result.state = step.state
+            result.emitted.extend(step.emitted)
+        return result
+
+    # ---- events --------------------------------------------------------------------------
+    def _apply(self, s: IncidentState, event: Event, at: int) -> Audit | None:
+        """Mutates the working copy `s`; returns the audit record when something changed."""
+        if isinstance(event, Trigger):
+            if s.is_open:
+                s.absorbed += 1
+                return self._audit(s, "absorbed", at)
+            plan = self.config.plans[event.plan]
+            s.instance += 1
+            s.status = "escalating"
+            s.plan_name = event.plan
+            s.plan = plan
+            s.application = event.application
+            s.context = dict(event.context)
+            s.dynamic_targets = list(event.dynamic_targets)
+            s.created = at
+            s.absorbed = 0
+            s.claimed_at = s.claimed_step = None
+            s.owner = None
+            self._start_step(s, 0, at)
+            return self._audit(s, "triggered", at)
+        if isinstance(event, Claim | Acknowledge):
+            if s.status not in ("escalating", "exhausted") or s.plan is None:
+                return None
+            s.claimed_step = self._step_started_by(s, at)
+            s.claimed_at = at
+            s.owner = event.owner if isinstance(event, Claim) else (event.application or s.application)
+            s.status = "claimed"
+            s.pending = []
+            return self._audit(s, "claimed", at, owner=s.owner)
+        if isinstance(event, Unclaim):
+            if s.status != "claimed" or s.claimed_step is None:
+                return None
+            step = s.claimed_step
+            s.status = "escalating"
+            s.claimed_at = s.claimed_step = None
+            s.owner = None
+            self._start_step(s, step, at)
+            return self._audit(s, "unclaimed", at)
+        if isinstance(event, Resolve):
+            if not s.is_open:
+                return None
+            s.status = "resolved"
+            s.pending = []
+            return self._audit(s, "resolved", at)
+        return None
+
+    @staticmethod
+    def _audit(s: IncidentState, kind: str, at: int, owner: str | None = None) -> Audit:
+        return Audit.model_validate({"kind": kind, "at": from_us(at), "incident_id": s.incident_id,
+                                     "instance": s.instance, "owner": owner, "step": s.step + 1})
+
+    @staticmethod
+    def _step_started_by(s: IncidentState, at: int) -> int:
+        """The latest step that had started at or before `at` (the step a claim lands in)."""
+        assert s.plan is not None
+        steps = s.plan.steps
+        if s.status == "exhausted":
+            return len(steps) - 1
+        index, end = s.step, s.step_end
+        while end <= at and index + 1 < len(steps):
+            index += 1
+            end += max(n.duration for n in steps[index]) * US_PER_S
+        return index
+
+    # ---- schedule ------------------------------------------------------------------------
+    def _start_step(self, s: IncidentState, index: int, start: int) -> None:
+        """Resolve the step's targets at `start` and schedule all its sends."""
+        assert s.plan is not None
+        notes = s.plan.steps[index]
+        pending: list[Pending] = []
+        for j, note in enumerate(notes):
+            role, target = self._role_target(s, note)
+            users = resolve_targets(self.config, role, target, start) if role and target else []
+            if users:
+                wait = note.wait * US_PER_S
+                for k in range(note.repeat + 1):
+                    for user in users:
+                        pending.append(Pending(at=start + k * wait, notification=j, repeat=k, user=user))
+            elif not note.optional:
+                pending.append(Pending(at=start, notification=j, repeat=0, user=s.plan.owner,
+                                       unresolved=f"{role}:{target}"))
+        pending.sort(key=lambda p: (p.at, p.notification, p.repeat, p.user or ""))
+        s.step = index
+        s.step_start = start
+        s.step_end = start + max(n.duration for n in notes) * US_PER_S
+        s.pending = pending
+
+    @staticmethod
+    def _role_target(s: IncidentState, note: Notification) -> tuple[str, str]:
+        if note.dynamic is not None:
+            if note.dynamic < len(s.dynamic_targets):
+                dyn = s.dynamic_targets[note.dynamic]
+                return dyn.role, dyn.target
+            return "", ""
+        assert note.role is not None and note.target is not None
+        return note.role, note.target
+
+    # ---- sends ---------------------------------------------------------------------------
+    def _emit(self, s: IncidentState, p: Pending) -> list[Emitted]:
+        assert s.plan is not None
+        note = s.plan.steps[s.step][p.notification]
+        step_no = s.step + 1
+        if p.unresolved is not None:
+            return [self._owner_message(s, p, step_no)]
+        assert p.user is not None
+        role, target = self._role_target(s, note)
+        return [self._send(s, p, step_no, p.user, note.priority, role, target, note.template)]
+
+    def _key(self, s: IncidentState, p: Pending, step_no: int, user: str | None, mode: str) -> tuple[Any, ...]:
+        return (p.at, s.incident_id, step_no, p.notification, p.repeat, user or "", mode)
+
+    def choose_mode(self, application: str, user: str, priority: Priority) -> str | None:
+        """First of: user app_modes, application default_modes, user modes, global priorities —
+        that is set and allowed by the application."""
+        app = self.config.applications.get(application)
+        allowed = app.allowed_modes if app is not None else None
+        u = self.config.users[user]
+        for candidate in (
+            u.app_modes.get(application, {}).get(priority),
+            app.default_modes.get(priority) if app is not None else None,
+            u.modes.get(priority),
+            self.config.priorities.get(priority),
+        ):
+            if candidate is not None and (allowed is None or candidate in allowed):
+                return candidate
+        return None
+
+    def _send(self, s: IncidentState, p: Pending, step_no: int, user: str, priority: Priority,
+              role: str, target: str, template: str | None, unresolved: str | None = None) -> Emitted:
+        at = from_us(p.at)
+        mode = self.choose_mode(s.application, user, priority)
+        if mode is None:
+            return Emitted(Undeliverable(at=at, incident_id=s.incident_id, instance=s.instance, step=step_no,
+                                         user=user, reason="no-mode"), self._key(s, p, step_no, user, ""))
+        if mode == "drop":
+            return Emitted(Dropped(at=at, incident_id=s.incident_id, instance=s.instance, step=step_no,
+                                   user=user), self._key(s, p, step_no, user, "drop"))
+        contacts = self.config.users[user].contacts
+        destination = contacts.get(mode)  # type: ignore[call-overload]
+        if destination is None:
+            mode, destination = "email", contacts.get("email")
+            if destination is None:
+                return Emitted(Undeliverable(at=at, incident_id=s.incident_id, instance=s.instance,
+                                             step=step_no, user=user, reason="no-contact"),
+                               self._key(s, p, step_no, user, ""))
+        if template is None:
+            subject, body, html, error = self._unresolved_text(s, step_no, p.notification, unresolved or "")
+        else:
+            rendered = self.renderer.render(template, s.application, mode,
+                                            self._variables(s, step_no, priority, role, target, user, mode))
+            subject, body, html, error = (rendered.subject, rendered.body, rendered.email_html,
+                                          rendered.render_error)
+        message = Message(
+            at=at, incident_id=s.incident_id, instance=s.instance, plan=s.plan_name, application=s.application,
+            step=step_no, notification=p.notification, repeat=p.repeat, role=role, target=target, user=user,
+            priority=priority, mode=mode, destination=destination, subject=subject, body=body,  # type: ignore[arg-type]
+            render_error=error,
+            message_id=message_id(s.incident_id, s.instance, step_no, p.notification, p.repeat, user, mode, p.at),
+            unresolved=unresolved, email_html=html,
+        )
+        return Emitted(message, self._key(s, p, step_no, user, mode))
+
+    def _owner_message(self, s: IncidentState, p: Pending, step_no: int) -> Emitted:
+        owner = p.user
+        owner_user = self.config.users.get(owner) if owner else None
+        if owner is None or owner_user is None or not owner_user.active:
+            return Emitted(Undeliverable(at=from_us(p.at), incident_id=s.incident_id, instance=s.instance,
+                                         step=step_no, user=owner, reason="unresolved"),
+                           self._key(s, p, step_no, owner, ""))
+        return self._send(s, p, step_no, owner, "low", "owner", owner, None, unresolved=p.unresolved)
+
+    def _unresolved_text(self, s: IncidentState, step_no: int, notification: int,
+                         unresolved: str) -> tuple[str, str, str | None, bool]:
+        subject = f"[streamproc] {s.incident_id}: {unresolved} resolved to nobody"
+        body = (f"Incident {s.incident_id} (plan {s.plan_name}, application {s.application}), step {step_no}, "
+                f"notification {notification}: {unresolved} resolved to nobody, so nobody was paged for it. "
+                f"You own plan {s.plan_name}.")
+        return subject, body, None, False
+
+    def _variables(self, s: IncidentState, step_no: int, priority: str, role: str, target: str,
+                   user: str, mode: str) -> dict[str, Any]:
+        incident = {
+            "id": s.incident_id, "instance": s.instance, "plan": s.plan_name, "application": s.application,
+            "step": step_no, "priority": priority, "role": role, "target": target, "user": user,
+            "mode": mode, "created": format_us(s.created),
+        }
+        return {**s.context, "incident": incident, "iris": incident}

@@ -1,0 +1,102 @@
+"""Template lookup and sandboxed Jinja2 rendering (spec §3 Templates).
+
+A template that is missing, does not compile, or raises still yields a message with
+`render_error: true`: a page that renders badly beats no page.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import ChainableUndefined, Template, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from streamproc.config.models import Config, TemplateEntry
+
+FIELDS = ("subject", "body", "email_html")
+
+
+def make_environment() -> SandboxedEnvironment:
+    # ChainableUndefined: `{{ missing }}` and `{{ missing.deeper }}` both render empty.
+    return SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+    email_html: str | None
+    render_error: bool
+
+
+class Renderer:
+    """Compiles each template text once; renders per message."""
+
+    def __init__(self, config: Config):
+        self._templates = config.templates
+        self._env = make_environment()
+        self._compiled: dict[str, Template | TemplateError] = {}
+
+    def lookup(self, template: str, application: str, mode: str) -> TemplateEntry | None:
+        """`[application][mode]`, then `[application]["default"]`, then `["default"][mode]`,
+        then `["default"]["default"]`."""
+        by_app = self._templates.get(template)
+        if by_app is None:
+            return None
+        for app_key, mode_key in ((application, mode), (application, "default"), ("default", mode), ("default", "default")):
+            entry = by_app.get(app_key, {}).get(mode_key)
+            if entry is not None:
+                return entry
+        return None
+
+    def _compile(self, text: str) -> Template | TemplateError:
+        compiled = self._compiled.get(text)
+        if compiled is None:
+            try:
+                compiled = self._env.from_string(text)
+            except TemplateError as exc:
+                compiled = exc
+            self._compiled[text] = compiled
+        return compiled
+
+    def render(self, template: str, application: str, mode: str, variables: dict[str, Any]) -> Rendered:
+        entry = self.lookup(template, application, mode)
+        if entry is None:
+            return _error(template, f"template {template!r} has no entry for application "
+                                    f"{application!r} and mode {mode!r}", variables)
+        out: dict[str, str | None] = {}
+        for name in FIELDS:
+            text = getattr(entry, name)
+            if text is None:
+                out[name] = None
+                continue
+            compiled = self._compile(text)
+            if isinstance(compiled, TemplateError):
+                return _error(template, f"{name} does not compile: {_describe(compiled)}", variables)
+            try:
+                out[name] = compiled.render(variables)
+            except Exception as exc:  # any error inside a template still pages
+                return _error(template, f"{name} raised {type(exc).__name__}: {exc}", variables)
+        return Rendered(out["subject"] or "", out["body"] or "", out["email_html"], False)
+
+
+def _describe(exc: TemplateError) -> str:
+    line = getattr(exc, "lineno", None)
+    return f"{exc.message} (line {line})" if line else str(exc.message)
+
+
+def _error(template: str, problem: str, variables: dict[str, Any]) -> Rendered:
+    context = {k: v for k, v in variables.items() if k not in ("incident", "iris")}
+    body = f"Template error: {problem}\nContext: {json.dumps(context, sort_keys=True, default=str)}"
+    return Rendered(f"[streamproc] template {template!r} failed to render", body, None, True)
+
+
+def compile_error(text: str) -> str | None:
+    """For `streamproc validate`: the syntax error in a template text, or None."""
+    try:
+        make_environment().from_string(text)
+    except TemplateError as exc:
+        return _describe(exc)
+    return None

@@ -1,0 +1,67 @@
+"""The per-incident escalation state: what the Faust table stores and replay keeps in memory.
+
+The state is a value: the engine never mutates one it was given, it returns a new one.
+Everything in it is plain data so it serialises to JSON for the table's changelog.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamproc.config.models import Plan
+from streamproc.wire.events import DynamicTarget
+
+Status = Literal["none", "escalating", "claimed", "exhausted", "resolved"]
+OPEN: frozenset[str] = frozenset({"escalating", "claimed", "exhausted"})
+
+
+class Pending(BaseModel):
+    """One scheduled send of the current step (times in µs since the epoch)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: int
+    notification: int
+    repeat: int
+    user: str | None
+    unresolved: str | None = None
+    """Set on a message to the plan owner: the `role:target` that resolved to nobody."""
+
+
+class IncidentState(BaseModel):
+    model_config = ConfigDict(frozen=False, validate_assignment=False)
+
+    incident_id: str
+    instance: int = 0
+    status: Status = "none"
+    version: int = 0
+    plan_name: str = ""
+    plan: Plan | None = Field(default=None, description="Snapshot taken when the instance started")
+    application: str = ""
+    context: dict[str, Any] = Field(default_factory=dict)
+    dynamic_targets: list[DynamicTarget] = Field(default_factory=list)
+    created: int = 0
+    step: int = 0
+    """0-based index of the current (or claimed) step."""
+    step_start: int = 0
+    step_end: int = 0
+    pending: list[Pending] = Field(default_factory=list)
+    """Sends of the current step not yet emitted, in time order."""
+    claimed_at: int | None = None
+    claimed_step: int | None = None
+    owner: str | None = None
+    absorbed: int = 0
+    seen_events: list[str] = Field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    @property
+    def wake_at(self) -> int | None:
+        """When the engine next has something to do for this incident (µs), if ever."""
+        if self.status != "escalating":
+            return None
+        return self.pending[0].at if self.pending else self.step_end

@@ -1,0 +1,59 @@
+"""Event-time helpers: the engine counts time in integer microseconds since the epoch (UTC).
+
+Integers keep schedule arithmetic exact and comparisons cheap; RFC 3339 strings with a `Z`
+suffix are the only textual form that goes on the wire.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+US_PER_S = 1_000_000
+
+
+def ensure_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def to_us(value: datetime) -> int:
+    delta = ensure_utc(value) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * US_PER_S + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def format_us(us: int) -> str:
+    """RFC 3339 in UTC with `Z`; fractional seconds only when there are any."""
+    dt = from_us(us)
+    if dt.microsecond == 0:
+        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if dt.microsecond % 1000 == 0:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def format_time(value: datetime) -> str:
+    return format_us(to_us(value))
+
+
+def parse_time(text: str) -> datetime:
+    """Parse RFC 3339 (a trailing `Z` included)."""
+    return ensure_utc(datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00")))
+
+
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(ensure_utc),
+    PlainSerializer(format_time, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A timezone-aware UTC datetime that serialises as RFC 3339 with `Z`."""
