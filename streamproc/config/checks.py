@@ -15,9 +15,15 @@ def check_references(config: Config, source: Source) -> list[Issue]:
     issues: list[Issue] = []
     users = config.users
 
-    def need_user(name: str | None, path: tuple[str | int, ...]) -> None:
+    def need_user(name: str | None, path: tuple[str | int, ...], severity: str = "warning") -> None:
+        # Spec §3: only unknown users *targeted by a plan* are errors. Elsewhere (team members,
+        # managers, rotations, plan owners; the spec's own example has them) an unknown user
+        # resolves to nobody, so it is reported as a warning.
         if name is not None and name not in users:
-            issues.append(source.issue(path, f"unknown user {name!r}"))
+            message = f"unknown user {name!r}"
+            if severity == "warning":
+                message += " (resolves to nobody)"
+            issues.append(source.issue(path, message, severity))
 
     for uname, user in users.items():
         for app in user.app_modes:
@@ -52,7 +58,7 @@ def check_references(config: Config, source: Source) -> list[Issue]:
                     continue
                 role, target = note.role, note.target
                 if role == "user":
-                    need_user(target, (*path, "target"))
+                    need_user(target, (*path, "target"), "error")
                     continue
                 team = config.teams.get(target)
                 if team is None:

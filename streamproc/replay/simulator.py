@@ -36,10 +36,16 @@ class ReplayReport:
         return [json.dumps(outcome_dict(e.outcome)) for e in self.ordered()]
 
 
+_EVENT_TYPES = {"trigger", "claim", "acknowledge", "unclaim", "resolve"}
+
+
 def error_text(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
-        loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith(("function-", "tagged-union")))
+        path = list(error["loc"])
+        if path and path[0] in _EVENT_TYPES:  # the discriminated union's tag
+            path = path[1:]
+        loc = ".".join(str(p) for p in path if not str(p).startswith(("function-", "tagged-union")))
         parts.append(f"{loc or 'event'}: {error['msg']}")
     return "; ".join(parts)
 

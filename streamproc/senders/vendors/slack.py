@@ -1,0 +1,93 @@
+"""Slack direct messages through `slack_sdk`'s AsyncWebClient (`chat.postMessage`).
+
+The destination is the user's Slack id (posting to a user id opens the DM). The message
+carries a Claim button whose value names the incident, instance and message; the
+interaction endpoint that handles it is outside the senders. The SDK's own retries are
+turned off: the pipeline retries with backoff and honours Retry-After itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from streamproc.senders.settings import SlackSettings
+from streamproc.senders.vendors.base import VendorResult, parse_retry_after, retryable_http_status
+from streamproc.wire.outcomes import Message
+
+CLAIM_ACTION_ID = "streamproc_claim"
+_TEMPORARY_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+_SECTION_LIMIT = 3000
+
+
+def claim_blocks(message: Message) -> list[dict[str, Any]]:
+    """Block Kit for a page: the text, then a Claim button."""
+    text = f"*{message.subject}*\n{message.body}" if message.subject else message.body
+    value = json.dumps(
+        {"incident_id": message.incident_id, "instance": message.instance, "message_id": message.message_id},
+        separators=(",", ":"),
+    )
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[:_SECTION_LIMIT]}},
+        {
+            "type": "actions",
+            "block_id": f"streamproc-{message.message_id}"[:255],
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": CLAIM_ACTION_ID,
+                    "text": {"type": "plain_text", "text": "Claim"},
+                    "style": "primary",
+                    "value": value,
+                }
+            ],
+        },
+    ]
+
+
+class SlackVendor:
+    name = "slack"
+
+    def __init__(self, settings: SlackSettings) -> None:
+        token = settings.resolved_token()
+        if not token:
+            raise ValueError("slack needs a token")
+        self._token = token
+        self._settings = settings
+        self.account: str | None = "slack" if settings.rate else None
+
+    async def send(self, message: Message) -> VendorResult:
+        client = AsyncWebClient(
+            token=self._token,
+            base_url=self._settings.base_url or AsyncWebClient.BASE_URL,
+            timeout=int(max(1, self._settings.timeout)),
+            retry_handlers=[],
+        )
+        fallback_text = f"{message.subject}: {message.body}" if message.subject else message.body
+        try:
+            response = await client.chat_postMessage(
+                channel=message.destination, text=fallback_text[:_SECTION_LIMIT], blocks=claim_blocks(message)
+            )
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
+            detail = f"HTTP {status}: {error or exc.response.data!r}"
+            if status == 429 or error == "ratelimited":
+                return VendorResult.temporary(
+                    detail, parse_retry_after(exc.response.headers.get("Retry-After"))
+                )
+            if retryable_http_status(status) or error in _TEMPORARY_ERRORS:
+                return VendorResult.temporary(detail)
+            return VendorResult.permanent(detail)
+        except (TimeoutError, aiohttp.ClientError, OSError, SlackClientError) as exc:
+            return VendorResult.temporary(f"{type(exc).__name__}: {exc}")
+        return VendorResult.ok(vendor_id=str(response.get("ts") or "") or None)
+
+    async def close(self) -> None:
+        return None

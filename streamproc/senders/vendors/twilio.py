@@ -1,0 +1,137 @@
+"""Twilio SMS and voice through the official `twilio` client (its async API).
+
+Voice calls carry inline TwiML: the message is read out inside a <Gather>, so pressing
+the claim key posts to the relay's gather URL (settings `twilio.gather_url`) with the
+message and incident ids in the query string.
+
+`base_url` points the real client at another host (a local fake in tests, or a proxy):
+the client's HTTP layer is swapped for one that rewrites `https://*.twilio.com` URLs.
+Twilio's exceptions do not carry response headers, so the same HTTP layer stashes a
+429's Retry-After in a context variable that the send reads back (one asyncio task per
+send, so concurrent sends never see each other's value).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import aiohttp
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from streamproc.senders.settings import TwilioSettings
+from streamproc.senders.vendors.base import VendorResult, parse_retry_after, retryable_http_status
+from streamproc.wire.outcomes import Message
+
+CLAIM_DIGIT = "2"
+"""Iris asks callees to press 2 to claim; kept for people used to it."""
+SMS_LIMIT = 1600
+
+_retry_after: ContextVar[str | None] = ContextVar("twilio_retry_after", default=None)
+
+
+class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """Twilio's own aiohttp client, with an optional host rewrite and Retry-After capture."""
+
+    def __init__(self, base_url: str | None, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self._base = urlsplit(base_url.rstrip("/")) if base_url else None
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if self._base is not None:
+            parts = urlsplit(url)
+            url = urlunsplit(
+                (self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, "")
+            )
+        _retry_after.set(None)
+        response: Response = await super().request(method, url, *args, **kwargs)
+        if response.status_code == 429:
+            _retry_after.set(response.headers.get("Retry-After"))
+        return response
+
+
+def call_twiml(message: Message, gather_url: str | None) -> str:
+    """What the callee hears: subject and body, then how to claim (when a gather URL is set)."""
+    spoken = f"{message.subject}. {message.body}" if message.subject else message.body
+    response = VoiceResponse()
+    if gather_url:
+        query = urlencode(
+            {
+                "message_id": message.message_id,
+                "incident_id": message.incident_id,
+                "instance": message.instance,
+            }
+        )
+        action = gather_url + ("&" if "?" in gather_url else "?") + query
+        gather = Gather(num_digits=1, action=action, method="POST", timeout=10)
+        gather.say(spoken, loop=2)
+        gather.say(f"Press {CLAIM_DIGIT} to claim this incident.")
+        response.append(gather)
+        response.say("No key was pressed. Goodbye.")
+    else:
+        response.say(spoken, loop=2)
+    return str(response)
+
+
+class TwilioVendor:
+    """One instance per mode (sms or call); both name the same rate-limit account."""
+
+    name = "twilio"
+
+    def __init__(self, settings: TwilioSettings, voice: bool) -> None:
+        creds = settings.credentials()
+        if creds is None:
+            raise ValueError("twilio needs account_sid, auth_token and from_number")
+        self._sid, self._token, self._from = creds
+        self._settings = settings
+        self._voice = voice
+        self._client: Client | None = None
+        self._http: _HttpClient | None = None
+        self.account: str | None = f"twilio:{self._sid}" if settings.rate else None
+
+    def _get_client(self) -> Client:
+        # Built lazily: Twilio's aiohttp session must be created inside the running loop.
+        if self._client is None:
+            self._http = _HttpClient(self._settings.base_url, self._settings.timeout)
+            self._client = Client(self._sid, self._token, http_client=self._http)
+        return self._client
+
+    async def send(self, message: Message) -> VendorResult:
+        client = self._get_client()
+        callback: dict[str, Any] = {}
+        if self._settings.status_callback_url:
+            callback["status_callback"] = self._settings.status_callback_url
+        try:
+            if self._voice:
+                twiml = call_twiml(message, self._settings.gather_url)
+                call = await client.calls.create_async(
+                    to=message.destination, from_=self._from, twiml=twiml, **callback
+                )
+                return VendorResult.ok(vendor_id=call.sid)
+            body = message.body or message.subject
+            sms = await client.messages.create_async(
+                to=message.destination, from_=self._from, body=body[:SMS_LIMIT], **callback
+            )
+            return VendorResult.ok(vendor_id=sms.sid)
+        except TwilioRestException as exc:
+            detail = f"HTTP {exc.status} code {exc.code}: {exc.msg}"
+            if exc.status == 429:
+                return VendorResult.temporary(detail, parse_retry_after(_retry_after.get()))
+            if retryable_http_status(exc.status):
+                return VendorResult.temporary(detail)
+            return VendorResult.permanent(detail)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return VendorResult.temporary(f"{type(exc).__name__}: {exc}")
+        except TwilioException as exc:
+            return VendorResult.temporary(f"twilio: {exc}")
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            await asyncio.sleep(0)
