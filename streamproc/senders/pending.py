@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from streamproc.wire.outcomes import Message
 
 
-@dataclass
+@dataclass(eq=False)
 class Pending:
     message: Message
     partition: int

@@ -91,6 +91,7 @@ class SmtpSettings(_Strict):
     host: str | None = None
     port: int = Field(default=25, ge=1, le=65535)
     starttls: bool = False
+    ca_file: str | None = Field(default=None, description="CA bundle to verify the server (private relays)")
     username: str | None = None
     password: str | None = None
     password_env: str | None = None
@@ -148,6 +149,11 @@ class SendersSettings(_Strict):
     )
     max_queued: int = Field(
         default=10000, ge=10, description="Queued messages per mode before pausing intake"
+    )
+    session_timeout: Seconds = Field(
+        default=10.0,
+        ge=1,
+        description="Kafka group session timeout: how soon a dead worker's partitions move on",
     )
 
     @model_validator(mode="after")

@@ -19,10 +19,9 @@ DeliveryStatus = Literal[
     "sent", "failed", "dropped-claimed", "dropped-resolved", "duplicate", "fallback", "vendor-status"
 ]
 
-HANDLED: frozenset[str] = frozenset(
-    {"sent", "failed", "dropped-claimed", "dropped-resolved", "duplicate", "fallback"}
-)
-"""Statuses that settle a message id: a later copy of that id must not reach a vendor."""
+HANDLED: frozenset[str] = frozenset({"sent", "failed", "dropped-claimed", "dropped-resolved", "fallback"})
+"""Statuses that settle a message id: a later copy of that id must not reach a vendor.
+`duplicate` is not one: it points at another copy, whose own record settles the id."""
 
 
 class Delivery(BaseModel):

@@ -53,6 +53,7 @@ class SmtpVendor:
                 hostname=self._host,
                 port=settings.port,
                 start_tls=settings.starttls,
+                cert_bundle=settings.ca_file,
                 username=settings.username,
                 password=settings.resolved_password() if settings.username else None,
                 timeout=settings.timeout,

@@ -40,7 +40,8 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     """Twilio's own aiohttp client, with an optional host rewrite and Retry-After capture."""
 
     def __init__(self, base_url: str | None, timeout: float) -> None:
-        super().__init__(timeout=timeout)
+        super().__init__()
+        self._timeout = timeout  # the parent stores a timeout but never applies it
         self._base = urlsplit(base_url.rstrip("/")) if base_url else None
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
@@ -50,7 +51,8 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
                 (self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, "")
             )
         _retry_after.set(None)
-        response: Response = await super().request(method, url, *args, **kwargs)
+        async with asyncio.timeout(self._timeout):
+            response: Response = await super().request(method, url, *args, **kwargs)
         if response.status_code == 429:
             _retry_after.set(response.headers.get("Retry-After"))
         return response

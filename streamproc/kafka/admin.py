@@ -1,0 +1,51 @@
+"""Topic set-up: every topic streamproc uses, created up front with the right partition counts.
+
+Co-partitioning matters: incidents, ticks and the table changelog must have the same count,
+and each message topic the same count as the deliveries topic the senders write.
+"""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streamproc.kafka import topics
+from streamproc.wire.common import MODES
+
+
+def all_topics(partitions: int) -> dict[str, int]:
+    wanted = {
+        topics.INCIDENTS: partitions,
+        topics.TICKS: partitions,
+        topics.OUTCOMES: partitions,
+        topics.DELIVERIES: partitions,
+        topics.DEADLETTER: 1,
+    }
+    for mode in MODES:
+        if mode != "drop":
+            wanted[topics.messages_topic(mode)] = partitions
+    return wanted
+
+
+def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, timeout: float = 30.0,
+                  extra: dict[str, int] | None = None) -> dict[str, int]:
+    """Create missing topics; returns the partition count of each (existing ones keep theirs)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wanted = {**all_topics(partitions), **(extra or {})}
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = admin.list_topics(timeout=10)
+        missing = [name for name in wanted if name not in meta.topics]
+        if not missing:
+            return {name: len(meta.topics[name].partitions) for name in wanted}
+        futures = admin.create_topics([NewTopic(name, wanted[name], 1) for name in missing])
+        for future in futures.values():
+            try:
+                future.result(timeout=10)
+            except Exception as exc:  # already exists (a race with another worker) is fine
+                if "TOPIC_ALREADY_EXISTS" not in str(exc) and time.monotonic() > deadline:
+                    raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics not created in time: {missing}")
+        time.sleep(0.2)

@@ -1,0 +1,31 @@
+"""Client settings shared by every confluent-kafka producer and consumer we create.
+
+`murmur2_random` is the Java (and aiokafka) partitioner: records produced here with a key land
+on the same partition as records Faust produces with that key. Without it, an incident and its
+wake-up ticks could land on different partitions, and so on different workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "partitioner": "murmur2_random",
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 2,
+        **extra,
+    }
+
+
+def consumer_config(bootstrap: str, group: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        **extra,
+    }

@@ -1,0 +1,229 @@
+"""`streamproc worker`: the escalation engine live on Kafka, as a Faust app.
+
+One agent (concurrency=1: faust-streaming #606 can commit past in-flight events otherwise, and
+one incident's records must be handled in order) consumes `streamproc.incidents` and
+`streamproc.ticks` (same partition count, same keys) and owns the `escalations` table.
+
+Time arrives as records: a timer scans the in-memory wake schedule of this worker's active
+partitions and produces keyed ticks, which land on the same partition as the incident and so
+reach the agent that owns its state. Faust commits offsets only after its producer (outputs
+and changelog) is flushed; on top of that the agent waits for its output records to be
+acknowledged before it writes the table, so a crash can repeat a page (same message_id, the
+senders drop it) but never lose one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka.partitioner import murmur2
+
+from streamproc.config import ConfigError, load_config
+from streamproc.engine.core import Engine
+from streamproc.kafka import topics
+from streamproc.kafka.admin import ensure_topics
+from streamproc.processor.records import Output, Processed, on_incident_record, on_tick_record
+from streamproc.processor.schedule import WakeSchedule
+from streamproc.wire.records import Tick
+
+log = logging.getLogger("streamproc.worker")
+
+
+def now_us() -> int:
+    return int(time.time() * 1_000_000)
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """Kafka's default (murmur2) partitioner, as the producers use it."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class WorkerSettings:
+    config_path: str
+    bootstrap: str
+    partitions: int = topics.DEFAULT_PARTITIONS
+    store: str = "rocksdb"
+    data_dir: str | None = None
+    web_port: int | None = None
+    tick_interval: float = 0.2
+    instance_id: str | None = None
+    session_timeout: float = 10.0
+    standby_replicas: int = 0
+    app_id: str = "streamproc"
+
+
+@dataclass
+class Runtime:
+    """What the agent, the timer and the signal handlers share inside one worker."""
+
+    engine: Engine
+    config_path: str
+    schedule: WakeSchedule = field(default_factory=WakeSchedule)
+    ready: bool = False
+    processed: int = 0
+
+    def reload(self) -> None:
+        """SIGHUP: load the config again. Open instances keep their plan snapshot."""
+        try:
+            self.engine = Engine(load_config(self.config_path))
+            log.warning("config reloaded from %s", self.config_path)
+        except ConfigError as exc:
+            log.error("config reload failed, keeping the old one:\n%s", exc)
+
+
+def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Runtime]:
+    runtime = Runtime(engine=engine, config_path=settings.config_path)
+    data_dir = settings.data_dir or tempfile.mkdtemp(prefix="streamproc-worker-")
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        datadir=data_dir,
+        web_port=settings.web_port or free_port(),
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=settings.standby_replicas,
+        consumer_group_instance_id=settings.instance_id,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout / 6),
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        stream_wait_empty=True,
+        consumer_auto_offset_reset="earliest",
+    )
+    source = app.topic(topics.INCIDENTS, topics.TICKS, key_type=bytes, value_type=bytes,
+                       partitions=settings.partitions)
+    ticks = app.topic(topics.TICKS, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+    table = app.Table("escalations", default=None, partitions=settings.partitions, key_type=bytes,
+                      value_type=bytes)
+    out_topics: dict[str, Any] = {}
+
+    def topic_for(name: str) -> Any:
+        if name not in out_topics:
+            out_topics[name] = app.topic(name, key_type=bytes, value_type=bytes)
+        return out_topics[name]
+
+    async def publish(outputs: list[Output]) -> None:
+        futures = [await topic_for(o.topic).send(key=o.key, value=o.value) for o in outputs]
+        if futures:
+            await asyncio.gather(*futures)
+
+    @app.agent(source, concurrency=1, name="escalate")
+    async def escalate(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            key: bytes | None = event.key
+            stored = table.get(key) if key is not None else None
+            if message.topic == topics.TICKS:
+                processed: Processed = on_tick_record(runtime.engine, stored, event.value, now_us())
+            else:
+                timestamp = int(round(message.timestamp * 1000)) * 1000
+                processed = on_incident_record(runtime.engine, stored, key, event.value, timestamp,
+                                               message.partition, message.offset)
+            # Outputs first, acknowledged; then the state. A crash in between repeats outputs
+            # (deduplicated downstream by message_id); it can never lose them.
+            await publish(processed.outputs)
+            if processed.changed and processed.state is not None and key is not None:
+                table[key] = processed.state.model_dump_json().encode()
+            if key is not None:
+                runtime.schedule.set(key.decode(), message.partition, processed.wake_at)
+            runtime.processed += 1
+
+    def rebuild() -> None:
+        """Derive the wake schedule from the table for the partitions this worker owns."""
+        actives = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.INCIDENTS}
+        runtime.schedule.clear()
+        from streamproc.processor.records import load_state
+
+        for key, raw in list(table.items()):
+            if key is None or raw is None:
+                continue
+            partition = key_partition(key, settings.partitions)
+            if partition not in actives:
+                continue
+            state = load_state(raw)
+            if state is not None:
+                runtime.schedule.set(key.decode(), partition, state.wake_at)
+        log.info("wake schedule rebuilt: %d incidents pending on partitions %s", len(runtime.schedule),
+                 sorted(actives))
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        runtime.ready = False
+        runtime.schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.INCIDENTS})
+
+    @app.on_rebalance_complete.connect
+    async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
+        rebuild()
+        runtime.ready = True
+
+    @app.timer(settings.tick_interval)
+    async def wake() -> None:
+        if not runtime.ready:
+            return
+        for key, due in runtime.schedule.pop_due(now_us()):
+            tick = Tick(incident_id=key, due=due, version=0)
+            await ticks.send(key=key.encode(), value=tick.model_dump_json().encode())
+
+    @app.task
+    async def on_start() -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, runtime.reload)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+            pass
+
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        body = {"ready": runtime.ready, "pending": len(runtime.schedule), "processed": runtime.processed}
+        return web.json(body, status=200 if runtime.ready else 503)
+
+    return app, runtime
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc)
+        return 2
+    settings = WorkerSettings(
+        config_path=args.config,
+        bootstrap=args.bootstrap,
+        partitions=args.partitions,
+        store=args.store,
+        data_dir=args.data_dir,
+        web_port=args.web_port,
+        tick_interval=args.tick_interval,
+        instance_id=os.environ.get("STREAMPROC_INSTANCE_ID") or os.environ.get("POD_NAME"),
+        session_timeout=float(os.environ.get("STREAMPROC_SESSION_TIMEOUT", "10")),
+    )
+    if settings.data_dir:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    ensure_topics(settings.bootstrap, settings.partitions)
+    app, _ = create_app(settings, Engine(config))
+    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,444 @@
+"""The senders' Kafka plumbing (confluent-kafka): topics, the delivery log, offsets,
+the rebuild of delivered ids, and the follower of claim/resolve audit records.
+
+At most once per message id rests on one ordering, per message:
+
+    vendor call returns -> delivery record acknowledged by the broker -> offset committable
+
+A worker killed after the record is acknowledged loses nothing: whoever takes the
+partition over re-reads the same-numbered partition of `streamproc.deliveries` before
+consuming and skips the ids found there. The one window left is between the vendor's
+answer and the broker's acknowledgement of the record (a produce round trip, a few ms on
+a healthy cluster; `linger.ms` is kept small for this reason). A kill inside it sends
+that page again. Recording *before* the call would close it, but would turn a crash into
+a page never sent, which is the worse failure for an on-call system.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from pydantic import ValidationError
+
+from streamproc.kafka import topics as names
+from streamproc.senders.claims import Claims
+from streamproc.senders.pending import Pending
+from streamproc.wire.deliveries import Delivery, parse_delivery
+from streamproc.wire.outcomes import Audit, Message, outcome_dict
+
+log = logging.getLogger(__name__)
+
+CRASH_ENV = "STREAMPROC_SENDER_CRASH_AFTER_RECORDS"
+"""Test hook: SIGKILL this process right after the Nth `sent` record is acknowledged,
+before its offset can be committed (the worst moment that must not cause a second page)."""
+
+AUDIT_KINDS = frozenset({"triggered", "claimed", "unclaimed", "resolved", "absorbed"})
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names, with an optional prefix so tests (and side-by-side stacks) stay apart."""
+
+    prefix: str = ""
+
+    def messages(self, mode: str) -> str:
+        return self.prefix + names.messages_topic(mode)
+
+    @property
+    def deliveries(self) -> str:
+        return self.prefix + names.DELIVERIES
+
+    @property
+    def outcomes(self) -> str:
+        return self.prefix + names.OUTCOMES
+
+
+def client_config(bootstrap: str) -> dict[str, Any]:
+    return {"bootstrap.servers": bootstrap, "client.id": f"streamproc-sender-{os.getpid()}"}
+
+
+# ------------------------------------------------------------------------------------------ topics
+def ensure_topics(
+    bootstrap: str, modes: Iterable[str], topics: Topics, timeout: float = 30.0
+) -> dict[str, int]:
+    """Create missing topics and return partition counts by topic name.
+
+    Message topics, when missing, get the project's default partition count; the deliveries
+    topic gets the count of the message topics so that it is co-partitioned with them. A
+    deliveries topic with another count still works (rebuilds then read all its partitions)."""
+    admin = AdminClient(client_config(bootstrap))
+    wanted = [topics.messages(m) for m in modes] + [topics.messages("email"), topics.outcomes]
+    existing = {name: len(t.partitions) for name, t in admin.list_topics(timeout=timeout).topics.items()}
+    message_counts = [existing[n] for n in wanted if n in existing and n != topics.outcomes]
+    deliveries_count = max(message_counts, default=names.DEFAULT_PARTITIONS)
+    create = {n: existing.get(n, names.DEFAULT_PARTITIONS) for n in wanted if n not in existing}
+    if topics.deliveries not in existing:
+        create[topics.deliveries] = deliveries_count
+    if create:
+        futures = admin.create_topics(
+            [NewTopic(n, num_partitions=c, replication_factor=-1) for n, c in create.items()],
+            operation_timeout=timeout,
+        )
+        for future in futures.values():
+            try:
+                future.result(timeout=timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout).topics
+        counts = {n: len(t.partitions) for n, t in metadata.items() if t.error is None}
+        ready = all(
+            n in counts and all(p.leader >= 0 for p in metadata[n].partitions.values())
+            for n in [*wanted, topics.deliveries]
+        )
+        if ready or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)
+
+
+# ----------------------------------------------------------------------------------- the producer
+class ProducerBridge:
+    """A confluent Producer whose delivery reports resolve asyncio futures.
+    A background thread serves the callbacks."""
+
+    def __init__(self, bootstrap: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.producer = Producer(
+            {
+                **client_config(bootstrap),
+                "enable.idempotence": True,  # acks=all, no duplicates from producer retries
+                "linger.ms": 2,  # the crash window is one produce round trip: keep it short
+                "partitioner": "murmur2_random",  # Java-compatible, as other clients key by user
+                "message.timeout.ms": 60000,
+            }
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="sender-producer", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+
+    async def produce(self, topic: str, key: str, value: bytes, partition: int | None = None) -> None:
+        """Resolves once the broker has the record (raises if it could not be written)."""
+        future: asyncio.Future[None] = self._loop.create_future()
+
+        def report(err: KafkaError | None, _msg: Any) -> None:
+            def settle() -> None:
+                if future.done():
+                    return
+                if err is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(KafkaException(err))
+
+            self._loop.call_soon_threadsafe(settle)
+
+        kwargs: dict[str, Any] = {"key": key.encode(), "value": value, "on_delivery": report}
+        if partition is not None:
+            kwargs["partition"] = partition
+        while True:
+            try:
+                self.producer.produce(topic, **kwargs)
+                break
+            except BufferError:  # local queue full: let it drain
+                await asyncio.sleep(0.05)
+        await future
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.producer.flush(timeout)
+        self._stop.set()
+        self._thread.join(timeout)
+
+
+def delivery_bytes(record: Delivery) -> bytes:
+    return record.model_dump_json(exclude_none=True).encode()
+
+
+def record_vendor_status(
+    producer: Producer,
+    message_id: str,
+    vendor: str,
+    status: str,
+    detail: str = "",
+    *,
+    vendor_id: str | None = None,
+    user: str | None = None,
+    incident_id: str | None = None,
+    instance: int | None = None,
+    topics: Topics = Topics(),
+    timeout: float = 10.0,
+) -> Delivery:
+    """The seam for vendor status callbacks (Twilio's StatusCallback, Slack events, ...):
+    puts a `vendor-status` record on the deliveries topic, keyed by user when known (else by
+    message id), and waits until the broker has it. `status` is the vendor's own word
+    (delivered, undelivered, failed, ...), kept at the start of `detail`. Blocking: call it
+    through `asyncio.to_thread` from async code."""
+    record = Delivery(
+        message_id=message_id,
+        incident_id=incident_id,
+        instance=instance,
+        vendor=vendor,
+        status="vendor-status",
+        at=datetime.now(UTC),
+        detail=f"{status}: {detail}" if detail else status,
+        vendor_id=vendor_id,
+        user=user,
+    )
+    errors: list[KafkaError] = []
+    producer.produce(
+        topics.deliveries,
+        key=(user or message_id).encode(),
+        value=delivery_bytes(record),
+        on_delivery=lambda err, _msg: errors.append(err) if err is not None else None,
+    )
+    if producer.flush(timeout) > 0:
+        raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "vendor-status record not acknowledged"))
+    if errors:
+        raise KafkaException(errors[0])
+    return record
+
+
+# ------------------------------------------------------------------------------------------ offsets
+class OffsetTracker:
+    """Which offsets of each partition are settled, and so what may be committed: the lowest
+    offset still unsettled (or one past the highest read). Thread-safe: offsets are tracked
+    by the consumer thread and settled on the event loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[int, deque[int]] = {}
+        self._settled: dict[int, set[int]] = {}
+        self._next: dict[int, int] = {}
+
+    def track(self, partition: int, offset: int) -> None:
+        with self._lock:
+            self._pending.setdefault(partition, deque()).append(offset)
+            self._settled.setdefault(partition, set())
+            self._next[partition] = offset + 1
+
+    def done(self, partition: int, offset: int) -> None:
+        with self._lock:
+            pending = self._pending.get(partition)
+            if pending is None:
+                return  # revoked meanwhile; its record is written, which is what matters
+            settled = self._settled[partition]
+            settled.add(offset)
+            while pending and pending[0] in settled:
+                settled.discard(pending.popleft())
+
+    def committable(self, partitions: Iterable[int] | None = None) -> dict[int, int]:
+        with self._lock:
+            chosen = self._next if partitions is None else [p for p in partitions if p in self._next]
+            return {p: (self._pending[p][0] if self._pending[p] else self._next[p]) for p in chosen}
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        with self._lock:
+            for partition in partitions:
+                self._pending.pop(partition, None)
+                self._settled.pop(partition, None)
+                self._next.pop(partition, None)
+
+
+# ------------------------------------------------------------------------------------- the sink
+class KafkaSink:
+    """The pipeline's `Sink` on Kafka, for one mode."""
+
+    def __init__(
+        self,
+        producer: ProducerBridge,
+        tracker: OffsetTracker,
+        topics: Topics,
+        co_partitioned: bool,
+        email_co_partitioned: bool,
+    ) -> None:
+        self._producer = producer
+        self._tracker = tracker
+        self._topics = topics
+        self._co_partitioned = co_partitioned
+        self._email_co_partitioned = email_co_partitioned
+        crash_after = os.environ.get(CRASH_ENV)
+        self._crash_after = int(crash_after) if crash_after else None
+        self._sent = 0
+
+    async def record(self, delivery: Delivery, pending: Pending) -> None:
+        partition = pending.partition if self._co_partitioned else None
+        await self._producer.produce(
+            self._topics.deliveries, pending.message.user, delivery_bytes(delivery), partition
+        )
+        if delivery.status == "sent" and self._crash_after is not None:
+            self._sent += 1
+            if self._sent >= self._crash_after:
+                log.warning("%s=%d: killing this worker before the commit", CRASH_ENV, self._crash_after)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    async def requeue(self, message: Message, pending: Pending) -> None:
+        partition = pending.partition if self._email_co_partitioned else None
+        body = json.dumps(outcome_dict(message), separators=(",", ":"), ensure_ascii=False).encode()
+        await self._producer.produce(self._topics.messages("email"), message.user, body, partition)
+
+    def done(self, pending: Pending) -> None:
+        self._tracker.done(pending.partition, pending.offset)
+
+
+# ------------------------------------------------------------------------------------- read-backs
+def _start_offsets(
+    consumer: Consumer, topic: str, partitions: Iterable[int], since: float
+) -> list[TopicPartition]:
+    """Per partition, the first offset at or after `since` (epoch seconds); partitions with
+    nothing that recent are left out."""
+    wanted = [TopicPartition(topic, p, int(since * 1000)) for p in partitions]
+    found = consumer.offsets_for_times(wanted, timeout=10)
+    return [tp for tp in found if tp.offset >= 0]
+
+
+def read_delivered(
+    bootstrap: str,
+    topic: str,
+    partitions: Iterable[int] | None,
+    window: float,
+    timeout: float = 30.0,
+) -> list[Delivery]:
+    """Delivery records of the last `window` seconds on the given partitions (all when
+    None), up to the end as it is now. Blocking; runs in the consumer thread on assign."""
+    consumer = Consumer(
+        {
+            **client_config(bootstrap),
+            "group.id": f"streamproc-sender-rebuild-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    records: list[Delivery] = []
+    try:
+        if partitions is None:
+            partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        starts = _start_offsets(consumer, topic, partitions, time.time() - window)
+        ends = {}
+        for tp in starts:
+            _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if high > tp.offset:
+                ends[tp.partition] = high
+        starts = [tp for tp in starts if tp.partition in ends]
+        if not starts:
+            return records
+        consumer.assign(starts)
+        deadline = time.monotonic() + timeout
+        while ends and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            partition, offset, error = msg.partition(), msg.offset(), msg.error()
+            if error is None:
+                try:
+                    records.append(parse_delivery(msg.value() or b""))
+                except ValidationError:
+                    log.warning("skipping a bad record on %s[%s]@%s", topic, partition, offset)
+                if partition in ends and offset is not None and offset + 1 >= ends[partition]:
+                    del ends[partition]
+            elif error.code() == KafkaError._PARTITION_EOF and partition is not None:
+                ends.pop(partition, None)
+        if ends:
+            log.error("rebuild of %s timed out with partitions %s unread", topic, sorted(ends))
+    finally:
+        consumer.close()
+    return records
+
+
+class OutcomesFollower(threading.Thread):
+    """Follows `streamproc.outcomes` from `window` seconds ago and feeds claim/resolve audit
+    records to `Claims` on the event loop. Never commits: every worker reads it all."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, claims: Claims, loop: asyncio.AbstractEventLoop, window: float
+    ) -> None:
+        super().__init__(name="sender-outcomes", daemon=True)
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._claims = claims
+        self._loop = loop
+        self._window = window
+        self.stopping = threading.Event()
+        self.caught_up = threading.Event()
+
+    def run(self) -> None:
+        consumer = Consumer(
+            {
+                **client_config(self._bootstrap),
+                "group.id": f"streamproc-sender-outcomes-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "latest",
+            }
+        )
+        try:
+            partitions = list(consumer.list_topics(self._topic, timeout=10).topics[self._topic].partitions)
+            starts = {tp.partition: tp.offset for tp in _start_offsets(
+                consumer, self._topic, partitions, time.time() - self._window
+            )}  # fmt: skip
+            targets: dict[int, int] = {}
+            for p in partitions:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(self._topic, p), timeout=10)
+                if p in starts and high > starts[p]:
+                    targets[p] = high
+            consumer.assign([TopicPartition(self._topic, p, starts.get(p, OFFSET_END)) for p in partitions])
+            if not targets:
+                self.caught_up.set()
+            while not self.stopping.is_set():
+                msg = consumer.poll(0.2)
+                if msg is None or msg.error() is not None:
+                    continue
+                self._apply(msg.value())
+                partition, offset = msg.partition(), msg.offset()
+                if not self.caught_up.is_set() and partition in targets and offset is not None:
+                    if offset + 1 >= targets[partition]:
+                        del targets[partition]
+                    if not targets:
+                        self.caught_up.set()
+        except Exception:
+            log.exception("outcomes follower stopped; claims are no longer seen")
+            self.caught_up.set()
+        finally:
+            consumer.close()
+
+    def _apply(self, value: bytes | None) -> None:
+        try:
+            data = json.loads(value or b"")
+        except ValueError:
+            return
+        if not isinstance(data, dict) or data.get("kind") not in AUDIT_KINDS:
+            return  # other outcomes (undeliverable, dropped, exhausted) share the topic
+        try:
+            audit = Audit.model_validate(data)
+        except ValidationError:
+            return
+        self._loop.call_soon_threadsafe(self._claims.apply, audit)
+
+
+__all__ = [
+    "CRASH_ENV",
+    "KafkaSink",
+    "OffsetTracker",
+    "OutcomesFollower",
+    "ProducerBridge",
+    "Topics",
+    "ensure_topics",
+    "read_delivered",
+    "record_vendor_status",
+]
