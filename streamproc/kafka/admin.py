@@ -14,25 +14,25 @@ from streamproc.kafka import topics
 from streamproc.wire.common import MODES
 
 
-def all_topics(partitions: int) -> dict[str, int]:
+def all_topics(partitions: int, names: topics.Topics = topics.CURRENT) -> dict[str, int]:
     wanted = {
-        topics.INCIDENTS: partitions,
-        topics.TICKS: partitions,
-        topics.OUTCOMES: partitions,
-        topics.DELIVERIES: partitions,
-        topics.DEADLETTER: 1,
+        names.incidents: partitions,
+        names.ticks: partitions,
+        names.outcomes: partitions,
+        names.deliveries: partitions,
+        names.deadletter: 1,
     }
     for mode in MODES:
         if mode != "drop":
-            wanted[topics.messages_topic(mode)] = partitions
+            wanted[names.messages(mode)] = partitions
     return wanted
 
 
 def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, timeout: float = 30.0,
-                  extra: dict[str, int] | None = None) -> dict[str, int]:
+                  names: topics.Topics = topics.CURRENT) -> dict[str, int]:
     """Create missing topics; returns the partition count of each (existing ones keep theirs)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    wanted = {**all_topics(partitions), **(extra or {})}
+    wanted = all_topics(partitions, names)
     deadline = time.monotonic() + timeout
     while True:
         meta = admin.list_topics(timeout=10)

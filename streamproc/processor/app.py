@@ -67,7 +67,7 @@ class WorkerSettings:
     instance_id: str | None = None
     session_timeout: float = 10.0
     standby_replicas: int = 0
-    app_id: str = "streamproc"
+    app_id: str = topics.NAMESPACE
 
 
 @dataclass
@@ -141,7 +141,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             else:
                 timestamp = int(round(message.timestamp * 1000)) * 1000
                 processed = on_incident_record(runtime.engine, stored, key, event.value, timestamp,
-                                               message.partition, message.offset)
+                                               message.partition, message.offset, now_us())
             # Outputs first, acknowledged; then the state. A crash in between repeats outputs
             # (deduplicated downstream by message_id); it can never lose them.
             await publish(processed.outputs)
@@ -197,7 +197,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
-        body = {"ready": runtime.ready, "pending": len(runtime.schedule), "processed": runtime.processed}
+        actives = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.INCIDENTS)
+        body = {"ready": runtime.ready, "pending": len(runtime.schedule), "processed": runtime.processed,
+                "partitions": actives}
         return web.json(body, status=200 if runtime.ready else 503)
 
     return app, runtime

@@ -71,8 +71,11 @@ def outputs_of(result: Result) -> list[Output]:
 
 
 def on_incident_record(engine: Engine, stored: bytes | None, key: bytes | None, value: bytes | None,
-                       timestamp_us: int, partition: int | None = None, offset: int | None = None) -> Processed:
-    """An event from `streamproc.incidents`. `timestamp_us` (the record's) stands in for a missing `at`."""
+                       timestamp_us: int, partition: int | None = None, offset: int | None = None,
+                       now_us: int | None = None) -> Processed:
+    """An event from `streamproc.incidents`. `timestamp_us` (the record's) stands in for a missing `at`.
+    Sends due at the event's time go out at once, but never before the wall clock `now_us`
+    reaches them (an event dated in the future waits for its wake-up like any other send)."""
     try:
         event = parse_event(value or b"")
     except ValidationError as exc:
@@ -89,7 +92,7 @@ def on_incident_record(engine: Engine, stored: bytes | None, key: bytes | None, 
                                       timestamp_us)])
     if result.duplicate:
         return Processed(state=state)
-    advanced = engine.advance(result.state, at)
+    advanced = engine.advance(result.state, at if now_us is None else min(at, now_us))
     result.emitted.extend(advanced.emitted)
     result.state = advanced.state
     return Processed(outputs_of(result), result.state, result.state is not state)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from pydantic import ValidationError
 
@@ -305,8 +305,16 @@ def _start_offsets(
     """Per partition, the first offset at or after `since` (epoch seconds); partitions with
     nothing that recent are left out."""
     wanted = [TopicPartition(topic, p, int(since * 1000)) for p in partitions]
-    found = consumer.offsets_for_times(wanted, timeout=10)
-    return [tp for tp in found if tp.offset >= 0]
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            found = consumer.offsets_for_times(wanted, timeout=10)
+            return [tp for tp in found if tp.offset >= 0]
+        except KafkaException as exc:
+            # Fresh topics answer NOT_LEADER for a moment; a broker restart does too.
+            if time.monotonic() > deadline or not exc.args[0].retriable():
+                raise
+            time.sleep(0.2)
 
 
 def read_delivered(
@@ -370,7 +378,7 @@ class OutcomesFollower(threading.Thread):
         self, bootstrap: str, topic: str, claims: Claims, loop: asyncio.AbstractEventLoop, window: float
     ) -> None:
         super().__init__(name="sender-outcomes", daemon=True)
-        self._bootstrap = bootstrap
+        self._servers = bootstrap
         self._topic = topic
         self._claims = claims
         self._loop = loop
@@ -379,9 +387,18 @@ class OutcomesFollower(threading.Thread):
         self.caught_up = threading.Event()
 
     def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._follow()
+            except Exception:
+                # Start over from the window's beginning: applying audits again is harmless.
+                log.exception("outcomes follower failed; starting over in 1s")
+                self.stopping.wait(1.0)
+
+    def _follow(self) -> None:
         consumer = Consumer(
             {
-                **client_config(self._bootstrap),
+                **client_config(self._servers),
                 "group.id": f"streamproc-sender-outcomes-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "latest",
@@ -395,9 +412,10 @@ class OutcomesFollower(threading.Thread):
             targets: dict[int, int] = {}
             for p in partitions:
                 _low, high = consumer.get_watermark_offsets(TopicPartition(self._topic, p), timeout=10)
-                if p in starts and high > starts[p]:
+                starts.setdefault(p, high)  # nothing recent: from the end as it is now
+                if high > starts[p]:
                     targets[p] = high
-            consumer.assign([TopicPartition(self._topic, p, starts.get(p, OFFSET_END)) for p in partitions])
+            consumer.assign([TopicPartition(self._topic, p, starts[p]) for p in partitions])
             if not targets:
                 self.caught_up.set()
             while not self.stopping.is_set():
@@ -411,9 +429,6 @@ class OutcomesFollower(threading.Thread):
                         del targets[partition]
                     if not targets:
                         self.caught_up.set()
-        except Exception:
-            log.exception("outcomes follower stopped; claims are no longer seen")
-            self.caught_up.set()
         finally:
             consumer.close()
 

@@ -1,0 +1,53 @@
+# Developer entry points. Everything runs from the repo-local virtualenv (.venv) and a local
+# Kafka broker started from Maven Central jars (tools/kafka/kafka.sh; needs java + mvn).
+# Set STREAMPROC_KAFKA=host:port to use an existing broker instead.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+VENV := .venv
+PY := $(VENV)/bin/python
+KAFKA := tools/kafka/kafka.sh
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: venv kafka-up kafka-down kafka-status test lint schemas run bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --upgrade pip && $(VENV)/bin/pip install -q -e '.[test]' && touch $(VENV)/.installed
+
+venv: $(VENV)/.installed
+
+kafka-up: venv
+	$(KAFKA) up
+
+kafka-down:
+	$(KAFKA) down
+
+kafka-status:
+	$(KAFKA) status
+
+# The test session starts (and stops) its own broker on 127.0.0.1:19192, see tests/conftest.py.
+test: venv
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check streamproc tests
+	$(VENV)/bin/mypy streamproc
+
+schemas: venv
+	$(VENV)/bin/streamproc schemas --out schemas
+
+# Broker + processor + sender(s) + API in the foreground; Ctrl-C stops all of it.
+run: venv
+	tools/run.sh
+
+bench: venv
+	tools/run.sh $(PY) -m streamproc.bench $(BENCH_ARGS)
+
+# Stops every broker whose state lives under .run (e.g. a test broker left behind by a killed
+# test session, or one started with another KAFKA_RUN_DIR=.run/...) before deleting it.
+clean: kafka-down
+	@shopt -s nullglob; for d in .run/*/; do \
+	  if [[ -f $$d/server.properties ]]; then KAFKA_RUN_DIR=$$d $(KAFKA) down || exit 1; fi; \
+	done
+	rm -rf .run

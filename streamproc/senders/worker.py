@@ -1,0 +1,381 @@
+"""The sender worker: drains `streamproc.messages.<mode>` topics into vendors.
+
+One consumer group per mode (`streamproc-sender-<mode>`), so any number of workers can
+run any mix of modes and each partition has one owner. Per mode, a thread owns the
+confluent-kafka consumer (poll, commit, rebalance callbacks) and hands messages to the
+mode's `ModePipeline` on the asyncio loop. Offsets are committed by hand, only up to
+messages whose delivery record the broker has acknowledged.
+
+On assign: re-read delivered ids of those partitions, then take a rate share.
+On revoke: forget queued messages, wait for sends in flight to be recorded, commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from pydantic import ValidationError
+
+from streamproc.senders.claims import Claims
+from streamproc.senders.dedupe import DeliveredSet
+from streamproc.senders.kafka_io import (
+    KafkaSink,
+    OffsetTracker,
+    OutcomesFollower,
+    ProducerBridge,
+    Topics,
+    client_config,
+    ensure_topics,
+    read_delivered,
+)
+from streamproc.senders.pending import Pending
+from streamproc.senders.pipeline import EmailOf, ModePipeline
+from streamproc.senders.ratelimit import RateLimits
+from streamproc.senders.settings import SendersSettings
+from streamproc.senders.vendors import Vendor, build_vendors
+from streamproc.wire.common import ContactMode
+from streamproc.wire.outcomes import Message
+
+log = logging.getLogger(__name__)
+
+SENDER_MODES: tuple[ContactMode, ...] = ("call", "sms", "email", "slack", "webhook")
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+COMMIT_EVERY = 0.2
+
+
+def group_id(mode: str, topics: Topics) -> str:
+    return f"{topics.prefix}streamproc-sender-{mode}"
+
+
+class ModeConsumer(threading.Thread):
+    """The consumer thread of one mode."""
+
+    def __init__(
+        self,
+        mode: str,
+        bootstrap: str,
+        topics: Topics,
+        pipeline: ModePipeline,
+        tracker: OffsetTracker,
+        limits: RateLimits,
+        settings: SendersSettings,
+        co_partitioned: bool,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(name=f"sender-{mode}", daemon=True)
+        self.mode = mode
+        self.topic = topics.messages(mode)
+        self._servers = bootstrap
+        self._topics = topics
+        self._pipeline = pipeline
+        self._tracker = tracker
+        self._limits = limits
+        self._settings = settings
+        self._co_partitioned = co_partitioned
+        self._loop = loop
+        self._total = 0
+        self._owned: set[int] = set()
+        self._committed: dict[int, int] = {}
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        session_ms = int(settings.session_timeout * 1000)
+        self._consumer = Consumer(
+            {
+                **client_config(bootstrap),
+                "group.id": group_id(mode, topics),
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",  # a new group misses nothing already queued
+                "session.timeout.ms": session_ms,
+                "heartbeat.interval.ms": max(100, session_ms // 4),
+                "partition.assignment.strategy": "roundrobin",
+            }
+        )
+
+    # the loop side -----------------------------------------------------------------------
+    def _on_loop(self, work: Any, timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout)
+
+    async def _adopt(self, partitions: list[int], delivered: list[Any]) -> None:
+        self._pipeline.adopt(partitions, delivered)
+        self._limits.set_ownership(self.mode, len(self._owned), self._total)
+
+    async def _release(self, partitions: list[int]) -> None:
+        self._limits.set_ownership(self.mode, len(self._owned), self._total)
+        await self._pipeline.release(partitions, timeout=self._settings.session_timeout)
+
+    # rebalance callbacks (run inside poll/close, on this thread) ---------------------------
+    def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        partitions = [tp.partition for tp in assigned]
+        self._total = len(consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions)
+        delivered = read_delivered(
+            self._servers,
+            self._topics.deliveries,
+            partitions if self._co_partitioned else None,
+            self._settings.dedupe_window,
+        )
+        self._owned.update(partitions)
+        self._on_loop(self._adopt(partitions, delivered))
+        log.info(
+            "%s: assigned %s of %d partitions (%d delivery records re-read)",
+            self.mode,
+            sorted(partitions),
+            self._total,
+            len(delivered),
+        )
+
+    def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
+        partitions = [tp.partition for tp in revoked]
+        self._owned.difference_update(partitions)
+        self._on_loop(self._release(partitions))
+        self._commit(consumer, partitions)
+        self._tracker.forget(partitions)
+        for partition in partitions:
+            self._committed.pop(partition, None)
+        log.info("%s: revoked %s", self.mode, sorted(partitions))
+
+    def _on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
+        partitions = [tp.partition for tp in lost]
+        self._owned.difference_update(partitions)
+        self._on_loop(self._release(partitions))
+        self._tracker.forget(partitions)
+        log.warning("%s: lost %s", self.mode, sorted(partitions))
+
+    # commits ---------------------------------------------------------------------------------
+    def _commit(self, consumer: Consumer, partitions: list[int] | None = None) -> None:
+        offsets = [
+            TopicPartition(self.topic, p, o)
+            for p, o in self._tracker.committable(partitions).items()
+            if self._committed.get(p) != o
+        ]
+        if not offsets:
+            return
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("%s: commit failed: %s", self.mode, exc)
+            return
+        for tp in offsets:
+            self._committed[tp.partition] = tp.offset
+
+    # the thread ------------------------------------------------------------------------------
+    def run(self) -> None:
+        consumer = self._consumer
+        try:
+            consumer.subscribe(
+                [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            )
+            paused = False
+            last_commit = 0.0
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                if now - last_commit >= COMMIT_EVERY:
+                    self._commit(consumer)
+                    last_commit = now
+                queued = len(self._pipeline.lanes)
+                if not paused and queued >= self._settings.max_queued:
+                    consumer.pause(consumer.assignment())
+                    paused = True
+                elif paused and queued < self._settings.max_queued // 2:
+                    consumer.resume(consumer.assignment())
+                    paused = False
+                msg = consumer.poll(0.1)
+                if msg is None:
+                    continue
+                if msg.error() is not None:
+                    log.warning("%s: consumer error: %s", self.mode, msg.error())
+                    continue
+                self._take(msg)
+            self._commit(consumer)
+        except BaseException as exc:
+            log.exception("%s: consumer thread failed", self.mode)
+            self.error = exc
+        finally:
+            with contextlib.suppress(Exception):
+                consumer.close()  # revokes: sends in flight are recorded and committed first
+
+    def _take(self, msg: Any) -> None:
+        partition, offset = msg.partition(), msg.offset()
+        self._tracker.track(partition, offset)
+        try:
+            message = Message.model_validate_json(msg.value() or b"")
+        except ValidationError as exc:
+            log.error(
+                "%s: skipping unreadable message at %s[%s]@%s: %s",
+                self.mode,
+                self.topic,
+                partition,
+                offset,
+                exc,
+            )
+            self._tracker.done(partition, offset)
+            return
+        _kind, stamp = msg.timestamp()
+        item = Pending(
+            message=message,
+            partition=partition,
+            offset=offset,
+            appended_at=stamp / 1000 if stamp > 0 else None,
+        )
+        self._loop.call_soon_threadsafe(self._pipeline.enqueue, item)
+
+
+def _limits_for(modes: Sequence[str], vendors: dict[str, Vendor], settings: SendersSettings) -> RateLimits:
+    limits = RateLimits()
+    for mode in modes:
+        rate = settings.rate_for(mode)
+        limits.add_mode(mode, rate.rate, rate.burst)
+    vendor_rates = {
+        "twilio": settings.twilio.rate,
+        "slack": settings.slack.rate,
+        "smtp": settings.smtp.rate,
+        "webhook": settings.webhook.rate,
+    }
+    accounts: dict[str, list[str]] = {}
+    for mode, vendor in vendors.items():
+        if vendor.account is not None:
+            accounts.setdefault(vendor.account, []).append(mode)
+    for account, account_modes in accounts.items():
+        account_rate = vendor_rates.get(vendors[account_modes[0]].name)
+        if account_rate is not None:
+            limits.add_account(account, account_rate.rate, account_rate.burst, account_modes)
+    return limits
+
+
+async def run_sender(
+    modes: list[str],
+    bootstrap: str,
+    settings: SendersSettings,
+    email_of: EmailOf,
+    *,
+    stop: asyncio.Event | None = None,
+    topic_prefix: str = "",
+) -> None:
+    """Run sender pipelines for `modes` until `stop` is set (or a fatal error)."""
+    unknown = sorted(set(modes) - set(SENDER_MODES))
+    if unknown or not modes:
+        raise ValueError(f"sender modes must be among {', '.join(SENDER_MODES)} (got {modes!r})")
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    topics = Topics(topic_prefix)
+    counts = await asyncio.to_thread(ensure_topics, bootstrap, modes, topics)
+    deliveries_count = counts.get(topics.deliveries)
+    email_count = counts.get(topics.messages("email"))
+
+    claims = Claims(settings.dedupe_window)
+    follower = OutcomesFollower(bootstrap, topics.outcomes, claims, loop, settings.dedupe_window)
+    follower.start()
+    await asyncio.to_thread(follower.caught_up.wait, 30.0)
+
+    producer = ProducerBridge(bootstrap, loop)
+    vendors = build_vendors(modes, settings)
+    limits = _limits_for(modes, vendors, settings)
+    delivered = DeliveredSet(settings.dedupe_window)
+    pipelines: dict[str, ModePipeline] = {}
+    consumers: list[ModeConsumer] = []
+    for mode in modes:
+        mode_count = counts.get(topics.messages(mode))
+        co_partitioned = mode_count is not None and mode_count == deliveries_count
+        if not co_partitioned:
+            log.warning("%s: deliveries topic is not co-partitioned; rebuilds read all of it", mode)
+        tracker = OffsetTracker()
+        sink = KafkaSink(producer, tracker, topics, co_partitioned, email_count == mode_count)
+        pipeline = ModePipeline(
+            mode,
+            vendors[mode],
+            limits,
+            delivered,
+            claims,
+            sink,
+            email_of,
+            settings.retry,
+            settings.concurrency,
+        )
+        pipelines[mode] = pipeline
+        consumers.append(
+            ModeConsumer(mode, bootstrap, topics, pipeline, tracker, limits, settings, co_partitioned, loop)
+        )
+    dispatchers = [asyncio.create_task(p.run(), name=f"dispatch-{m}") for m, p in pipelines.items()]
+    for consumer in consumers:
+        consumer.start()
+    log.info("sender running: modes %s, vendors %s", modes, {m: v.name for m, v in vendors.items()})
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            failed = [p for p in pipelines.values() if p.failed] + [c for c in consumers if c.error]
+            if failed or not all(c.is_alive() for c in consumers):
+                raise RuntimeError(f"sender stopping after a fatal error in {failed or 'a consumer thread'}")
+            delivered.prune()
+            claims.prune()
+    finally:
+        for task in dispatchers:
+            task.cancel()
+        await asyncio.gather(*dispatchers, return_exceptions=True)
+        for consumer in consumers:
+            consumer.stopping.set()
+        for consumer in consumers:
+            await asyncio.to_thread(consumer.join, settings.session_timeout + 30)
+        follower.stopping.set()
+        await asyncio.to_thread(producer.close)
+        await asyncio.to_thread(follower.join, 5)
+        for vendor in vendors.values():
+            await vendor.close()
+
+
+def _config_parts(path: str | None) -> tuple[SendersSettings, EmailOf]:
+    if path is None:
+        return SendersSettings(), lambda user: None
+    from streamproc.config import load_config  # imported here: it imports this package
+
+    config = load_config(path)
+    return config.senders, config.email_of
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`streamproc sender`: run the sender worker until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(prog="streamproc sender", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--mode",
+        action="append",
+        choices=SENDER_MODES,
+        help="a mode to send (repeatable); default: every mode but drop",
+    )
+    parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", DEFAULT_BOOTSTRAP))
+    parser.add_argument("--config", help="configuration file or directory (senders: and users:)")
+    parser.add_argument("--topic-prefix", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings, email_of = _config_parts(args.config)
+    modes = list(dict.fromkeys(args.mode or SENDER_MODES))
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_sender(modes, args.bootstrap, settings, email_of, stop=stop, topic_prefix=args.topic_prefix)
+
+    try:
+        asyncio.run(run())
+    except RuntimeError as exc:
+        print(f"streamproc sender: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["SENDER_MODES", "ModeConsumer", "main", "run_sender"]

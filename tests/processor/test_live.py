@@ -1,0 +1,170 @@
+"""The stream processor on the real broker: conformance with replay, claims, failover, scale-out.
+
+Every test here runs real `streamproc worker` processes (Faust, RocksDB tables) in their own
+namespace on the session broker.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.processor.cluster import Stack, iso_ms, replay_outcomes
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+CONFIG = """
+applications:
+  app: {}
+users:
+  alice: {contacts: {sms: "+1001", email: "alice@x"}}
+  bob: {contacts: {sms: "+1002", email: "bob@x"}}
+  carol: {contacts: {email: "carol@x"}}
+  dave: {contacts: {call: "+1004", email: "dave@x"}}
+teams:
+  db: {members: [alice, bob, carol], manager: dave}
+plans:
+  quick:
+    owner: dave
+    steps:
+      - - {role: user, target: alice, priority: high, template: t, repeat: 2, wait: 2}
+        - {role: team, target: db, priority: medium, template: t, wait: 3}
+      - - {role: manager, target: db, priority: urgent, template: t}
+  slow:
+    steps:
+      - - {role: user, target: bob, priority: high, template: t, repeat: 6, wait: 2}
+templates:
+  t:
+    default:
+      default: {subject: "{{ summary }}", body: "{{ summary }} #{{ incident.id }}"}
+"""
+
+
+@pytest.fixture
+def stack(kafka_bootstrap: str, tmp_path: Path) -> Any:
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    s = Stack(kafka_bootstrap, config, tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def canonical(outcomes: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(o, sort_keys=True) for o in outcomes)
+
+
+def trigger(incident: str, at: float, plan: str = "quick") -> dict[str, Any]:
+    return {"type": "trigger", "at": iso_ms(at), "incident_id": incident, "application": "app", "plan": plan,
+            "context": {"summary": f"disk full {incident}"}}
+
+
+def play(stack: Stack, timeline: list[tuple[float, dict[str, Any]]]) -> None:
+    """Produce each event when the wall clock reaches its offset (events carry their own `at`)."""
+    start = time.time()
+    for offset, event in sorted(timeline, key=lambda row: row[0]):
+        delay = start + offset - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        stack.produce(event)
+        stack.flush()
+
+
+def test_live_outcomes_equal_replay_including_at(stack: Stack) -> None:
+    stack.start_worker("w1")
+    stack.wait_ready()
+    t0 = time.time() + 1.0
+    events: list[tuple[float, dict[str, Any]]] = []
+    for i in range(6):
+        events.append((1.0 + i * 0.3, trigger(f"c{i}", t0 + i * 0.3)))
+    # c1 claimed between repeats, c2 claimed and unclaimed, c3 resolved, c4 triggered twice (absorbed)
+    events.append((4.0, {"type": "claim", "at": iso_ms(t0 + 3.0), "incident_id": "c1", "owner": "alice"}))
+    events.append((4.2, {"type": "claim", "at": iso_ms(t0 + 3.2), "incident_id": "c2", "owner": "bob"}))
+    events.append((5.5, {"type": "unclaim", "at": iso_ms(t0 + 4.5), "incident_id": "c2"}))
+    events.append((4.4, {"type": "resolve", "at": iso_ms(t0 + 3.4), "incident_id": "c3"}))
+    events.append((2.5, trigger("c4", t0 + 1.5)))
+    # each event is produced when the wall clock reaches its `at`
+    timeline = events
+    play(stack, timeline)
+    expected = replay_outcomes(stack.config, [e for _, e in sorted(timeline, key=lambda r: r[1]["at"])])
+    got = stack.outcomes(until=lambda recs: len(recs) >= len(expected) + 10, timeout=40)
+    live = [o for o, _ in got]
+    assert canonical(live) == canonical(expected)
+    lateness = sorted(ts - _ms(o["at"]) for o, ts in got)
+    print(f"\nconformance: {len(expected)} outcomes equal replay; append time minus `at`: "
+          f"p50 {statistics.median(lateness):.0f} ms, max {lateness[-1]:.0f} ms")
+
+
+def _ms(text: str) -> float:
+    from streamproc.timeutil import parse_time, to_us
+    return to_us(parse_time(text)) / 1000
+
+
+def test_claim_between_repeats_stops_the_next_repeat(stack: Stack) -> None:
+    stack.start_worker("w1")
+    stack.wait_ready()
+    t0 = time.time()
+    stack.produce(trigger("k1", t0, plan="slow"))
+    stack.flush()
+    time.sleep(3.0)  # repeats at t0, t0+2 have gone; next at t0+4
+    claim_at = time.time()
+    stack.produce({"type": "claim", "at": iso_ms(claim_at), "incident_id": "k1", "owner": "bob"})
+    stack.flush()
+    time.sleep(5.0)  # the slow plan would have sent at t0+4 and t0+6
+    got = [o for o, _ in stack.outcomes(until=lambda recs: True, timeout=10)]
+    ats = sorted(_ms(o["at"]) / 1000 for o in got if o["kind"] == "message")
+    assert len(ats) == 2, got
+    assert all(a < claim_at for a in ats)
+
+
+def test_failover_no_escalation_is_lost_when_a_worker_is_killed(stack: Stack) -> None:
+    workers = [stack.start_worker(f"w{i}") for i in range(3)]
+    stack.wait_ready()
+    t0 = time.time()
+    timeline = [(i * 0.2, trigger(f"f{i}", t0 + i * 0.2)) for i in range(40)]
+    # kill one worker in the middle of the stream
+    half = len(timeline) // 2
+    play(stack, timeline[:half])
+    workers[1].kill()
+    play(stack, [(0.0, e) for _, e in timeline[half:]])
+    expected = replay_outcomes(stack.config, [e for _, e in timeline])
+    expected_ids = {o["message_id"] for o in expected if o["kind"] == "message"}
+    records = stack.read([stack.topics.messages(m) for m in ("sms", "email", "call")],
+                         until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids, timeout=90)
+    delivered = Counter(v["message_id"] for _, v, _ in records)
+    missing = expected_ids - set(delivered)
+    duplicated = sum(c - 1 for c in delivered.values() if c > 1)
+    unexpected = set(delivered) - expected_ids
+    print(f"\nfailover: expected {len(expected_ids)}, delivered {len(set(delivered))} distinct "
+          f"({sum(delivered.values())} records), missing {len(missing)}, duplicated {duplicated}, "
+          f"unexpected {len(unexpected)}")
+    assert not missing
+    assert not unexpected
+
+
+def test_scale_out_moves_partitions_and_escalations_to_the_new_worker(stack: Stack) -> None:
+    first = stack.start_worker("w1")
+    stack.wait_ready()
+    t0 = time.time()
+    timeline = [(i * 0.05, trigger(f"s{i}", t0 + i * 0.05, plan="slow")) for i in range(24)]
+    play(stack, timeline)
+    second = stack.start_worker("w2")
+    stack.wait_ready()
+    owned = second.status()
+    assert owned is not None and owned["partitions"], owned
+    expected = replay_outcomes(stack.config, [e for _, e in timeline])
+    expected_ids = {o["message_id"] for o in expected if o["kind"] == "message"}
+    records = stack.read([stack.topics.messages("sms")],
+                         until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids, timeout=60)
+    assert expected_ids <= {v["message_id"] for _, v, _ in records}
+    after = second.status()
+    assert after is not None and after["processed"] > 0
+    print(f"\nscale-out: w2 took partitions {owned['partitions']} and processed {after['processed']} records; "
+          f"w1 kept {first.status()['partitions'] if first.status() else '?'}")

@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+# Local single-node Apache Kafka (KRaft, combined broker+controller) for development and tests,
+# run straight from the Maven Central jars (no Docker, no Apache tarball).
+#
+#   tools/kafka/kafka.sh fetch          download the jars into .cache/kafka/lib (once)
+#   tools/kafka/kafka.sh up             start the broker (idempotent), print the bootstrap address on stdout
+#   tools/kafka/kafka.sh down [--wipe]  stop it (idempotent); --wipe also deletes its data (topics, offsets)
+#   tools/kafka/kafka.sh status         exit 0 if the broker is up and answering
+#
+# Environment:
+#   STREAMPROC_KAFKA     external bootstrap servers; if set, `up` does nothing
+#   KAFKA_PORT           client port, default 19092 (the controller uses KAFKA_PORT+1)
+#   KAFKA_RUN_DIR        state dir (data, logs, pid), default <repo>/.run/kafka
+#   KAFKA_HEAP_OPTS      default "-Xmx512m"
+#   KAFKA_START_TIMEOUT  seconds to wait for the broker to answer, default 60
+#   KAFKA_PYTHON         python with confluent_kafka for the readiness check, default <repo>/.venv/bin/python
+#   KAFKA_CACHE_DIR      jar/maven cache, default <repo>/.cache
+#
+# Everything listens on 127.0.0.1 only. Several brokers can run side by side as long as each has its
+# own KAFKA_PORT and KAFKA_RUN_DIR (the test session uses 19192 and .run/kafka-test).
+# Human-readable messages go to stderr; stdout only carries the bootstrap address (from `up`).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+
+CACHE_DIR=${KAFKA_CACHE_DIR:-$REPO_ROOT/.cache}
+LIB_DIR=$CACHE_DIR/kafka/lib
+STAMP=$LIB_DIR/.complete
+M2_REPO=$CACHE_DIR/m2
+POM=$SCRIPT_DIR/pom.xml
+
+KAFKA_PORT=${KAFKA_PORT:-19092}
+[[ $KAFKA_PORT =~ ^[0-9]+$ ]] || { echo "kafka.sh: KAFKA_PORT must be a number" >&2; exit 2; }
+CONTROLLER_PORT=$((KAFKA_PORT + 1))
+HOST=127.0.0.1
+BOOTSTRAP=$HOST:$KAFKA_PORT
+RUN_DIR=$(realpath -m "${KAFKA_RUN_DIR:-$REPO_ROOT/.run/kafka}")
+DATA_DIR=$RUN_DIR/data
+LOG_DIR=$RUN_DIR/logs
+PID_FILE=$RUN_DIR/kafka.pid
+CONF=$RUN_DIR/server.properties
+LOG4J_CONF=$RUN_DIR/log4j.properties
+OUT_FILE=$RUN_DIR/kafka.out        # JVM stdout/stderr (crashes before logging starts)
+SERVER_LOG=$LOG_DIR/server.log     # the broker's own log
+START_TIMEOUT=${KAFKA_START_TIMEOUT:-60}
+STOP_TIMEOUT=20
+PYTHON=${KAFKA_PYTHON:-$REPO_ROOT/.venv/bin/python}
+read -r -a HEAP_OPTS <<<"${KAFKA_HEAP_OPTS:--Xmx512m}"
+
+log() { echo "kafka.sh: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------------------------- fetch
+
+pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
+
+jars_ok() { [[ -f $STAMP && "$(cat "$STAMP")" == "$(pom_hash)" ]]; }
+
+need_java() {
+  command -v java >/dev/null 2>&1 \
+    || die "'java' not found. Install a JDK/JRE 17 (e.g. apt-get install openjdk-17-jre-headless)."
+}
+
+cmd_fetch() {
+  need_java
+  jars_ok && return 0
+  command -v mvn >/dev/null 2>&1 \
+    || die "'mvn' not found; it is needed once to download the Kafka jars (e.g. apt-get install maven)."
+  mkdir -p "$CACHE_DIR/kafka"
+  # Serialise concurrent fetches (e.g. `make run` and a test session started together).
+  exec 8>"$CACHE_DIR/kafka/.fetch.lock"
+  flock 8
+  if ! jars_ok; then
+    log "downloading Kafka jars from Maven Central into $LIB_DIR (first time only) ..."
+    local tmp=$CACHE_DIR/kafka/lib.tmp.$$ started=$SECONDS
+    rm -rf "$tmp"
+    local mvn_log=$CACHE_DIR/kafka/mvn.log
+    if ! mvn -q -B -Dstyle.color=never -f "$POM" -Dmaven.repo.local="$M2_REPO" \
+        dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
+      rm -rf "$tmp"
+      tail -n 30 "$mvn_log" >&2
+      die "mvn dependency:copy-dependencies failed (is Maven Central reachable?); full output in $mvn_log"
+    fi
+    ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "no kafka_2.13 jar was downloaded"; }
+    pom_hash >"$tmp/.complete"
+    rm -rf "$LIB_DIR"
+    mv "$tmp" "$LIB_DIR"
+    log "fetched $(find "$LIB_DIR" -name '*.jar' | wc -l) jars in $((SECONDS - started)) s"
+  fi
+  exec 8>&-
+}
+
+# -------------------------------------------------------------------------------------------- helpers
+
+# pid of our broker if it is running (pid file, or a kafka.Kafka process using our config), else "".
+broker_pid() {
+  local pid=""
+  [[ -f $PID_FILE ]] && pid=$(cat "$PID_FILE" 2>/dev/null || true)
+  if [[ -n $pid ]] && is_our_broker "$pid"; then echo "$pid"; return; fi
+  # Pid file missing/stale: look for a broker started with exactly this config file.
+  local p
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    if is_our_broker "$p"; then echo "$p"; return; fi
+  done
+}
+
+is_our_broker() {
+  local cmdline
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
+  [[ $cmdline == *" kafka.Kafka $CONF"* ]]
+}
+
+port_open() {  # $1 = port
+  timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null
+}
+
+have_python_client() {
+  [[ -x $PYTHON ]] && "$PYTHON" -c 'import confluent_kafka' 2>/dev/null
+}
+
+# A real metadata round trip (needs confluent_kafka); librdkafka's connection noise goes to /dev/null.
+metadata_ok() {
+  "$PYTHON" - "$1" 2>/dev/null <<'EOF'
+import sys
+from confluent_kafka.admin import AdminClient
+try:
+    md = AdminClient({"bootstrap.servers": sys.argv[1]}).list_topics(timeout=3)
+except Exception:
+    sys.exit(1)
+sys.exit(0 if md.brokers else 1)
+EOF
+}
+
+# Is the broker answering? $1 = 1 if the python client can be used.
+answering() {
+  port_open "$KAFKA_PORT" || return 1
+  if [[ $1 == 1 ]]; then
+    metadata_ok "$BOOTSTRAP"
+  else
+    # No python client: the port is open and the broker logged that it finished starting.
+    grep -q 'Kafka Server started' "$SERVER_LOG" 2>/dev/null
+  fi
+}
+
+show_logs() {
+  log "---- last lines of $OUT_FILE"
+  tail -n 20 "$OUT_FILE" >&2 2>/dev/null || true
+  log "---- last lines of $SERVER_LOG"
+  tail -n 40 "$SERVER_LOG" >&2 2>/dev/null || true
+}
+
+# What `kafka.tools.StorageTool random-uuid` prints (16 random bytes, URL-safe base64 without
+# padding, not starting with '-'), without paying for a JVM start.
+random_uuid() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ ${#id} == 22 && $id != -* ]] && { echo "$id"; return; }
+  done
+}
+
+write_config() {
+  cat >"$CONF" <<EOF
+# Generated by tools/kafka/kafka.sh -- overwritten on every start.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$DATA_DIR
+
+auto.create.topics.enable=true
+num.partitions=12
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+group.initial.rebalance.delay.ms=0
+
+# Keep a dev broker small: few threads, 1 MiB cleaner buffer, small segments, short retention.
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+background.threads=4
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=1048577
+log.segment.bytes=67108864
+log.retention.hours=24
+log.retention.check.interval.ms=300000
+EOF
+  # Same layout as the Apache tarball's config/log4j.properties, but everything into one
+  # size-capped file in the run dir (nothing on the terminal).
+  cat >"$LOG4J_CONF" <<EOF
+# Generated by tools/kafka/kafka.sh
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=$SERVER_LOG
+log4j.appender.file.MaxFileSize=20MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.org.apache.kafka=INFO
+log4j.logger.kafka=INFO
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.kafka.network.RequestChannel\$=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.log.LogCleaner=WARN
+log4j.logger.org.apache.kafka.storage.internals.log=WARN
+EOF
+}
+
+# ----------------------------------------------------------------------------------------- commands
+
+cmd_up() {
+  if [[ -n ${STREAMPROC_KAFKA:-} ]]; then
+    log "STREAMPROC_KAFKA is set: using the broker at $STREAMPROC_KAFKA, not starting a local one"
+    echo "$STREAMPROC_KAFKA"
+    return 0
+  fi
+  cmd_fetch
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  exec 9>"$RUN_DIR/.lock"   # one up/down at a time per run dir
+  flock 9
+
+  local py=0
+  have_python_client && py=1
+
+  local pid
+  pid=$(broker_pid)
+  if [[ -n $pid ]]; then
+    echo "$pid" >"$PID_FILE"
+    if answering "$py"; then
+      log "already running (pid $pid) on $BOOTSTRAP"
+      echo "$BOOTSTRAP"
+      return 0
+    fi
+    log "broker process $pid exists but does not answer yet; waiting"
+  else
+    rm -f "$PID_FILE"
+    if port_open "$KAFKA_PORT" || port_open "$CONTROLLER_PORT"; then
+      die "port $KAFKA_PORT or $CONTROLLER_PORT on $HOST is in use by another process" \
+          "(another broker with a different KAFKA_RUN_DIR?). Pick another KAFKA_PORT."
+    fi
+    write_config
+    : >"$OUT_FILE"
+    local cp="$LIB_DIR/*"
+    if [[ ! -f $DATA_DIR/meta.properties ]]; then
+      local cluster_id
+      cluster_id=$(random_uuid)
+      java -Dlog4j.configuration="file:$LOG4J_CONF" -cp "$cp" kafka.tools.StorageTool \
+          format --ignore-formatted -t "$cluster_id" -c "$CONF" >>"$OUT_FILE" 2>&1 \
+        || { show_logs; die "formatting $DATA_DIR failed"; }
+      log "formatted $DATA_DIR (cluster id $cluster_id)"
+    fi
+    # New session (setsid): Ctrl-C in the terminal does not hit the broker, and it outlives this
+    # script. The inner bash records its own pid, then execs java (same pid). fds 8/9 (locks) closed.
+    # shellcheck disable=SC2016
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" \
+      java "${HEAP_OPTS[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+        -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+        -Dkafka.logs.dir="$LOG_DIR" -Dlog4j.configuration="file:$LOG4J_CONF" \
+        -cp "$cp" kafka.Kafka "$CONF" \
+      </dev/null >>"$OUT_FILE" 2>&1 8>&- 9>&- &
+    local started=$SECONDS
+    for _ in $(seq 50); do [[ -s $PID_FILE ]] && break; sleep 0.1; done
+    pid=$(cat "$PID_FILE" 2>/dev/null || true)
+    [[ -n $pid ]] || die "could not start java"
+    log "started broker (pid $pid) on $BOOTSTRAP, logs in $LOG_DIR; waiting until it answers ..."
+  fi
+
+  local deadline=$((SECONDS + START_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$PID_FILE"
+      show_logs
+      die "the broker exited during startup"
+    fi
+    if answering "$py"; then
+      log "up after $((SECONDS - ${started:-$SECONDS})) s: bootstrap $BOOTSTRAP"
+      echo "$BOOTSTRAP"
+      return 0
+    fi
+    sleep 0.5
+  done
+  show_logs
+  log "the broker did not answer within $START_TIMEOUT s; stopping it"
+  stop_pid "$pid"
+  rm -f "$PID_FILE"
+  exit 1
+}
+
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  log "pid $pid did not stop within $STOP_TIMEOUT s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  die "pid $pid survived SIGKILL"
+}
+
+cmd_down() {
+  local wipe=0 arg
+  for arg in "$@"; do
+    case $arg in
+      --wipe) wipe=1 ;;
+      *) die "unknown option for down: $arg" ;;
+    esac
+  done
+  [[ -d $RUN_DIR ]] || { log "not running ($RUN_DIR does not exist)"; return 0; }
+  exec 9>"$RUN_DIR/.lock"
+  flock 9
+  local pid
+  pid=$(broker_pid)
+  if [[ -n $pid ]]; then
+    log "stopping broker (pid $pid) of $RUN_DIR ..."
+    stop_pid "$pid"
+    log "stopped"
+  else
+    log "not running"
+  fi
+  rm -f "$PID_FILE"
+  if ((wipe)); then
+    rm -rf "$DATA_DIR"
+    log "wiped $DATA_DIR"
+  fi
+}
+
+cmd_status() {
+  if [[ -n ${STREAMPROC_KAFKA:-} ]]; then
+    log "STREAMPROC_KAFKA is set: $STREAMPROC_KAFKA (external broker)"
+    if have_python_client; then
+      metadata_ok "$STREAMPROC_KAFKA" || { log "... which does not answer"; return 1; }
+    fi
+    return 0
+  fi
+  local pid py=0
+  pid=$(broker_pid)
+  [[ -n $pid ]] || { log "not running ($BOOTSTRAP, $RUN_DIR)"; return 1; }
+  have_python_client && py=1
+  if answering "$py"; then
+    log "running (pid $pid) on $BOOTSTRAP"
+    return 0
+  fi
+  log "process $pid exists but $BOOTSTRAP does not answer"
+  return 1
+}
+
+case ${1:-} in
+  fetch) cmd_fetch ;;
+  up) cmd_up ;;
+  down) shift; cmd_down "$@" ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 {fetch|up|down [--wipe]|status}" >&2; exit 2 ;;
+esac
