@@ -97,7 +97,7 @@ def cmd_sender(args: argparse.Namespace) -> int:
     argv = [a for m in args.mode for a in ("--mode", m)] + ["--bootstrap", args.bootstrap]
     if args.config:
         argv += ["--config", args.config]
-    return sender_main(argv) or 0
+    return int(sender_main(argv) or 0)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

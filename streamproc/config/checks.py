@@ -60,13 +60,13 @@ def check_references(config: Config, source: Source) -> list[Issue]:
                 if role == "user":
                     need_user(target, (*path, "target"), "error")
                     continue
-                team = config.teams.get(target)
-                if team is None:
+                target_team = config.teams.get(target)
+                if target_team is None:
                     issues.append(source.issue((*path, "target"), f"unknown team {target!r}"))
                     continue
-                rotation = rotation_of(role)
-                if rotation is not None and rotation not in team.rotations:
-                    issues.append(source.issue((*path, "role"), f"team {target!r} has no rotation {rotation!r}"))
+                rotation_name = rotation_of(role)
+                if rotation_name is not None and rotation_name not in target_team.rotations:
+                    issues.append(source.issue((*path, "role"), f"team {target!r} has no rotation {rotation_name!r}"))
 
     allowed_modes = {*MODES, "default"}
     for tname, by_app in config.templates.items():
@@ -75,8 +75,9 @@ def check_references(config: Config, source: Source) -> list[Issue]:
                 issues.append(source.issue(("templates", tname, app), f"unknown application {app!r}", "warning"))
             for mode in by_mode:
                 if mode not in allowed_modes:
+                    expected = ", ".join(sorted(allowed_modes))
                     issues.append(source.issue(("templates", tname, app, mode),
-                                               f"unknown mode {mode!r} (expected one of {', '.join(sorted(allowed_modes))})"))
+                                               f"unknown mode {mode!r} (expected one of {expected})"))
     return issues
 
 

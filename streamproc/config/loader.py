@@ -197,7 +197,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 def _clean_loc(loc: tuple[Any, ...]) -> PathT:
     # pydantic adds union/function tags to locations; keep only real keys and indices.
-    return tuple(p for p in loc if isinstance(p, int) or not (isinstance(p, str) and ("[" in p or "-" == p)))
+    return tuple(p for p in loc if isinstance(p, int) or not (isinstance(p, str) and ("[" in p or p == "-")))
 
 
 def validate_structure(data: dict[str, Any], source: Source) -> tuple[Config | None, list[Issue]]:

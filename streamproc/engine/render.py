@@ -45,7 +45,8 @@ class Renderer:
         by_app = self._templates.get(template)
         if by_app is None:
             return None
-        for app_key, mode_key in ((application, mode), (application, "default"), ("default", mode), ("default", "default")):
+        order = ((application, mode), (application, "default"), ("default", mode), ("default", "default"))
+        for app_key, mode_key in order:
             entry = by_app.get(app_key, {}).get(mode_key)
             if entry is not None:
                 return entry

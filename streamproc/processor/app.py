@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -52,7 +53,8 @@ def key_partition(key: bytes, partitions: int) -> int:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -139,7 +141,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             if message.topic == topics.TICKS:
                 processed: Processed = on_tick_record(runtime.engine, stored, event.value, now_us())
             else:
-                timestamp = int(round(message.timestamp * 1000)) * 1000
+                timestamp = round(message.timestamp * 1000) * 1000
                 processed = on_incident_record(runtime.engine, stored, key, event.value, timestamp,
                                                message.partition, message.offset, now_us())
             # Outputs first, acknowledged; then the state. A crash in between repeats outputs
@@ -169,12 +171,12 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         log.info("wake schedule rebuilt: %d incidents pending on partitions %s", len(runtime.schedule),
                  sorted(actives))
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         runtime.ready = False
         runtime.schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.INCIDENTS})
 
-    @app.on_rebalance_complete.connect
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
         rebuild()
         runtime.ready = True
@@ -190,10 +192,8 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     @app.task
     async def on_start() -> None:
         loop = asyncio.get_running_loop()
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
             loop.add_signal_handler(signal.SIGHUP, runtime.reload)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
-            pass
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:

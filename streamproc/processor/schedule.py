@@ -7,6 +7,7 @@ new wake time for the key, so a lost tick record cannot strand an escalation.
 
 from __future__ import annotations
 
+import builtins
 import heapq
 from dataclasses import dataclass, field
 
@@ -38,7 +39,7 @@ class WakeSchedule:
         entry = self._wake.get(key)
         return entry[0] if entry else None
 
-    def drop_partitions(self, partitions: set[int]) -> None:
+    def drop_partitions(self, partitions: frozenset[int] | builtins.set[int]) -> None:
         for key in [k for k, (_, p, _) in self._wake.items() if p in partitions]:
             del self._wake[key]
 

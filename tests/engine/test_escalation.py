@@ -200,7 +200,7 @@ def test_plan_is_snapshotted_when_the_instance_starts() -> None:
     from streamproc.engine.core import Engine
     from streamproc.timeutil import parse_time, to_us
     from streamproc.wire.events import parse_event
-    from tests.engine.harness import make_config, BASE
+    from tests.engine.harness import BASE, make_config
 
     old = make_config(BASE, TWO_STEPS)
     new = make_config(BASE, """
@@ -209,7 +209,8 @@ def test_plan_is_snapshotted_when_the_instance_starts() -> None:
         steps:
           - - {role: user, target: dave, priority: high, template: t}
     """)
-    trig = parse_event('{"type":"trigger","at":"2026-03-01T10:00:00Z","incident_id":"i","application":"app","plan":"p"}')
+    trig = parse_event('{"type":"trigger","at":"2026-03-01T10:00:00Z","incident_id":"i",'
+                       '"application":"app","plan":"p"}')
     state = Engine(old).handle(None, trig, to_us(parse_time("2026-03-01T10:00:00Z"))).state
     # The plan changes (a config reload) while the instance is open: the open instance keeps its plan.
     result = Engine(new).advance(state, to_us(parse_time("2026-03-01T11:00:00Z")))

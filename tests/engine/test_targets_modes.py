@@ -94,7 +94,7 @@ def test_dynamic_targets_come_from_the_trigger() -> None:
     tl = Timeline(plan("{dynamic: 1, priority: high, template: t}"))
     tl.trigger("10:00", dynamic_targets=[{"role": "user", "target": "alice"}, {"role": "manager", "target": "db"}])
     assert [u for _, u, _ in sends(tl.run())] == ["dave"]
-    msg = [o for o in tl.run() if o["kind"] == "message"][0]
+    msg = next(o for o in tl.run() if o["kind"] == "message")
     assert (msg["role"], msg["target"]) == ("manager", "db")
 
 

@@ -48,9 +48,10 @@ def test_entry_fields_do_not_fall_through_to_another_entry() -> None:
 
 
 def test_variables_context_incident_and_iris_alias() -> None:
-    t = """
-        default: {default: {subject: "{{ iris.plan }}/{{ incident.application }}",
-          body: "{{ summary }}|{{ incident.id }}|{{ incident.instance }}|{{ incident.step }}|{{ incident.priority }}|{{ incident.role }}|{{ incident.target }}|{{ incident.user }}|{{ incident.mode }}|{{ incident.created }}"}}
+    fields = ["id", "instance", "step", "priority", "role", "target", "user", "mode", "created"]
+    body = "|".join(["{{ summary }}"] + ["{{ incident." + f + " }}" for f in fields])
+    t = f"""
+        default: {{default: {{subject: "{{{{ iris.plan }}}}/{{{{ incident.application }}}}", body: "{body}"}}}}
     """
     out = render(t)
     assert out["subject"] == "p/app"

@@ -132,7 +132,8 @@ class Stack:
     def output_topics(self) -> list[str]:
         return [self.topics.messages(m) for m in MODES if m != "drop"] + [self.topics.outcomes]
 
-    def read(self, topics: list[str], until: Any = None, timeout: float = 60.0) -> list[tuple[str, dict[str, Any], int]]:
+    def read(self, topics: list[str], until: Any = None,
+             timeout: float = 60.0) -> list[tuple[str, dict[str, Any], int]]:
         """(topic, JSON value, append timestamp ms) of every record; stops when `until(records)`
         is true and nothing new arrived for a moment, or at the timeout."""
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
@@ -177,4 +178,4 @@ def replay_outcomes(config: Path, events: list[dict[str, Any]]) -> list[dict[str
 
 def iso_ms(epoch_s: float) -> str:
     from streamproc.timeutil import format_us
-    return format_us(int(round(epoch_s * 1000)) * 1000)
+    return format_us(round(epoch_s * 1000) * 1000)

@@ -168,3 +168,25 @@ def test_scale_out_moves_partitions_and_escalations_to_the_new_worker(stack: Sta
     assert after is not None and after["processed"] > 0
     print(f"\nscale-out: w2 took partitions {owned['partitions']} and processed {after['processed']} records; "
           f"w1 kept {first.status()['partitions'] if first.status() else '?'}")
+
+
+def test_bad_input_goes_to_the_dead_letter_topic_and_the_agent_keeps_going(stack: Stack) -> None:
+    stack.start_worker("w1")
+    stack.wait_ready()
+    now = time.time()
+    stack.produce_raw(b"junk", b"{not json")
+    stack.produce_raw(b"x1", json.dumps({"type": "trigger", "incident_id": "x1", "application": "app"}).encode())
+    stack.produce({**trigger("x2", now), "plan": "no-such-plan"})
+    stack.produce({**trigger("x3", now), "application": "nope"})
+    stack.produce(trigger("ok", now))
+    stack.flush()
+    letters = stack.read([stack.topics.deadletter], until=lambda recs: len(recs) >= 4, timeout=30)
+    reasons = {v["key"]: v["reason"] for _, v, _ in letters}
+    assert set(reasons) == {"junk", "x1", "x2", "x3"}, reasons
+    assert "json" in reasons["junk"].lower()
+    assert reasons["x1"].startswith("plan:")
+    assert reasons["x2"].startswith("plan: unknown plan")
+    assert reasons["x3"].startswith("application: unknown application")
+    assert {v["value"] for _, v, _ in letters} >= {"{not json"}
+    got = stack.outcomes(until=lambda recs: any(o.get("incident_id") == "ok" for _, o, _ in recs), timeout=30)
+    assert {o["incident_id"] for o, _ in got} == {"ok"}

@@ -1,0 +1,66 @@
+"""`streamproc run`: the whole stack for one config in the foreground (what `make run` starts).
+
+Starts a processor worker and a sender for every mode (console delivery when a vendor has
+no credentials), plus the HTTP API when it exists, as child processes; Ctrl-C or SIGTERM
+stops all of them and waits for them to exit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+
+def _spawn(args: list[str], name: str) -> subprocess.Popen[bytes]:
+    print(f"streamproc run: starting {name}: streamproc {' '.join(args)}", flush=True)
+    return subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], start_new_session=True)
+
+
+def run_stack(config: str, bootstrap: str) -> int:
+    if not Path(config).exists():
+        print(f"streamproc run: {config}: no such file", file=sys.stderr)
+        return 2
+    run_dir = Path(os.environ.get("STREAMPROC_RUN_DIR", ".run"))
+    children: list[tuple[str, subprocess.Popen[bytes]]] = [
+        ("worker", _spawn(["worker", "--config", config, "--bootstrap", bootstrap,
+                           "--data-dir", str(run_dir / "worker-0")], "processor")),
+        ("sender", _spawn(["sender", "--config", config, "--bootstrap", bootstrap], "senders")),
+    ]
+    if importlib.util.find_spec("streamproc.api") is not None:
+        children.append(("api", _spawn(["api", "--config", config, "--bootstrap", bootstrap], "HTTP API")))
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        while not stopping:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    print(f"streamproc run: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    code = proc.returncode or 1
+                    stopping = True
+            time.sleep(0.2)
+    finally:
+        for _, proc in children:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for _, proc in children:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        print("streamproc run: stopped", flush=True)
+    return code
