@@ -7,6 +7,7 @@ suffix are the only textual form that goes on the wire.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
@@ -31,6 +32,7 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+@lru_cache(maxsize=65536)
 def format_us(us: int) -> str:
     """RFC 3339 in UTC with `Z`; fractional seconds only when there are any."""
     dt = from_us(us)

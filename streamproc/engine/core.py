@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamproc.config.models import Config, Notification, Plan
-from streamproc.engine.render import Renderer
+from streamproc.engine.render import Rendered, Renderer
 from streamproc.engine.state import IncidentState, Pending
 from streamproc.engine.targets import resolve_targets
 from streamproc.timeutil import US_PER_S, format_us, from_us
@@ -75,6 +75,7 @@ class Engine:
     def __init__(self, config: Config):
         self.config = config
         self.renderer = Renderer(config)
+        self._rendered: dict[tuple[Any, ...], Rendered] = {}
 
     # ---- input checks --------------------------------------------------------------------
     def check_trigger(self, trigger: Trigger) -> str | None:
@@ -311,8 +312,15 @@ class Engine:
         if template is None:
             subject, body, html, error = self._unresolved_text(s, step_no, p.notification, unresolved or "")
         else:
-            rendered = self.renderer.render(template, s.application, mode,
-                                            self._variables(s, step_no, priority, role, target, user, mode))
+            # Repeats of one notification to one user render the same text: render once.
+            cache_key = (s.incident_id, s.instance, s.created, template, mode, step_no, priority, role, target, user)
+            rendered = self._rendered.get(cache_key)
+            if rendered is None:
+                rendered = self.renderer.render(template, s.application, mode,
+                                                self._variables(s, step_no, priority, role, target, user, mode))
+                if len(self._rendered) >= 4096:
+                    self._rendered.clear()
+                self._rendered[cache_key] = rendered
             subject, body, html, error = (rendered.subject, rendered.body, rendered.email_html,
                                           rendered.render_error)
         message = Message(

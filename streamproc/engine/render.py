@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template, TemplateError
+from jinja2 import ChainableUndefined, Template, TemplateError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from streamproc.config.models import Config, TemplateEntry
@@ -38,6 +38,8 @@ class Renderer:
         self._templates = config.templates
         self._env = make_environment()
         self._compiled: dict[str, Template | TemplateError] = {}
+        self._globals = dict(self._env.globals)
+        self._simple: dict[str, list[str | tuple[str, ...]] | None] = {}
 
     def lookup(self, template: str, application: str, mode: str) -> TemplateEntry | None:
         """`[application][mode]`, then `[application]["default"]`, then `["default"][mode]`,
@@ -57,10 +59,37 @@ class Renderer:
         if compiled is None:
             try:
                 compiled = self._env.from_string(text)
+                self._simple[text] = _simple_parts(self._env.parse(text))
             except TemplateError as exc:
                 compiled = exc
             self._compiled[text] = compiled
         return compiled
+
+    def _render_text(self, text: str, compiled: Template, variables: dict[str, Any]) -> str:
+        parts = self._simple.get(text)
+        if parts is not None:
+            # Plain text and `{{ name.attr }}` only: look the values up the way Jinja does
+            # (sandboxed getattr, undefined renders empty) without building a Jinja context.
+            out: list[str] = []
+            for part in parts:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                value: Any = variables.get(part[0], _MISSING)
+                if value is _MISSING:
+                    value = self._globals.get(part[0], _MISSING)
+                if value is _MISSING:
+                    continue
+                for attr in part[1:]:
+                    value = self._env.getattr(value, attr)
+                    if isinstance(value, Undefined):
+                        break
+                if not isinstance(value, Undefined):
+                    out.append(str(value))
+            return "".join(out)
+        # Equivalent to compiled.render(variables) without copying the globals per call.
+        context = compiled.new_context({**self._globals, **variables}, shared=True)
+        return "".join(compiled.root_render_func(context))
 
     def render(self, template: str, application: str, mode: str, variables: dict[str, Any]) -> Rendered:
         entry = self.lookup(template, application, mode)
@@ -77,10 +106,39 @@ class Renderer:
             if isinstance(compiled, TemplateError):
                 return _error(template, f"{name} does not compile: {_describe(compiled)}", variables)
             try:
-                out[name] = compiled.render(variables)
+                out[name] = self._render_text(text, compiled, variables)
             except Exception as exc:  # any error inside a template still pages
                 return _error(template, f"{name} raised {type(exc).__name__}: {exc}", variables)
         return Rendered(out["subject"] or "", out["body"] or "", out["email_html"], False)
+
+
+_MISSING = object()
+
+
+def _path(node: nodes.Node) -> tuple[str, ...] | None:
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        return (node.name,)
+    if isinstance(node, nodes.Getattr):
+        inner = _path(node.node)
+        return (*inner, node.attr) if inner is not None else None
+    return None
+
+
+def _simple_parts(tree: nodes.Template) -> list[str | tuple[str, ...]] | None:
+    """A template made only of text and `{{ a }}` / `{{ a.b.c }}` outputs, as parts; else None."""
+    parts: list[str | tuple[str, ...]] = []
+    for node in tree.body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append(child.data)
+                continue
+            path = _path(child)
+            if path is None:
+                return None
+            parts.append(path)
+    return parts
 
 
 def _describe(exc: TemplateError) -> str:

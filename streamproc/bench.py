@@ -1,0 +1,205 @@
+"""`make bench`: measure, never assert. Prints figures from one run.
+
+1. replay: events per second through the engine on a virtual clock (one core);
+2. processor: one worker, a burst of incidents: incidents per second sustained, and p50/p99 of
+   (message record append time - trigger record append time);
+3. senders: messages per second per mode through local vendor fakes, and added latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+BENCH_CONFIG = """
+applications:
+  mon: {}
+users:
+  u0: {contacts: {sms: "+1000", email: "u0@x"}}
+  u1: {contacts: {sms: "+1001", email: "u1@x"}}
+  u2: {contacts: {email: "u2@x"}}
+  boss: {contacts: {call: "+1999", email: "boss@x"}}
+teams:
+  ops:
+    members: [u0, u1, u2]
+    manager: boss
+    rotations:
+      primary: {users: [u0, u1, u2], start: "2026-01-01T00:00:00Z", shift: 1h}
+plans:
+  page:
+    owner: boss
+    steps:
+      - - {role: oncall, target: ops, priority: high, template: t, repeat: 2, wait: 300}
+        - {role: team, target: ops, priority: medium, template: t, wait: 600}
+      - - {role: manager, target: ops, priority: urgent, template: t}
+templates:
+  t:
+    default:
+      default: {subject: "[{{ severity }}] {{ summary }}", body: "{{ summary }} on {{ host }} ({{ incident.id }})"}
+      sms: {body: "{{ incident.id }}: {{ summary }}"}
+"""
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def bench_replay(n_events: int) -> dict[str, Any]:
+    from streamproc.config import load_config
+    from streamproc.engine.core import Engine
+    from streamproc.replay import replay
+    from streamproc.timeutil import format_us, parse_time, to_us
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.yaml"
+        path.write_text(BENCH_CONFIG)
+        engine = Engine(load_config(path))
+    t0 = to_us(parse_time("2026-03-01T00:00:00Z"))
+    lines = []
+    incidents = n_events // 2
+    for i in range(incidents):
+        at = t0 + i * 1_000_000
+        lines.append(json.dumps({"type": "trigger", "at": format_us(at), "incident_id": f"i{i}",
+                                 "application": "mon", "plan": "page",
+                                 "context": {"summary": "disk", "host": f"h{i}", "severity": "high"}}))
+        kind = "claim" if i % 2 else "resolve"
+        lines.append(json.dumps({"type": kind, "at": format_us(at + (i % 900) * 1_000_000), "incident_id": f"i{i}"}))
+    started = time.perf_counter()
+    report = replay(engine, lines)
+    out = report.lines()
+    elapsed = time.perf_counter() - started
+    return {"events": len(lines), "outcomes": len(out), "seconds": round(elapsed, 2),
+            "events_per_s": round(len(lines) / elapsed)}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def bench_processor(bootstrap: str, incidents: int, partitions: int = 12) -> dict[str, Any]:
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from streamproc.kafka.admin import ensure_topics
+    from streamproc.kafka.clients import producer_config
+    from streamproc.kafka.topics import Topics
+
+    namespace = f"bench{uuid.uuid4().hex[:6]}"
+    names = Topics(namespace)
+    ensure_topics(bootstrap, partitions, names=names)
+    tmp = Path(tempfile.mkdtemp(prefix="streamproc-bench-"))
+    (tmp / "c.yaml").write_text(BENCH_CONFIG)
+    port = _free_port()
+    env = {**os.environ, "STREAMPROC_NAMESPACE": namespace}
+    log = open(tmp / "worker.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "streamproc.cli", "worker", "--config", str(tmp / "c.yaml"), "--bootstrap", bootstrap,
+         "--partitions", str(partitions), "--data-dir", str(tmp / "data"), "--web-port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as resp:
+                    if json.loads(resp.read())["ready"]:
+                        break
+            except Exception:
+                pass
+            time.sleep(0.3)
+        else:
+            raise TimeoutError("worker not ready")
+        producer = Producer(producer_config(bootstrap, **{"linger.ms": 5}))
+        appended: dict[str, float] = {}
+
+        def delivered(err: Any, msg: Any) -> None:
+            if err is None:
+                appended[msg.key().decode()] = msg.timestamp()[1]
+
+        from streamproc.timeutil import format_us
+
+        for i in range(incidents):
+            key = f"b{i}"
+            event = {"type": "trigger", "at": format_us(int(time.time() * 1e6)), "incident_id": key,
+                     "application": "mon", "plan": "page", "context": {"summary": "disk", "host": "h"}}
+            producer.produce(names.incidents, key=key.encode(), value=json.dumps(event).encode(),
+                             on_delivery=delivered)
+            producer.poll(0)
+        producer.flush(60)
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+                             "enable.auto.commit": False})
+        consumer.assign([TopicPartition(names.messages(m), p, 0) for m in ("sms", "email")
+                         for p in range(partitions)])
+        first_message: dict[str, float] = {}
+        last_append = 0.0
+        deadline = time.monotonic() + 180
+        while len(first_message) < incidents and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            value = json.loads(msg.value())
+            if value["step"] == 1 and value["notification"] == 0 and value["repeat"] == 0:
+                first_message.setdefault(value["incident_id"], msg.timestamp()[1])
+                last_append = max(last_append, msg.timestamp()[1])
+        consumer.close()
+        latencies = [first_message[k] - appended[k] for k in first_message if k in appended]
+        span_s = (last_append - min(appended.values())) / 1000 if appended else 0
+        return {
+            "incidents": incidents, "paged": len(first_message),
+            "incidents_per_s": round(len(first_message) / span_s) if span_s else None,
+            "latency_ms_p50": round(pct(latencies, 0.5)) if latencies else None,
+            "latency_ms_p99": round(pct(latencies, 0.99)) if latencies else None,
+            "latency_ms_max": round(max(latencies)) if latencies else None,
+        }
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="streamproc.bench")
+    parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", "127.0.0.1:19092"))
+    parser.add_argument("--replay-events", type=int, default=100_000)
+    parser.add_argument("--incidents", type=int, default=6000)
+    parser.add_argument("--only", choices=["replay", "processor", "senders"], default=None)
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {}
+    if args.only in (None, "replay"):
+        results["replay"] = bench_replay(args.replay_events)
+        print("replay:", json.dumps(results["replay"]), flush=True)
+    if args.only in (None, "processor"):
+        results["processor"] = bench_processor(args.bootstrap, args.incidents)
+        print("processor (1 worker):", json.dumps(results["processor"]), flush=True)
+    if args.only in (None, "senders"):
+        try:
+            from streamproc.senders.bench import bench as sender_bench
+        except ImportError as exc:
+            print(f"senders: not measured ({exc})")
+        else:
+            results["senders"] = asyncio.run(sender_bench(args.bootstrap))
+            print("senders:", json.dumps(results["senders"]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
