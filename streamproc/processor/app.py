@@ -100,7 +100,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=data_dir,
         web_port=settings.web_port or free_port(),
-        web_bind="127.0.0.1",
+        web_bind=os.environ.get("STREAMPROC_WEB_BIND", "127.0.0.1"),
         web_host="127.0.0.1",
         key_serializer="raw",
         value_serializer="raw",
