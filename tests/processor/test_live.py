@@ -7,6 +7,7 @@ namespace on the session broker.
 from __future__ import annotations
 
 import json
+import signal
 import statistics
 import time
 from collections import Counter
@@ -190,3 +191,24 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_agent_keeps_going(stack
     assert {v["value"] for _, v, _ in letters} >= {"{not json"}
     got = stack.outcomes(until=lambda recs: any(o.get("incident_id") == "ok" for _, o, _ in recs), timeout=30)
     assert {o["incident_id"] for o, _ in got} == {"ok"}
+
+
+def test_sighup_reloads_the_config_and_open_instances_keep_their_plan(stack: Stack) -> None:
+    worker = stack.start_worker("w1")
+    stack.wait_ready()
+    t0 = time.time()
+    stack.produce(trigger("old", t0, plan="slow"))  # bob, every 2 s
+    stack.flush()
+    time.sleep(1.0)
+    stack.config.write_text(CONFIG.replace("target: bob, priority: high, template: t, repeat: 6",
+                                           "target: carol, priority: high, template: t, repeat: 6"))
+    worker.proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    t1 = time.time()
+    stack.produce(trigger("new", t1, plan="slow"))
+    stack.flush()
+    got = stack.outcomes(until=lambda recs: sum(1 for _, o, _ in recs if o.get("kind") == "message") >= 14,
+                         timeout=40)
+    users = {(o["incident_id"], o["user"]) for o, _ in got if o["kind"] == "message"}
+    assert users == {("old", "bob"), ("new", "carol")}, users
+    assert worker.proc.poll() is None
