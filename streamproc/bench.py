@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,7 +53,7 @@ templates:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def bench_replay(n_events: int) -> dict[str, Any]:
@@ -153,7 +152,7 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12) -> dic
             msg = consumer.poll(0.5)
             if msg is None or msg.error():
                 continue
-            value = json.loads(msg.value())
+            value = json.loads(msg.value() or b"{}")
             if value["step"] == 1 and value["notification"] == 0 and value["repeat"] == 0:
                 first_message.setdefault(value["incident_id"], msg.timestamp()[1])
                 last_append = max(last_append, msg.timestamp()[1])

@@ -47,7 +47,8 @@ def now_us() -> int:
 
 def key_partition(key: bytes, partitions: int) -> int:
     """Kafka's default (murmur2) partitioner, as the producers use it."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    partition: int = (murmur2(key) & 0x7FFFFFFF) % partitions
+    return partition
 
 
 def free_port() -> int:

@@ -87,9 +87,7 @@ class _Arrivals:
         return found
 
 
-async def bench(
-    bootstrap: str, burst: int = 300, trickle: int = 40, trickle_rate: float = 20.0
-) -> dict[str, Any]:
+async def bench(bootstrap: str, burst: int = 300, trickle: int = 40, trickle_rate: float = 20.0) -> dict[str, Any]:
     """Measure every mode through the local fakes on the broker at `bootstrap`."""
     fakes_mod: Any = importlib.import_module("tests.fakes")
     twilio, slack, hook = fakes_mod.FakeTwilio(), fakes_mod.FakeSlack(), fakes_mod.FakeWebhook()

@@ -72,9 +72,7 @@ def client_config(bootstrap: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ topics
-def ensure_topics(
-    bootstrap: str, modes: Iterable[str], topics: Topics, timeout: float = 30.0
-) -> dict[str, int]:
+def ensure_topics(bootstrap: str, modes: Iterable[str], topics: Topics, timeout: float = 30.0) -> dict[str, int]:
     """Create missing topics and return partition counts by topic name.
 
     Message topics, when missing, get the project's default partition count; the deliveries
@@ -280,9 +278,7 @@ class KafkaSink:
 
     async def record(self, delivery: Delivery, pending: Pending) -> None:
         partition = pending.partition if self._co_partitioned else None
-        await self._producer.produce(
-            self._topics.deliveries, pending.message.user, delivery_bytes(delivery), partition
-        )
+        await self._producer.produce(self._topics.deliveries, pending.message.user, delivery_bytes(delivery), partition)
         if delivery.status == "sent" and self._crash_after is not None:
             self._sent += 1
             if self._sent >= self._crash_after:
@@ -299,9 +295,7 @@ class KafkaSink:
 
 
 # ------------------------------------------------------------------------------------- read-backs
-def _start_offsets(
-    consumer: Consumer, topic: str, partitions: Iterable[int], since: float
-) -> list[TopicPartition]:
+def _start_offsets(consumer: Consumer, topic: str, partitions: Iterable[int], since: float) -> list[TopicPartition]:
     """Per partition, the first offset at or after `since` (epoch seconds); partitions with
     nothing that recent are left out."""
     wanted = [TopicPartition(topic, p, int(since * 1000)) for p in partitions]
@@ -311,9 +305,11 @@ def _start_offsets(
             found = consumer.offsets_for_times(wanted, timeout=10)
             return [tp for tp in found if tp.offset >= 0]
         except KafkaException as exc:
-            # Fresh topics answer NOT_LEADER for a moment; a broker restart does too.
-            if time.monotonic() > deadline or not exc.args[0].retriable():
+            # Fresh topics answer NOT_LEADER_FOR_PARTITION for a moment (librdkafka does not
+            # flag it retriable here); a broker restart does too. Retry anything, for a while.
+            if time.monotonic() > deadline:
                 raise
+            log.info("offsets for %s not available yet (%s); retrying", topic, exc)
             time.sleep(0.2)
 
 
@@ -332,6 +328,7 @@ def read_delivered(
             "group.id": f"streamproc-sender-rebuild-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            "fetch.wait.max.ms": 50,  # reach the end sooner: assignment waits for this read
         }
     )
     records: list[Delivery] = []

@@ -106,9 +106,7 @@ class ModePipeline:
         if waiting:
             _done, pending = await asyncio.wait(waiting, timeout=timeout)
             if pending:
-                log.warning(
-                    "%s: %d sends still in flight after %.0fs of revoke", self.mode, len(pending), timeout
-                )
+                log.warning("%s: %d sends still in flight after %.0fs of revoke", self.mode, len(pending), timeout)
         self._active = {i: p for i, p in self._active.items() if p not in gone}
 
     def owns(self, item: Pending) -> bool:

@@ -29,9 +29,7 @@ class Decision:
     delay: float = 0.0
 
 
-def decide(
-    result: VendorResult, attempts: int, retry: RetrySettings, rng: random.Random | None = None
-) -> Decision:
+def decide(result: VendorResult, attempts: int, retry: RetrySettings, rng: random.Random | None = None) -> Decision:
     if result.outcome == "ok":
         return Decision("done")
     if result.outcome == "permanent" or attempts >= retry.max_attempts:

@@ -144,12 +144,8 @@ class SendersSettings(_Strict):
     dedupe_window: Seconds = Field(
         default=86400.0, description="How far back delivered message ids are remembered (and re-read)"
     )
-    concurrency: int = Field(
-        default=4, ge=1, le=256, description="Vendor calls in flight per mode and worker"
-    )
-    max_queued: int = Field(
-        default=10000, ge=10, description="Queued messages per mode before pausing intake"
-    )
+    concurrency: int = Field(default=4, ge=1, le=256, description="Vendor calls in flight per mode and worker")
+    max_queued: int = Field(default=10000, ge=10, description="Queued messages per mode before pausing intake")
     session_timeout: Seconds = Field(
         default=10.0,
         ge=1,

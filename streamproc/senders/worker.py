@@ -27,6 +27,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pydantic import ValidationError
 
+from streamproc.kafka import topics as names
 from streamproc.senders.claims import Claims
 from streamproc.senders.dedupe import DeliveredSet
 from streamproc.senders.kafka_io import (
@@ -55,7 +56,7 @@ COMMIT_EVERY = 0.2
 
 
 def group_id(mode: str, topics: Topics) -> str:
-    return f"{topics.prefix}streamproc-sender-{mode}"
+    return f"{topics.prefix}{names.NAMESPACE}-sender-{mode}"
 
 
 class ModeConsumer(threading.Thread):
@@ -336,9 +337,12 @@ async def run_sender(
 def _config_parts(path: str | None) -> tuple[SendersSettings, EmailOf]:
     if path is None:
         return SendersSettings(), lambda user: None
-    from streamproc.config import load_config  # imported here: it imports this package
+    from streamproc.config import ConfigError, load_config  # imported here: it imports this package
 
-    config = load_config(path)
+    try:
+        config = load_config(path)
+    except (ConfigError, OSError) as exc:
+        raise SystemExit(f"streamproc sender: cannot load {path}:\n{exc}") from exc
     return config.senders, config.email_of
 
 
@@ -374,8 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+__all__ = ["SENDER_MODES", "ModeConsumer", "main", "run_sender"]
+
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = ["SENDER_MODES", "ModeConsumer", "main", "run_sender"]

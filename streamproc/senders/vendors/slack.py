@@ -79,9 +79,7 @@ class SlackVendor:
             error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
             detail = f"HTTP {status}: {error or exc.response.data!r}"
             if status == 429 or error == "ratelimited":
-                return VendorResult.temporary(
-                    detail, parse_retry_after(exc.response.headers.get("Retry-After"))
-                )
+                return VendorResult.temporary(detail, parse_retry_after(exc.response.headers.get("Retry-After")))
             if retryable_http_status(status) or error in _TEMPORARY_ERRORS:
                 return VendorResult.temporary(detail)
             return VendorResult.permanent(detail)

@@ -14,6 +14,7 @@ send, so concurrent sends never see each other's value).
 from __future__ import annotations
 
 import asyncio
+import base64
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -44,15 +45,29 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         self._timeout = timeout  # the parent stores a timeout but never applies it
         self._base = urlsplit(base_url.rstrip("/")) if base_url else None
 
-    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
         if self._base is not None:
             parts = urlsplit(url)
-            url = urlunsplit(
-                (self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, "")
-            )
+            url = urlunsplit((self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, ""))
+        if auth is not None:
+            # As a header: aiohttp deprecates its `auth=BasicAuth(...)` argument.
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers = {**(headers or {}), "Authorization": f"Basic {token}"}
         _retry_after.set(None)
         async with asyncio.timeout(self._timeout):
-            response: Response = await super().request(method, url, *args, **kwargs)
+            response: Response = await super().request(
+                method, url, params, data, headers, None, timeout, allow_redirects
+            )
         if response.status_code == 429:
             _retry_after.set(response.headers.get("Retry-After"))
         return response

@@ -47,9 +47,7 @@ class WebhookVendor:
                     return VendorResult.ok(detail=f"HTTP {response.status}")
                 detail = f"HTTP {response.status}: {one_line(text)}"
                 if response.status == 429:
-                    return VendorResult.temporary(
-                        detail, parse_retry_after(response.headers.get("Retry-After"))
-                    )
+                    return VendorResult.temporary(detail, parse_retry_after(response.headers.get("Retry-After")))
                 if retryable_http_status(response.status):
                     return VendorResult.temporary(detail)
                 return VendorResult.permanent(detail)

@@ -1,0 +1,147 @@
+"""Helpers for the senders' broker-backed tests: produce messages, read deliveries, run workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from streamproc.senders.kafka_io import Topics
+from streamproc.senders.settings import SendersSettings
+from streamproc.senders.worker import run_sender
+from streamproc.wire.deliveries import Delivery, parse_delivery
+from streamproc.wire.outcomes import Audit, Message, outcome_dict
+from tests.kafkautil import create_topic
+
+PARTITIONS = 12
+
+
+def new_topics(bootstrap: str, *modes: str) -> Topics:
+    """A fresh set of topics (own prefix) with the deliveries topic co-partitioned."""
+    topics = Topics(prefix=f"t{uuid.uuid4().hex[:8]}.")
+    for name in [*(topics.messages(m) for m in {*modes, "email"}), topics.deliveries, topics.outcomes]:
+        create_topic(bootstrap, name, PARTITIONS)
+    return topics
+
+
+def produce(bootstrap: str, topics: Topics, messages: list[Message]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 1})
+    for msg in messages:
+        value = json.dumps(outcome_dict(msg)).encode()
+        producer.produce(topics.messages(msg.mode), key=msg.user.encode(), value=value)
+    assert producer.flush(10) == 0
+
+
+def produce_audit(bootstrap: str, topics: Topics, audit: Audit) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(topics.outcomes, key=audit.incident_id.encode(), value=audit.model_dump_json().encode())
+    assert producer.flush(10) == 0
+
+
+def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[bytes]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"read-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 10,
+        }
+    )
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    values: list[bytes] = []
+    eof: set[int] = set()
+    deadline = time.monotonic() + timeout
+    try:
+        while len(eof) < len(partitions) and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is None:
+                values.append(msg.value() or b"")
+            elif error.code() == KafkaError._PARTITION_EOF:
+                eof.add(msg.partition() or 0)
+    finally:
+        consumer.close()
+    return values
+
+
+def deliveries(bootstrap: str, topics: Topics) -> list[Delivery]:
+    return [parse_delivery(v) for v in read_all(bootstrap, topics.deliveries)]
+
+
+@contextlib.asynccontextmanager
+async def sender(
+    bootstrap: str,
+    topics: Topics,
+    modes: list[str],
+    settings: SendersSettings,
+    email_of: Callable[[str], str | None] = lambda user: None,
+) -> AsyncIterator[asyncio.Task[None]]:
+    """An in-process worker, stopped (cleanly) on exit."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_sender(modes, bootstrap, settings, email_of, stop=stop, topic_prefix=topics.prefix))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+def sms_settings(fake: Any, **overrides: Any) -> SendersSettings:
+    data: dict[str, Any] = {
+        "twilio": {
+            "account_sid": fake.account_sid,
+            "auth_token": fake.auth_token,
+            "from_number": "+15559990000",
+            "base_url": fake.url,
+        },
+        "rates": {"sms": {"rate": 20, "burst": 4}},
+        "retry": {"max_attempts": 3, "base_delay": 0.05, "max_delay": 0.2},
+        "session_timeout": 6,
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return SendersSettings.model_validate(data)
+
+
+async def wait_for_members(bootstrap: str, group: str, count: int, timeout: float = 30.0) -> None:
+    """Until the consumer group is stable with `count` members that all have partitions."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def settled() -> bool:
+        group_info = admin.describe_consumer_groups([group])[group].result(timeout=5)
+        members = group_info.members
+        return (
+            group_info.state == ConsumerGroupState.STABLE
+            and len(members) == count
+            and all(m.assignment.topic_partitions for m in members)
+        )
+
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(settled):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"group {group} did not settle with {count} members")
+        await asyncio.sleep(0.1)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+    assert predicate(), what

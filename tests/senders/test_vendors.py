@@ -1,0 +1,418 @@
+"""Each vendor against its local fake: what the fake received, and how failures classify."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import io
+import json
+import ssl
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from streamproc.senders.settings import (
+    SendersSettings,
+    SlackSettings,
+    SmtpSettings,
+    TwilioSettings,
+    WebhookSettings,
+)
+from streamproc.senders.vendors import ConsoleVendor, build_vendor
+from streamproc.senders.vendors.base import parse_retry_after
+from streamproc.senders.vendors.slack import CLAIM_ACTION_ID, SlackVendor
+from streamproc.senders.vendors.smtp import SmtpVendor
+from streamproc.senders.vendors.twilio import TwilioVendor
+from streamproc.senders.vendors.webhook import SIGNATURE_HEADER, WebhookVendor
+from tests.fakes import FakeSlack, FakeSmtp, FakeTwilio, FakeWebhook
+from tests.senders.helpers import message
+
+# ------------------------------------------------------------------------------------------ twilio
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    fake = FakeTwilio()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+def twilio_settings(fake: FakeTwilio, **kw: object) -> TwilioSettings:
+    return TwilioSettings(
+        account_sid=fake.account_sid,
+        auth_token=fake.auth_token,
+        from_number="+15559990000",
+        base_url=fake.url,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_twilio_sms_posts_form_with_basic_auth(twilio: FakeTwilio) -> None:
+    vendor = TwilioVendor(twilio_settings(twilio, status_callback_url="http://relay/status"), voice=False)
+    msg = message(body="inc-1: disk full (reply 'claim inc-1')", destination="+15550000001")
+    result = await vendor.send(msg)
+    await vendor.close()
+
+    assert result.outcome == "ok"
+    [got] = twilio.sms
+    assert got.path == f"/2010-04-01/Accounts/{twilio.account_sid}/Messages.json"
+    assert got.form == {
+        "To": "+15550000001",
+        "From": "+15559990000",
+        "Body": "inc-1: disk full (reply 'claim inc-1')",
+        "StatusCallback": "http://relay/status",
+    }
+    user, _, password = base64.b64decode(got.headers["Authorization"][6:]).decode().partition(":")
+    assert (user, password) == (twilio.account_sid, twilio.auth_token)
+    assert result.vendor_id is not None and result.vendor_id.startswith("SM")
+
+
+async def test_twilio_call_reads_message_and_gathers_claim_key(twilio: FakeTwilio) -> None:
+    vendor = TwilioVendor(twilio_settings(twilio, gather_url="https://relay.example/gather?src=x"), voice=True)
+    msg = message(mode="call", subject="[crit] disk full", body="db01 is at 99%")
+    result = await vendor.send(msg)
+    await vendor.close()
+
+    assert result.outcome == "ok" and result.vendor_id is not None and result.vendor_id.startswith("CA")
+    [got] = twilio.calls
+    assert got.form["To"] == msg.destination and got.form["From"] == "+15559990000"
+    root = ET.fromstring(got.form["Twiml"])
+    gather = root.find("Gather")
+    assert gather is not None
+    assert gather.get("numDigits") == "1" and gather.get("method") == "POST"
+    action = urlsplit(gather.get("action", ""))
+    assert action.netloc == "relay.example" and action.path == "/gather"
+    query = parse_qs(action.query)
+    assert query["message_id"] == [msg.message_id]
+    assert query["incident_id"] == [msg.incident_id]
+    assert query["src"] == ["x"]
+    spoken = [say.text for say in gather.findall("Say")]
+    assert spoken[0] == "[crit] disk full. db01 is at 99%"
+    assert "Press 2 to claim" in (spoken[1] or "")
+
+
+async def test_twilio_failures_classify(twilio: FakeTwilio) -> None:
+    vendor = TwilioVendor(twilio_settings(twilio), voice=False)
+    twilio.fail_next(429, retry_after="3")
+    twilio.fail_next(503)
+    twilio.invalid_numbers.add("+1555")
+    limited = await vendor.send(message())
+    unavailable = await vendor.send(message())
+    invalid = await vendor.send(message(destination="+1555"))
+    await vendor.close()
+
+    assert (limited.outcome, limited.retry_after) == ("temporary", 3.0)
+    assert unavailable.outcome == "temporary" and unavailable.retry_after is None
+    assert invalid.outcome == "permanent" and "21211" in invalid.detail
+    assert [r.status for r in twilio.requests] == [429, 503, 400]
+
+
+async def test_twilio_bad_credentials_are_permanent(twilio: FakeTwilio) -> None:
+    settings = twilio_settings(twilio).model_copy(update={"auth_token": "wrong"})
+    vendor = TwilioVendor(settings, voice=False)
+    result = await vendor.send(message())
+    await vendor.close()
+    assert result.outcome == "permanent" and "20003" in result.detail
+    assert twilio.delivered == []
+
+
+async def test_twilio_unreachable_is_temporary() -> None:
+    fake = FakeTwilio()
+    await fake.start()
+    url = fake.url
+    await fake.close()  # nothing listens there any more
+    vendor = TwilioVendor(
+        TwilioSettings(account_sid=fake.account_sid, auth_token="t", from_number="+1", base_url=url),
+        voice=False,
+    )
+    result = await vendor.send(message())
+    await vendor.close()
+    assert result.outcome == "temporary"
+
+
+async def test_twilio_slow_answer_times_out_as_temporary(twilio: FakeTwilio) -> None:
+    twilio.delay = 1.0
+    vendor = TwilioVendor(twilio_settings(twilio, timeout=0.3), voice=False)
+    result = await vendor.send(message())
+    await vendor.close()
+    assert result.outcome == "temporary"
+
+
+async def test_twilio_secrets_from_env(twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_TWILIO_TOKEN", twilio.auth_token)
+    settings = TwilioSettings(
+        account_sid=twilio.account_sid,
+        auth_token_env="TEST_TWILIO_TOKEN",
+        from_number="+1",
+        base_url=twilio.url,
+    )
+    vendor = build_vendor("sms", SendersSettings(twilio=settings))
+    assert isinstance(vendor, TwilioVendor)
+    assert (await vendor.send(message())).outcome == "ok"
+    await vendor.close()
+
+
+# ------------------------------------------------------------------------------------------- slack
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+async def test_slack_posts_message_with_claim_button(slack: FakeSlack) -> None:
+    vendor = SlackVendor(SlackSettings(token=slack.token, base_url=slack.api_url))
+    msg = message(mode="slack", destination="U01ALICE", subject="[crit] disk full", body="db01 at 99%")
+    result = await vendor.send(msg)
+
+    assert result.outcome == "ok" and result.vendor_id
+    [got] = slack.delivered
+    assert got.headers["Authorization"] == f"Bearer {slack.token}"
+    assert got.json["channel"] == "U01ALICE"
+    assert got.json["text"] == "[crit] disk full: db01 at 99%"
+    section, actions = got.json["blocks"]
+    assert section["text"] == {"type": "mrkdwn", "text": "*[crit] disk full*\ndb01 at 99%"}
+    [button] = actions["elements"]
+    assert button["type"] == "button" and button["action_id"] == CLAIM_ACTION_ID
+    assert button["text"]["text"] == "Claim"
+    assert json.loads(button["value"]) == {
+        "incident_id": msg.incident_id,
+        "instance": 1,
+        "message_id": msg.message_id,
+    }
+
+
+async def test_slack_failures_classify(slack: FakeSlack) -> None:
+    slack.channels = {"U01ALICE"}
+    vendor = SlackVendor(SlackSettings(token=slack.token, base_url=slack.api_url))
+    slack.fail_next(429, retry_after="7")
+    limited = await vendor.send(message(mode="slack", destination="U01ALICE"))
+    unknown = await vendor.send(message(mode="slack", destination="U0NOBODY"))
+    slack.fail_next(500)
+    broken = await vendor.send(message(mode="slack", destination="U01ALICE"))
+    bad_token = await SlackVendor(SlackSettings(token="xoxb-wrong", base_url=slack.api_url)).send(
+        message(mode="slack", destination="U01ALICE")
+    )
+
+    assert (limited.outcome, limited.retry_after) == ("temporary", 7.0)
+    assert unknown.outcome == "permanent" and "channel_not_found" in unknown.detail
+    assert broken.outcome == "temporary"
+    assert bad_token.outcome == "permanent" and "invalid_auth" in bad_token.detail
+    assert slack.delivered == []
+
+
+# ------------------------------------------------------------------------------------------- email
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSmtp]:
+    fake = FakeSmtp().start()
+    yield fake
+    fake.stop()
+
+
+async def test_email_sends_text_and_html_alternative(smtp: FakeSmtp) -> None:
+    vendor = SmtpVendor(SmtpSettings(host=smtp.host, port=smtp.port, **{"from": "pager@example.com"}))
+    msg = message(
+        mode="email",
+        destination="alice@example.com",
+        subject="[crit] disk full",
+        body="db01 at 99%",
+        email_html="<p><b>db01</b> at 99%</p>",
+    )
+    result = await vendor.send(msg)
+
+    assert result.outcome == "ok"
+    [got] = smtp.messages
+    assert got.mail_from == "pager@example.com" and got.rcpt_tos == ["alice@example.com"]
+    assert got.authenticated_as is None and not got.tls
+    mail = got.message
+    assert mail["Subject"] == "[crit] disk full"
+    assert mail["X-Streamproc-Message-Id"] == msg.message_id
+    assert mail["Message-ID"] == result.vendor_id
+    assert mail.get_content_type() == "multipart/alternative"
+    plain, html = mail.iter_parts()
+    assert plain.get_content_type() == "text/plain" and plain.get_content().strip() == "db01 at 99%"
+    assert html.get_content_type() == "text/html" and "<b>db01</b>" in html.get_content()
+
+
+async def test_email_without_html_is_plain_text(smtp: FakeSmtp) -> None:
+    vendor = SmtpVendor(SmtpSettings(host=smtp.host, port=smtp.port))
+    assert (await vendor.send(message(mode="email", destination="a@example.com", body="x"))).outcome == "ok"
+    assert smtp.messages[0].message.get_content_type() == "text/plain"
+
+
+async def test_email_authenticates_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeSmtp(username="pager", password="s3cret").start()
+    try:
+        monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
+        good = SmtpVendor(
+            SmtpSettings(host=fake.host, port=fake.port, username="pager", password_env="TEST_SMTP_PASSWORD")
+        )
+        bad = SmtpVendor(SmtpSettings(host=fake.host, port=fake.port, username="pager", password="nope"))
+        ok = await good.send(message(mode="email", destination="a@example.com"))
+        refused = await bad.send(message(mode="email", destination="a@example.com"))
+    finally:
+        fake.stop()
+    assert ok.outcome == "ok" and fake.messages[0].authenticated_as == "pager"
+    assert refused.outcome == "permanent" and refused.detail.startswith("535")
+    assert len(fake.messages) == 1
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    try:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"openssl cannot make a test certificate: {exc}")
+    return cert, key
+
+
+async def test_email_starttls(self_signed: tuple[Path, Path]) -> None:
+    cert, key = self_signed
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    fake = FakeSmtp(tls_context=context).start()
+    try:
+        vendor = SmtpVendor(SmtpSettings(host=fake.host, port=fake.port, starttls=True, ca_file=str(cert)))
+        plain = SmtpVendor(SmtpSettings(host=fake.host, port=fake.port))
+        ok = await vendor.send(message(mode="email", destination="a@example.com"))
+        refused = await plain.send(message(mode="email", destination="a@example.com"))
+    finally:
+        fake.stop()
+    assert ok.outcome == "ok"
+    assert [m.tls for m in fake.messages] == [True]
+    assert refused.outcome == "permanent"  # 530 Must issue a STARTTLS command first
+
+
+async def test_email_failures_classify(smtp: FakeSmtp) -> None:
+    vendor = SmtpVendor(SmtpSettings(host=smtp.host, port=smtp.port))
+    smtp.reject.add("nobody@example.com")
+    unknown = await vendor.send(message(mode="email", destination="nobody@example.com"))
+    smtp.fail_next(451, "try again later")
+    later = await vendor.send(message(mode="email", destination="a@example.com"))
+    smtp.stop()
+    down = await vendor.send(message(mode="email", destination="a@example.com"))
+    assert unknown.outcome == "permanent" and unknown.detail.startswith("550")
+    assert later.outcome == "temporary" and later.detail.startswith("451")
+    assert down.outcome == "temporary"
+    assert smtp.messages == []
+
+
+# ----------------------------------------------------------------------------------------- webhook
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[FakeWebhook]:
+    fake = FakeWebhook()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+async def test_webhook_posts_signed_json(hook: FakeWebhook) -> None:
+    vendor = WebhookVendor(WebhookSettings(secret="hook-secret"))
+    msg = message(mode="webhook", destination=hook.hook_url, body="disk full ✓")
+    result = await vendor.send(msg)
+    await vendor.close()
+
+    assert result.outcome == "ok"
+    [got] = hook.delivered
+    expected = "sha256=" + hmac.new(b"hook-secret", got.body, hashlib.sha256).hexdigest()
+    assert got.headers[SIGNATURE_HEADER] == expected
+    assert got.headers["Content-Type"] == "application/json"
+    body = json.loads(got.body)
+    assert body["message_id"] == msg.message_id and body["body"] == "disk full ✓"
+    assert body["at"] == "2026-03-01T10:00:00Z" and "email_html" not in body
+
+
+async def test_webhook_failures_classify(hook: FakeWebhook) -> None:
+    vendor = WebhookVendor(WebhookSettings(secret="s"))
+    hook.fail_next(429, retry_after="2")
+    hook.fail_next(503)
+    hook.fail_next(404)
+    results = [await vendor.send(message(mode="webhook", destination=hook.hook_url)) for _ in range(3)]
+    bad_url = await vendor.send(message(mode="webhook", destination="not a url"))
+    await vendor.close()
+    assert [(r.outcome, r.retry_after) for r in results] == [
+        ("temporary", 2.0),
+        ("temporary", None),
+        ("permanent", None),
+    ]
+    assert bad_url.outcome == "permanent"
+
+
+# ----------------------------------------------------------------------------------- console, misc
+
+
+async def test_console_prints_one_line() -> None:
+    out = io.StringIO()
+    msg = message(subject="[crit]\ndisk full", body="line one\nline two")
+    result = await ConsoleVendor(out).send(msg)
+    assert result.outcome == "ok"
+    [line] = out.getvalue().splitlines()
+    assert msg.message_id in line and "alice" in line and "+15550000001" in line
+    assert "[crit] disk full | line one line two" in line
+
+
+def test_no_credentials_means_console_everywhere() -> None:
+    settings = SendersSettings()
+    for mode in ("call", "sms", "email", "slack", "webhook"):
+        assert isinstance(build_vendor(mode, settings), ConsoleVendor), mode
+
+
+def test_credentials_pick_real_vendors() -> None:
+    settings = SendersSettings(
+        twilio=TwilioSettings(account_sid="AC1", auth_token="t", from_number="+1"),
+        slack=SlackSettings(token="xoxb"),
+        smtp=SmtpSettings(host="mail"),
+        webhook=WebhookSettings(secret="s"),
+    )
+    kinds = {mode: type(build_vendor(mode, settings)) for mode in ("call", "sms", "email", "slack", "webhook")}
+    assert kinds == {
+        "call": TwilioVendor,
+        "sms": TwilioVendor,
+        "email": SmtpVendor,
+        "slack": SlackVendor,
+        "webhook": WebhookVendor,
+    }
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
+
+
+def test_vendor_calls_do_not_leak_between_concurrent_sends() -> None:
+    """Retry-After travels in a context variable: two concurrent sends keep their own."""
+
+    async def scenario() -> None:
+        fake = FakeTwilio()
+        await fake.start()
+        fake.delay = 0.05
+        fake.fail_next(429, retry_after="9")
+        vendor = TwilioVendor(twilio_settings(fake), voice=False)
+        first, second = await asyncio.gather(vendor.send(message()), vendor.send(message()))
+        await vendor.close()
+        await fake.close()
+        assert sorted([first.retry_after or 0.0, second.retry_after or 0.0]) == [0.0, 9.0]
+
+    asyncio.run(scenario())
