@@ -8,6 +8,8 @@ stops all of them and waits for them to exit.
 from __future__ import annotations
 
 import importlib.util
+import json
+import urllib.request
 import os
 import signal
 import subprocess
@@ -18,8 +20,17 @@ from types import FrameType
 
 
 def _spawn(args: list[str], name: str) -> subprocess.Popen[bytes]:
-    print(f"streamproc run: starting {name}: streamproc {' '.join(args)}", flush=True)
-    return subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], start_new_session=True)
+    print(f"streamproc run: started {name} (pid {proc.pid}): streamproc {' '.join(args)}", flush=True)
+    return proc
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as resp:
+            return bool(json.loads(resp.read()).get("ready"))
+    except Exception:
+        return False
 
 
 def run_stack(config: str, bootstrap: str) -> int:
@@ -27,8 +38,11 @@ def run_stack(config: str, bootstrap: str) -> int:
         print(f"streamproc run: {config}: no such file", file=sys.stderr)
         return 2
     run_dir = Path(os.environ.get("STREAMPROC_RUN_DIR", ".run"))
+    from streamproc.processor.app import free_port
+
+    port = free_port()
     children: list[tuple[str, subprocess.Popen[bytes]]] = [
-        ("worker", _spawn(["worker", "--config", config, "--bootstrap", bootstrap,
+        ("worker", _spawn(["worker", "--config", config, "--bootstrap", bootstrap, "--web-port", str(port),
                            "--data-dir", str(run_dir / "worker-0")], "processor")),
         ("sender", _spawn(["sender", "--config", config, "--bootstrap", bootstrap], "senders")),
     ]
@@ -43,8 +57,13 @@ def run_stack(config: str, bootstrap: str) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     code = 0
+    announced = False
     try:
         while not stopping:
+            if not announced and _ready(port):
+                announced = True
+                print(f"streamproc run: processor ready (http://127.0.0.1:{port}/ready). Fire the example "
+                      "incident with: .venv/bin/streamproc produce examples/incident.json", flush=True)
             for name, proc in children:
                 if proc.poll() is not None:
                     print(f"streamproc run: {name} exited with {proc.returncode}; stopping", file=sys.stderr)

@@ -1,0 +1,81 @@
+"""The walking skeleton end to end: `streamproc run` (processor + console senders) with the example
+config; an incident produced to Kafka is printed as a delivered page; SIGINT stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streamproc.kafka.admin import ensure_topics
+from streamproc.kafka.topics import Topics
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_run_delivers_the_example_incident_to_the_console_and_stops_cleanly(kafka_bootstrap: str,
+                                                                              tmp_path: Path) -> None:
+    namespace = f"run{uuid.uuid4().hex[:6]}"
+    ensure_topics(kafka_bootstrap, 12, names=Topics(namespace))
+    env = {**os.environ, "STREAMPROC_NAMESPACE": namespace, "STREAMPROC_RUN_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", "run", "--config", "examples/config.yaml",
+                             "--bootstrap", kafka_bootstrap], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    lines: list[tuple[float, str]] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append((time.time(), line.rstrip()))
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def wait_for(pattern: str, timeout: float) -> tuple[float, str]:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for when, line in list(lines):
+                if re.search(pattern, line):
+                    return when, line
+            time.sleep(0.1)
+        raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(l for _, l in lines))
+
+    try:
+        wait_for(r"processor ready", 90)
+        pids = [int(m) for _, line in lines for m in re.findall(r"\(pid (\d+)\)", line)]
+        assert len(pids) >= 2
+        time.sleep(3)  # let the senders join their consumer groups
+        incident = json.loads((REPO / "examples" / "incident.json").read_text())
+        incident["incident_id"] = f"example-{uuid.uuid4().hex[:6]}"
+        event_file = tmp_path / "incident.json"
+        event_file.write_text(json.dumps(incident))
+        produced = time.time()
+        subprocess.run([sys.executable, "-m", "streamproc.cli", "produce", str(event_file), "--bootstrap",
+                        kafka_bootstrap], cwd=REPO, env=env, check=True, capture_output=True)
+        when, line = wait_for(rf"streamproc-sender: \w+ to \w+ .*{incident['incident_id']}", 30)
+        print(f"\nfirst page printed {when - produced:.2f}s after `streamproc produce` returned: {line}")
+        assert "disk full" in line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(40)
+    wait_for(r"streamproc run: stopped", 5)
+    time.sleep(0.5)
+    assert not [pid for pid in pids if alive(pid)]
