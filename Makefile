@@ -37,6 +37,11 @@ lint: venv
 schemas: venv
 	$(VENV)/bin/streamproc schemas --out schemas
 
+# Helm chart: lint, render and validate offline (kubeconform); not part of `make test`.
+.PHONY: helm-check
+helm-check:
+	tools/helm-check.sh
+
 # Broker + processor + sender(s) + API in the foreground; Ctrl-C stops all of it.
 run: venv
 	tools/run.sh

@@ -93,7 +93,8 @@ def _free_port() -> int:
         return port
 
 
-def bench_processor(bootstrap: str, incidents: int, partitions: int = 12) -> dict[str, Any]:
+def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: float | None = None) -> dict[str, Any]:
+    """A burst of `incidents` triggers (or, with `rate`, paced at that many per second)."""
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     from streamproc.kafka.admin import ensure_topics
@@ -133,7 +134,12 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12) -> dic
 
         from streamproc.timeutil import format_us
 
+        started = time.time()
         for i in range(incidents):
+            if rate:
+                delay = started + i / rate - time.time()
+                if delay > 0:
+                    producer.poll(delay)
             key = f"b{i}"
             event = {"type": "trigger", "at": format_us(int(time.time() * 1e6)), "incident_id": key,
                      "application": "mon", "plan": "page", "context": {"summary": "disk", "host": "h"}}
@@ -180,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", "127.0.0.1:19092"))
     parser.add_argument("--replay-events", type=int, default=100_000)
     parser.add_argument("--incidents", type=int, default=6000)
+    parser.add_argument("--paced-rate", type=int, default=100, help="incidents/s for the latency run")
     parser.add_argument("--only", choices=["replay", "processor", "senders"], default=None)
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
@@ -188,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         print("replay:", json.dumps(results["replay"]), flush=True)
     if args.only in (None, "processor"):
         results["processor"] = bench_processor(args.bootstrap, args.incidents)
-        print("processor (1 worker):", json.dumps(results["processor"]), flush=True)
+        print(f"processor (1 worker, burst of {args.incidents}):", json.dumps(results["processor"]), flush=True)
+        results["processor_paced"] = bench_processor(args.bootstrap, args.paced_rate * 20, rate=args.paced_rate)
+        print(f"processor (1 worker, {args.paced_rate}/s for 20 s):", json.dumps(results["processor_paced"]),
+              flush=True)
     if args.only in (None, "senders"):
         try:
             from streamproc.senders.bench import bench as sender_bench

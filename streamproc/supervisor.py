@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import urllib.request
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from types import FrameType
 

@@ -121,15 +121,11 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     ticks = app.topic(topics.TICKS, key_type=bytes, value_type=bytes, partitions=settings.partitions)
     table = app.Table("escalations", default=None, partitions=settings.partitions, key_type=bytes,
                       value_type=bytes)
-    out_topics: dict[str, Any] = {}
-
-    def topic_for(name: str) -> Any:
-        if name not in out_topics:
-            out_topics[name] = app.topic(name, key_type=bytes, value_type=bytes)
-        return out_topics[name]
-
     async def publish(outputs: list[Output]) -> None:
-        futures = [await topic_for(o.topic).send(key=o.key, value=o.value) for o in outputs]
+        # Straight to the app's producer (the one Faust flushes before committing offsets),
+        # skipping the per-record channel machinery of Topic.send.
+        producer = app.producer
+        futures = [await producer.send(o.topic, o.key, o.value, None, None, None) for o in outputs]
         if futures:
             await asyncio.gather(*futures)
 
@@ -228,5 +224,10 @@ def run_worker(args: argparse.Namespace) -> int:
     ensure_topics(settings.bootstrap, settings.partitions)
     app, _ = create_app(settings, Engine(config))
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
+    if args.loglevel.lower() != "debug":
+        # Faust and aiokafka log every produced record at debug level; the record is built
+        # (and costs) even when nothing prints it.
+        for name in ("faust", "aiokafka", "mode"):
+            logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(args.loglevel.upper())))
     worker.execute_from_commandline()
     return 0

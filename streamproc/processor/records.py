@@ -66,6 +66,8 @@ def outputs_of(result: Result) -> list[Output]:
         else:
             out.append(Output(topics.OUTCOMES, outcome.incident_id.encode(), value))
     for audit in result.audits:
+        if audit.kind == "triggered":
+            continue  # the trigger itself is on the incidents topic; nothing downstream needs it
         out.append(Output(topics.OUTCOMES, audit.incident_id.encode(), audit.model_dump_json().encode()))
     return out
 
