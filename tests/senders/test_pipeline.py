@@ -8,8 +8,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-import pytest
-
 from streamproc.senders.claims import Claims
 from streamproc.senders.dedupe import DeliveredSet
 from streamproc.senders.pipeline import ModePipeline
@@ -24,14 +22,6 @@ from tests.fakes import FakeSlack, FakeTwilio
 from tests.senders.helpers import ListSink, message, pending
 
 FAST_RETRY = RetrySettings(max_attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.0)
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 def sms_vendor(fake: FakeTwilio) -> TwilioVendor:

@@ -11,7 +11,7 @@ import json
 import ssl
 import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,14 +34,6 @@ from tests.fakes import FakeSlack, FakeSmtp, FakeTwilio, FakeWebhook
 from tests.senders.helpers import message
 
 # ------------------------------------------------------------------------------------------ twilio
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 def twilio_settings(fake: FakeTwilio, **kw: object) -> TwilioSettings:
@@ -160,14 +152,6 @@ async def test_twilio_secrets_from_env(twilio: FakeTwilio, monkeypatch: pytest.M
 
 
 # ------------------------------------------------------------------------------------------- slack
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 async def test_slack_posts_message_with_claim_button(slack: FakeSlack) -> None:
@@ -317,14 +301,6 @@ async def test_email_failures_classify(smtp: FakeSmtp) -> None:
 
 
 # ----------------------------------------------------------------------------------------- webhook
-
-
-@pytest.fixture
-async def hook() -> AsyncIterator[FakeWebhook]:
-    fake = FakeWebhook()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 async def test_webhook_posts_signed_json(hook: FakeWebhook) -> None:

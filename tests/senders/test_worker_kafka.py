@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,14 +33,6 @@ from tests.senders.kafkahelp import (
 pytestmark = pytest.mark.kafka
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 async def test_messages_are_sent_recorded_and_dropped_when_claimed(kafka_bootstrap: str, twilio: FakeTwilio) -> None:
