@@ -139,7 +139,7 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
             if rate:
                 delay = started + i / rate - time.time()
                 if delay > 0:
-                    producer.poll(delay)
+                    time.sleep(delay)  # poll(timeout) returns early once a callback is served
             key = f"b{i}"
             event = {"type": "trigger", "at": format_us(int(time.time() * 1e6)), "incident_id": key,
                      "application": "mon", "plan": "page", "context": {"summary": "disk", "host": "h"}}
