@@ -56,7 +56,7 @@ def test_run_delivers_the_example_incident_to_the_console_and_stops_cleanly(kafk
                 if re.search(pattern, line):
                     return when, line
             time.sleep(0.1)
-        raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(l for _, l in lines))
+        raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(text for _, text in lines))
 
     try:
         wait_for(r"processor ready", 90)

@@ -212,3 +212,17 @@ def test_sighup_reloads_the_config_and_open_instances_keep_their_plan(stack: Sta
     users = {(o["incident_id"], o["user"]) for o, _ in got if o["kind"] == "message"}
     assert users == {("old", "bob"), ("new", "carol")}, users
     assert worker.proc.poll() is None
+
+
+def test_an_event_without_at_takes_its_record_timestamp(stack: Stack) -> None:
+    stack.start_worker("w1")
+    stack.wait_ready()
+    event = trigger("noat", time.time())
+    del event["at"]
+    stamp_ms = int(time.time() * 1000) - 60_000  # a record time clearly different from "now"
+    stack.producer.produce(stack.topics.incidents, key=b"noat", value=json.dumps(event).encode(),
+                           timestamp=stamp_ms)
+    stack.flush()
+    got = stack.outcomes(until=lambda recs: len(recs) >= 1, timeout=30)
+    firsts = [o for o, _ in got if o["kind"] == "message" and o["repeat"] == 0 and o["step"] == 1]
+    assert firsts and {_ms(o["at"]) for o in firsts} == {stamp_ms}
