@@ -207,7 +207,13 @@ class Engine:
                 return None
             s.status = "resolved"
             s.pending = []
-            return self._audit(s, "resolved", at)
+            audit = self._audit(s, "resolved", at)
+            # A resolved instance never runs again: keep only what the next trigger needs
+            # (the instance counter, seen event ids), not the plan snapshot and context.
+            s.plan = None
+            s.context = {}
+            s.dynamic_targets = []
+            return audit
         return None
 
     @staticmethod

@@ -216,3 +216,12 @@ def test_plan_is_snapshotted_when_the_instance_starts() -> None:
     result = Engine(new).advance(state, to_us(parse_time("2026-03-01T11:00:00Z")))
     users = [o.user for o in result.outcomes if o.kind == "message"]  # type: ignore[union-attr]
     assert users == ["alice", "bob", "alice", "alice", "carol"]
+
+
+def test_a_resolved_instance_keeps_only_what_the_next_trigger_needs() -> None:
+    from streamproc.replay import replay
+
+    tl = Timeline(TWO_STEPS).trigger("10:00", event_id="e1").resolve("10:01")
+    state = replay(tl.engine, tl.lines()).states["inc-1"]
+    assert (state.status, state.instance, state.plan, state.context, state.pending) == ("resolved", 1, None, {}, [])
+    assert state.seen_events == ["e1"]
