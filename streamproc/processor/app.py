@@ -109,6 +109,10 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         topic_replication_factor=1,
         table_standby_replicas=settings.standby_replicas,
         consumer_group_instance_id=settings.instance_id,
+        # With static membership a restarted worker gets its old assignment back without a
+        # rebalance, and Faust checks that the assignment's URL is its own: derive the URL from
+        # the instance id, not from a web port that may differ from one start to the next.
+        **({"canonical_url": f"http://{settings.instance_id}:6066"} if settings.instance_id else {}),
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=max(1.0, settings.session_timeout / 6),
         broker_commit_interval=1.0,

@@ -226,3 +226,29 @@ def test_an_event_without_at_takes_its_record_timestamp(stack: Stack) -> None:
     got = stack.outcomes(until=lambda recs: len(recs) >= 1, timeout=30)
     firsts = [o for o, _ in got if o["kind"] == "message" and o["repeat"] == 0 and o["step"] == 1]
     assert firsts and {_ms(o["at"]) for o in firsts} == {stamp_ms}
+
+
+def test_a_quick_restart_keeps_its_partitions_without_rebalancing_the_others(stack: Stack) -> None:
+    # Static membership (instance id = worker name): a restart within the session timeout
+    # gets the same partitions back and the other workers never stop.
+    first, other = stack.start_worker("w1"), stack.start_worker("w2")
+    stack.wait_ready()
+    t0 = time.time()
+    stack.produce(trigger("r1", t0, plan="slow"))
+    stack.flush()
+    before = (first.status(), other.status())
+    assert before[0] is not None and before[1] is not None
+    mark = len(other.log.read_text())
+    first.stop()
+    again = stack.start_worker("w1")
+    stack.wait_ready([again, other])
+    after = (again.status(), other.status())
+    assert after[0] is not None and after[1] is not None
+    assert (after[0]["partitions"], after[1]["partitions"]) == (before[0]["partitions"], before[1]["partitions"])
+    assert "Revoking previously assigned partitions" not in other.log.read_text()[mark:]
+    # and the escalation that was running goes on: all 7 sends of the slow plan arrive
+    expected = {o["message_id"] for o in replay_outcomes(stack.config, [trigger("r1", t0, plan="slow")])
+                if o["kind"] == "message"}
+    got = stack.read([stack.topics.messages("sms")],
+                     until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected, timeout=40)
+    assert expected <= {v["message_id"] for _, v, _ in got}
