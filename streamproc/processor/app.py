@@ -95,6 +95,9 @@ class Runtime:
 def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Runtime]:
     runtime = Runtime(engine=engine, config_path=settings.config_path)
     data_dir = settings.data_dir or tempfile.mkdtemp(prefix="streamproc-worker-")
+    extra: dict[str, Any] = {}
+    if settings.instance_id:
+        extra["canonical_url"] = f"http://{settings.instance_id}:6066"
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -112,7 +115,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         # With static membership a restarted worker gets its old assignment back without a
         # rebalance, and Faust checks that the assignment's URL is its own: derive the URL from
         # the instance id, not from a web port that may differ from one start to the next.
-        **({"canonical_url": f"http://{settings.instance_id}:6066"} if settings.instance_id else {}),
+        **extra,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=max(1.0, settings.session_timeout / 6),
         broker_commit_interval=1.0,
