@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from streamproc.localnet import free_port
+
 BENCH_CONFIG = """
 applications:
   mon: {}
@@ -84,14 +86,6 @@ def bench_replay(n_events: int) -> dict[str, Any]:
             "events_per_s": round(len(lines) / elapsed)}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: float | None = None) -> dict[str, Any]:
     """A burst of `incidents` triggers (or, with `rate`, paced at that many per second)."""
@@ -106,7 +100,7 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
     ensure_topics(bootstrap, partitions, names=names)
     tmp = Path(tempfile.mkdtemp(prefix="streamproc-bench-"))
     (tmp / "c.yaml").write_text(BENCH_CONFIG)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "STREAMPROC_NAMESPACE": namespace}
     log = open(tmp / "worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(

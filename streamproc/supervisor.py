@@ -18,6 +18,8 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
+from streamproc.localnet import free_port
+
 
 def _spawn(args: list[str], name: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], start_new_session=True)
@@ -38,8 +40,6 @@ def run_stack(config: str, bootstrap: str) -> int:
         print(f"streamproc run: {config}: no such file", file=sys.stderr)
         return 2
     run_dir = Path(os.environ.get("STREAMPROC_RUN_DIR", ".run"))
-    from streamproc.processor.app import free_port
-
     port = free_port()
     children: list[tuple[str, subprocess.Popen[bytes]]] = [
         ("worker", _spawn(["worker", "--config", config, "--bootstrap", bootstrap, "--web-port", str(port),

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from streamproc.kafka import topics
 from streamproc.kafka.clients import producer_config
-from streamproc.wire.events import parse_event_obj
+from streamproc.wire.events import error_text, parse_event_obj
 
 
 def read_events(path: str) -> list[Any]:
@@ -47,8 +47,6 @@ def produce_files(paths: list[str], bootstrap: str) -> int:
             try:
                 event = parse_event_obj(raw)
             except ValidationError as exc:
-                from streamproc.replay.simulator import error_text
-
                 print(f"{path}[{index}]: {error_text(exc)}", file=sys.stderr)
                 return 2
             producer.produce(topics.INCIDENTS, key=event.key.encode(), value=json.dumps(raw).encode(),

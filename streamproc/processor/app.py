@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ from streamproc.config import ConfigError, load_config
 from streamproc.engine.core import Engine
 from streamproc.kafka import topics
 from streamproc.kafka.admin import ensure_topics
-from streamproc.processor.records import Output, Processed, on_incident_record, on_tick_record
+from streamproc.localnet import free_port
+from streamproc.processor.records import Output, Processed, load_state, on_incident_record, on_tick_record
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.wire.records import Tick
 
@@ -49,13 +49,6 @@ def key_partition(key: bytes, partitions: int) -> int:
     """Kafka's default (murmur2) partitioner, as the producers use it."""
     partition: int = (murmur2(key) & 0x7FFFFFFF) % partitions
     return partition
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -161,8 +154,6 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         """Derive the wake schedule from the table for the partitions this worker owns."""
         actives = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.INCIDENTS}
         runtime.schedule.clear()
-        from streamproc.processor.records import load_state
-
         for key, raw in list(table.items()):
             if key is None or raw is None:
                 continue

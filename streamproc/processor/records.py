@@ -13,9 +13,8 @@ from pydantic import ValidationError
 from streamproc.engine.core import Engine, Result
 from streamproc.engine.state import IncidentState
 from streamproc.kafka import topics
-from streamproc.replay.simulator import error_text
 from streamproc.timeutil import from_us, to_us
-from streamproc.wire.events import parse_event
+from streamproc.wire.events import error_text, parse_event
 from streamproc.wire.outcomes import Message, outcome_dict
 from streamproc.wire.records import DeadLetter, Tick
 

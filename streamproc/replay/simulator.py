@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from streamproc.engine.core import Emitted, Engine
 from streamproc.engine.state import IncidentState
 from streamproc.timeutil import to_us
-from streamproc.wire.events import Event, parse_event
+from streamproc.wire.events import Event, error_text, parse_event
 from streamproc.wire.outcomes import outcome_dict
 
 
@@ -34,20 +34,6 @@ class ReplayReport:
 
     def lines(self) -> list[str]:
         return [json.dumps(outcome_dict(e.outcome)) for e in self.ordered()]
-
-
-_EVENT_TYPES = {"trigger", "claim", "acknowledge", "unclaim", "resolve"}
-
-
-def error_text(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        path = list(error["loc"])
-        if path and path[0] in _EVENT_TYPES:  # the discriminated union's tag
-            path = path[1:]
-        loc = ".".join(str(p) for p in path if not str(p).startswith(("function-", "tagged-union")))
-        parts.append(f"{loc or 'event'}: {error['msg']}")
-    return "; ".join(parts)
 
 
 def parse_lines(lines: Iterable[str]) -> Iterable[tuple[int, Event | str]]:

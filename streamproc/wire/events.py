@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from streamproc.timeutil import UtcDatetime
 from streamproc.wire.common import ROLE_RE
@@ -103,3 +103,18 @@ def parse_event(data: bytes | str) -> Event:
 
 def parse_event_obj(data: Any) -> Event:
     return EVENT_ADAPTER.validate_python(data)
+
+
+_EVENT_TYPES = {"trigger", "claim", "acknowledge", "unclaim", "resolve"}
+
+
+def error_text(exc: ValidationError) -> str:
+    """One line naming each invalid field: `plan: Field required; at: Input should be ...`."""
+    parts = []
+    for error in exc.errors():
+        path = list(error["loc"])
+        if path and path[0] in _EVENT_TYPES:  # the discriminated union's tag
+            path = path[1:]
+        loc = ".".join(str(p) for p in path if not str(p).startswith(("function-", "tagged-union")))
+        parts.append(f"{loc or 'event'}: {error['msg']}")
+    return "; ".join(parts)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import ssl
 import threading
 import time
@@ -21,6 +20,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from streamproc.localnet import free_port
 
 
 @dataclass
@@ -37,13 +38,6 @@ class ReceivedMail:
         parsed = email.message_from_bytes(self.data, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         return parsed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class FakeSmtp:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,16 +24,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from streamproc.kafka.admin import ensure_topics
 from streamproc.kafka.clients import producer_config
 from streamproc.kafka.topics import Topics
+from streamproc.localnet import free_port
 from streamproc.wire.common import MODES
 
 REPO = Path(__file__).resolve().parents[2]
 AUDIT_KINDS = {"triggered", "claimed", "unclaimed", "resolved", "absorbed"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -162,11 +156,6 @@ class Stack:
         """Spec outcomes (messages and outcome records, not audits) with their append times."""
         return [(value, ts) for _, value, ts in self.read(self.output_topics(), until, timeout)
                 if value.get("kind") not in AUDIT_KINDS]
-
-
-def spec_order(outcome: dict[str, Any]) -> tuple[Any, ...]:
-    return (outcome["at"], outcome["incident_id"], outcome.get("step", 1 << 30), outcome.get("notification", -1),
-            outcome.get("repeat", -1), outcome.get("user") or "", outcome.get("mode", ""), outcome["kind"])
 
 
 def replay_outcomes(config: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
