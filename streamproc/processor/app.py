@@ -124,9 +124,12 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     async def publish(outputs: list[Output]) -> None:
         # Straight to the app's producer (the one Faust flushes before committing offsets),
         # skipping the per-record channel machinery of Topic.send.
+        # Enqueue every record of the event before the producer's sender task runs, so they
+        # travel in one produce request; then wait for all of them to be acknowledged.
         producer = app.producer
-        futures = [await producer.send(o.topic, o.key, o.value, None, None, None) for o in outputs]
-        if futures:
+        if outputs:
+            futures = await asyncio.gather(*(producer.send(o.topic, o.key, o.value, None, None, None)
+                                             for o in outputs))
             await asyncio.gather(*futures)
 
     @app.agent(source, concurrency=1, name="escalate")
