@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web-port", type=int, default=None, help="readiness port (default: a free one)")
     p.add_argument("--store", default=os.environ.get("STREAMPROC_STORE", "rocksdb"), choices=["rocksdb", "memory"])
     p.add_argument("--partitions", type=int, default=int(os.environ.get("STREAMPROC_PARTITIONS", "12")))
-    p.add_argument("--tick-interval", type=float, default=0.2, help="seconds between wake-up scans")
+    p.add_argument("--tick-interval", type=float, default=0.2,
+                   help="longest sleep of the wake-up ticker (it wakes exactly at due times)")
     p.add_argument("--loglevel", default="warning")
     p.set_defaults(func=cmd_worker)
 

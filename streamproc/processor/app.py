@@ -75,6 +75,14 @@ class Runtime:
     schedule: WakeSchedule = field(default_factory=WakeSchedule)
     ready: bool = False
     processed: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a wake-up earlier than the one the ticker sleeps towards was scheduled."""
+
+    def set_wake(self, key: str, partition: int, wake_at: int | None) -> None:
+        earliest = self.schedule.next_due()
+        self.schedule.set(key, partition, wake_at)
+        if wake_at is not None and (earliest is None or wake_at < earliest):
+            self.changed.set()
 
     def reload(self) -> None:
         """SIGHUP: load the config again. Open instances keep their plan snapshot."""
@@ -150,7 +158,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             if processed.changed and processed.state is not None and key is not None:
                 table[key] = processed.state.model_dump_json().encode()
             if key is not None:
-                runtime.schedule.set(key.decode(), message.partition, processed.wake_at)
+                runtime.set_wake(key.decode(), message.partition, processed.wake_at)
             runtime.processed += 1
 
     def rebuild() -> None:
@@ -178,14 +186,23 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
         rebuild()
         runtime.ready = True
+        runtime.changed.set()
 
-    @app.timer(settings.tick_interval)
-    async def wake() -> None:
-        if not runtime.ready:
-            return
-        for key, due in runtime.schedule.pop_due(now_us()):
-            tick = Tick(incident_id=key, due=due, version=0)
-            await ticks.send(key=key.encode(), value=tick.model_dump_json().encode())
+    @app.task
+    async def ticker() -> None:
+        """Produce a tick for each incident whose wake time has come, sleeping exactly until the
+        next one (at most `tick_interval`), and woken early when an earlier one is scheduled."""
+        while True:
+            if runtime.ready:
+                for key, due in runtime.schedule.pop_due(now_us()):
+                    tick = Tick(incident_id=key, due=due, version=0)
+                    await ticks.send(key=key.encode(), value=tick.model_dump_json().encode())
+            nxt = runtime.schedule.next_due() if runtime.ready else None
+            delay = settings.tick_interval if nxt is None else (nxt - now_us()) / 1_000_000
+            runtime.changed.clear()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(runtime.changed.wait(), min(delay, settings.tick_interval * 5))
 
     @app.task
     async def on_start() -> None:

@@ -35,6 +35,10 @@ class WakeSchedule:
         self._wake[key] = (wake_at, partition, self._generation)
         heapq.heappush(self._heap, (wake_at, self._generation, key))
 
+    def next_due(self) -> int | None:
+        """The earliest time anything may be due (possibly a superseded entry: an early look)."""
+        return self._heap[0][0] if self._heap else None
+
     def wake_of(self, key: str) -> int | None:
         entry = self._wake.get(key)
         return entry[0] if entry else None
