@@ -31,6 +31,7 @@ from streamproc.senders.ratelimit import RateLimits
 from streamproc.senders.retry import decide
 from streamproc.senders.settings import RetrySettings
 from streamproc.senders.vendors.base import Vendor, VendorResult
+from streamproc.timeutil import to_us
 from streamproc.wire.deliveries import HANDLED, Delivery, DeliveryStatus
 from streamproc.wire.outcomes import Message
 
@@ -156,7 +157,7 @@ class ModePipeline:
         message = item.message
         if message.message_id in self.delivered:
             return "duplicate", "already delivered"
-        verdict = self.claims.verdict(message.incident_id, message.instance)
+        verdict = self.claims.verdict(message.incident_id, message.instance, to_us(message.at))
         if verdict is not None:
             return verdict, f"incident {message.incident_id}#{message.instance} {verdict.split('-')[1]}"
         return None

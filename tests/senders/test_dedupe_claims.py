@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from streamproc.senders.claims import Claims
 from streamproc.senders.dedupe import DeliveredSet
+from streamproc.timeutil import to_us
 from streamproc.wire.deliveries import Delivery, parse_delivery
 from streamproc.wire.outcomes import Audit
 
@@ -71,14 +72,26 @@ def audit(kind: str, instance: int = 1) -> Audit:
 
 def test_claim_unclaim_resolve() -> None:
     claims = Claims(clock=clock)
-    assert claims.verdict("inc-1", 1) is None
+    before, after = to_us(NOW) - 60_000_000, to_us(NOW) + 60_000_000
+    assert claims.verdict("inc-1", 1, before) is None
     claims.apply(audit("claimed"))
-    assert claims.verdict("inc-1", 1) == "dropped-claimed"
+    assert claims.verdict("inc-1", 1, before) == "dropped-claimed"  # queued before the claim
     claims.apply(audit("unclaimed"))
-    assert claims.verdict("inc-1", 1) is None
+    assert claims.verdict("inc-1", 1, before) == "dropped-claimed"  # still stale after an unclaim
+    assert claims.verdict("inc-1", 1, after) is None  # the restarted step's page is wanted
     claims.apply(audit("resolved"))
     claims.apply(audit("unclaimed"))  # too late: resolved is final
-    assert claims.verdict("inc-1", 1) == "dropped-resolved"
-    assert claims.verdict("inc-1", 2) is None  # a new instance pages again
+    assert claims.verdict("inc-1", 1, after) == "dropped-resolved"
+    assert claims.verdict("inc-1", 2, before) is None  # a new instance pages again
     claims.apply(audit("triggered", instance=2))
-    assert claims.verdict("inc-1", 2) is None
+    assert claims.verdict("inc-1", 2, before) is None
+
+
+def test_a_re_page_that_outruns_the_unclaim_record_is_still_sent() -> None:
+    # claim at C, unclaim at U > C: the re-page (scheduled at U) reaches the sender before the
+    # follower has read the `unclaimed` audit. It must not be taken for a stale page.
+    claims = Claims(clock=clock)
+    claims.apply(audit("claimed"))
+    assert claims.verdict("inc-1", 1, to_us(NOW) + 1) is None
+    assert claims.verdict("inc-1", 1, to_us(NOW)) is None  # scheduled at the claim: engine never sends it
+    assert claims.verdict("inc-1", 1, to_us(NOW) - 1) == "dropped-claimed"
