@@ -131,9 +131,8 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
                       value_type=bytes)
     async def publish(outputs: list[Output]) -> None:
         # Straight to the app's producer (the one Faust flushes before committing offsets),
-        # skipping the per-record channel machinery of Topic.send.
-        # Enqueue every record of the event before the producer's sender task runs, so they
-        # travel in one produce request; then wait for all of them to be acknowledged.
+        # skipping Topic.send's per-record channel machinery. Every record of the event is
+        # enqueued before the producer's sender task runs, then all acknowledgements awaited.
         producer = app.producer
         if outputs:
             futures = await asyncio.gather(*(producer.send(o.topic, o.key, o.value, None, None, None)
