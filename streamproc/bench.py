@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from streamproc.localnet import free_port
+from streamproc.localnet import free_port, terminate
 
 BENCH_CONFIG = """
 applications:
@@ -167,11 +166,7 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
             "latency_ms_max": round(max(latencies)) if latencies else None,
         }
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        terminate(worker, 30)
         log.close()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from streamproc.localnet import terminate
 from streamproc.timeutil import parse_time, to_us
 from tests.fakes import FakeTwilio
 from tests.processor.cluster import REPO, Stack, iso_ms
@@ -93,9 +93,5 @@ def test_trigger_pages_through_twilio_until_claimed(kafka_bootstrap: str, tmp_pa
         assert {f["To"] for f in forms} == {"+15550000002"} and {f["From"] for f in forms} == {"+15559990000"}
         assert all(f["Body"].startswith("smoke-1: disk full") for f in forms)
     finally:
-        sender.send_signal(signal.SIGTERM)
-        try:
-            sender.wait(20)
-        except subprocess.TimeoutExpired:
-            sender.kill()
+        terminate(sender)
         stack.stop()

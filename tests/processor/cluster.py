@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from streamproc.kafka.admin import ensure_topics
 from streamproc.kafka.clients import producer_config
 from streamproc.kafka.topics import Topics
-from streamproc.localnet import free_port
+from streamproc.localnet import free_port, terminate
 from streamproc.wire.common import MODES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,13 +56,7 @@ class Worker:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
 
 
 @dataclass
