@@ -1,7 +1,9 @@
 """Topic set-up: every topic streamproc uses, created up front with the right partition counts.
 
-Co-partitioning matters: incidents, ticks and the table changelog must have the same count,
-and each message topic the same count as the deliveries topic the senders write.
+Co-partitioning matters: events, ticks and the table changelog must have the same count, and
+each message topic the same count as the deliveries topic the senders write. The incidents
+topic may have any count (the processor re-keys it into `events`); a missing one is created
+with the processor's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from streamproc.wire.common import MODES
 def all_topics(partitions: int, names: topics.Topics = topics.CURRENT) -> dict[str, int]:
     wanted = {
         names.incidents: partitions,
+        names.events: partitions,
         names.ticks: partitions,
         names.outcomes: partitions,
         names.deliveries: partitions,

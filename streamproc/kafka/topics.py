@@ -1,14 +1,21 @@
-"""Topic names and record keys: the one place that says what goes where.
+"""Topic names, record keys and the key -> partition function: the one place that says what goes where.
 
 Every name starts with a namespace, `streamproc` unless `STREAMPROC_NAMESPACE` says otherwise,
 so several independent stacks (or test cases) can share one Kafka cluster. The namespace is
 also the Faust app id, hence the consumer group and the table changelog's name.
+
+Producers of `incidents` may use any client, partitioner and key (spec §2). The processor never
+relies on where they put a record: its first stage re-produces every event to `events`, keyed by
+incident id and placed by `partition_for`, and everything else keyed by incident id (ticks, the
+table, the wake-up schedule) is placed by the same function.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+
+from aiokafka.partitioner import murmur2
 
 NAMESPACE = os.environ.get("STREAMPROC_NAMESPACE", "streamproc")
 DEFAULT_PARTITIONS = 12
@@ -24,8 +31,14 @@ class Topics:
         return f"{self.namespace}.incidents"
 
     @property
+    def events(self) -> str:
+        """Internal: validated events re-keyed by incident id and placed by `partition_for`.
+        Co-partitioned with ticks and the escalations table."""
+        return f"{self.namespace}.events"
+
+    @property
     def ticks(self) -> str:
-        """Wake-ups, co-partitioned with incidents and keyed by incident id."""
+        """Internal: wake-ups, keyed by incident id and placed by `partition_for` (like `events`)."""
         return f"{self.namespace}.ticks"
 
     @property
@@ -50,6 +63,7 @@ class Topics:
 
 CURRENT = Topics(NAMESPACE)
 INCIDENTS = CURRENT.incidents
+EVENTS = CURRENT.events
 TICKS = CURRENT.ticks
 OUTCOMES = CURRENT.outcomes
 DEADLETTER = CURRENT.deadletter
@@ -64,3 +78,9 @@ def messages_topic(mode: str) -> str:
 def message_key(user: str) -> bytes:
     """Messages are keyed by user so one person's pages stay in order on one partition."""
     return user.encode()
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The processor's one key -> partition function (Java's murmur2, as Faust's producer uses)."""
+    partition: int = (murmur2(key) & 0x7FFFFFFF) % partitions
+    return partition

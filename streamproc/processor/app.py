@@ -1,15 +1,25 @@
 """`streamproc worker`: the escalation engine live on Kafka, as a Faust app.
 
-One agent (concurrency=1: faust-streaming #606 can commit past in-flight events otherwise, and
-one incident's records must be handled in order) consumes `streamproc.incidents` and
-`streamproc.ticks` (same partition count, same keys) and owns the `escalations` table.
+Two agents, each with concurrency=1 (faust-streaming #606 can commit past in-flight events
+otherwise, and one incident's records must be handled in order):
 
-Time arrives as records: a timer scans the in-memory wake schedule of this worker's active
-partitions and produces keyed ticks, which land on the same partition as the incident and so
-reach the agent that owns its state. Faust commits offsets only after its producer (outputs
-and changelog) is flushed; on top of that the agent waits for its output records to be
-acknowledged before it writes the table, so a crash can repeat a page (same message_id, the
-senders drop it) but never lose one.
+- `rekey` reads `streamproc.incidents`, as written by any client with any partitioner and any key
+  (or none), and re-produces every valid event to `streamproc.events`, keyed by incident id on the
+  partition `topics.partition_for` gives; bad input goes to the dead-letter topic. It awaits each
+  acknowledgement before taking the next record, so a crash repeats an event (harmless: same
+  `event_id`, same `at`) but never skips one, and the order of each source partition is kept.
+- `escalate` reads `streamproc.events` and `streamproc.ticks` (co-partitioned, placed by the same
+  function) and owns the `escalations` table.
+
+Time arrives as records: a task watches the in-memory wake schedule of this worker's active
+partitions and produces keyed ticks, which land on the partition that holds the incident's state.
+Faust commits offsets only after its producer (outputs and changelog) is flushed; on top of that
+the agent waits for its output records to be acknowledged before it writes the table, so a crash
+can repeat a page (same message_id, the senders drop it) but never lose one.
+
+After every rebalance the wake-ups of a partition wait until both stages have read the backlog
+that built up while it had no owner (`catchup.py`), so a claim that arrived meanwhile is applied
+before the pages that fell due meanwhile (spec §3).
 """
 
 from __future__ import annotations
@@ -27,14 +37,22 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 
 from streamproc.config import ConfigError, load_config
 from streamproc.engine.core import Engine
 from streamproc.kafka import topics
 from streamproc.kafka.admin import ensure_topics
 from streamproc.localnet import free_port
-from streamproc.processor.records import Output, Processed, load_state, on_incident_record, on_tick_record
+from streamproc.processor.catchup import BARRIER_HEADER, CatchUp, barrier_token
+from streamproc.processor.records import (
+    Output,
+    Processed,
+    load_state,
+    on_event_record,
+    on_incident_record,
+    on_tick_record,
+)
+from streamproc.processor.recovery import SeekFirstTableManager
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.wire.records import Tick
 
@@ -43,12 +61,6 @@ log = logging.getLogger("streamproc.worker")
 
 def now_us() -> int:
     return int(time.time() * 1_000_000)
-
-
-def key_partition(key: bytes, partitions: int) -> int:
-    """Kafka's default (murmur2) partitioner, as the producers use it."""
-    partition: int = (murmur2(key) & 0x7FFFFFFF) % partitions
-    return partition
 
 
 @dataclass
@@ -77,6 +89,7 @@ class Runtime:
     processed: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a wake-up earlier than the one the ticker sleeps towards was scheduled."""
+    catchup: CatchUp = field(default_factory=CatchUp)
 
     def set_wake(self, key: str, partition: int, wake_at: int | None) -> None:
         earliest = self.schedule.next_due()
@@ -123,51 +136,77 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         producer_acks=-1,
         stream_wait_empty=True,
         consumer_auto_offset_reset="earliest",
+        TableManager=SeekFirstTableManager,
     )
-    source = app.topic(topics.INCIDENTS, topics.TICKS, key_type=bytes, value_type=bytes,
+    incidents = app.topic(topics.INCIDENTS, key_type=bytes, value_type=bytes)
+    source = app.topic(topics.EVENTS, topics.TICKS, key_type=bytes, value_type=bytes,
                        partitions=settings.partitions)
-    ticks = app.topic(topics.TICKS, key_type=bytes, value_type=bytes, partitions=settings.partitions)
     table = app.Table("escalations", default=None, partitions=settings.partitions, key_type=bytes,
                       value_type=bytes)
-    async def publish(outputs: list[Output]) -> None:
+    partitions = settings.partitions
+
+    async def publish(outputs: list[Output], headers: list[tuple[str, bytes]] | None = None) -> None:
         # Straight to the app's producer (the one Faust flushes before committing offsets),
         # skipping Topic.send's per-record channel machinery. Every record of the event is
         # enqueued before the producer's sender task runs, then all acknowledgements awaited.
         producer = app.producer
         if outputs:
-            futures = await asyncio.gather(*(producer.send(o.topic, o.key, o.value, None, None, None)
+            futures = await asyncio.gather(*(producer.send(o.topic, o.key, o.value, o.partition, None, headers)
                                              for o in outputs))
             await asyncio.gather(*futures)
+
+    def active_partitions(topic: str) -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+    async def append_barriers(topic: str, owned: set[int], token: bytes) -> None:
+        await publish([Output(topic, None, b"", p) for p in sorted(owned)], headers=[(BARRIER_HEADER, token)])
+
+    @app.agent(incidents, concurrency=1, name="rekey")
+    async def rekey(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            token = barrier_token(message.headers)
+            if token is not None:
+                if runtime.catchup.incidents_read(message.partition, token):
+                    await append_barriers(topics.EVENTS, runtime.catchup.events, token)
+                continue
+            timestamp = round(message.timestamp * 1000) * 1000
+            await publish([on_incident_record(runtime.engine, event.key, event.value, timestamp,
+                                              message.partition, message.offset, partitions)])
 
     @app.agent(source, concurrency=1, name="escalate")
     async def escalate(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
             key: bytes | None = event.key
-            stored = table.get(key) if key is not None else None
+            token = barrier_token(message.headers)
+            if token is not None:
+                if runtime.catchup.events_read(message.partition, token):
+                    runtime.changed.set()
+                continue
+            if key is None:
+                continue  # nothing the processor writes; not an incident's
+            stored = table.get(key)
             if message.topic == topics.TICKS:
                 processed: Processed = on_tick_record(runtime.engine, stored, event.value, now_us())
             else:
-                timestamp = round(message.timestamp * 1000) * 1000
-                processed = on_incident_record(runtime.engine, stored, key, event.value, timestamp,
-                                               message.partition, message.offset, now_us())
+                processed = on_event_record(runtime.engine, stored, event.value, message.partition,
+                                            message.offset, now_us())
             # Outputs first, acknowledged; then the state. A crash in between repeats outputs
             # (deduplicated downstream by message_id); it can never lose them.
             await publish(processed.outputs)
-            if processed.changed and processed.state is not None and key is not None:
+            if processed.changed and processed.state is not None:
                 table[key] = processed.state.model_dump_json().encode()
-            if key is not None:
-                runtime.set_wake(key.decode(), message.partition, processed.wake_at)
+            runtime.set_wake(key.decode(), message.partition, processed.wake_at)
             runtime.processed += 1
 
-    def rebuild() -> None:
+    def rebuild(actives: set[int]) -> None:
         """Derive the wake schedule from the table for the partitions this worker owns."""
-        actives = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.INCIDENTS}
         runtime.schedule.clear()
         for key, raw in list(table.items()):
             if key is None or raw is None:
                 continue
-            partition = key_partition(key, settings.partitions)
+            partition = topics.partition_for(key, partitions)
             if partition not in actives:
                 continue
             state = load_state(raw)
@@ -179,24 +218,36 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         runtime.ready = False
-        runtime.schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.INCIDENTS})
+        runtime.schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
-        rebuild()
+        actives = active_partitions(topics.EVENTS)
+        rebuild(actives)
+        # Hold the wake-ups until the backlogs have been read: barriers behind the incidents
+        # backlog first, then (when the first stage has read them) behind the events backlog.
+        owned_incidents = active_partitions(topics.INCIDENTS)
+        token = runtime.catchup.start(owned_incidents, actives)
+        if owned_incidents:
+            await append_barriers(topics.INCIDENTS, owned_incidents, token)
+        else:
+            await append_barriers(topics.EVENTS, actives, token)
         runtime.ready = True
         runtime.changed.set()
 
     @app.task
     async def ticker() -> None:
         """Produce a tick for each incident whose wake time has come, sleeping exactly until the
-        next one (at most `tick_interval`), and woken early when an earlier one is scheduled."""
+        next one (at most `tick_interval`), and woken early when an earlier one is scheduled.
+        Partitions still reading their backlog after a rebalance keep their wake-ups for later."""
         while True:
             if runtime.ready:
-                for key, due in runtime.schedule.pop_due(now_us()):
+                for key, due in runtime.schedule.pop_due(now_us(), held=runtime.catchup.events):
                     tick = Tick(incident_id=key, due=due, version=0)
-                    await ticks.send(key=key.encode(), value=tick.model_dump_json().encode())
-            nxt = runtime.schedule.next_due() if runtime.ready else None
+                    encoded = key.encode()
+                    await app.producer.send(topics.TICKS, encoded, tick.model_dump_json().encode(),
+                                            topics.partition_for(encoded, partitions), None, None)
+            nxt = runtime.schedule.next_due(held=runtime.catchup.events) if runtime.ready else None
             delay = settings.tick_interval if nxt is None else (nxt - now_us()) / 1_000_000
             runtime.changed.clear()
             if delay > 0:
@@ -211,9 +262,8 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
-        actives = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.INCIDENTS)
         body = {"ready": runtime.ready, "pending": len(runtime.schedule), "processed": runtime.processed,
-                "partitions": actives}
+                "partitions": sorted(active_partitions(topics.EVENTS)), "catching_up": sorted(runtime.catchup.events)}
         return web.json(body, status=200 if runtime.ready else 503)
 
     return app, runtime

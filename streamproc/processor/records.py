@@ -1,6 +1,9 @@
 """Translate between Kafka records and the engine: bytes in, records to produce out.
 
-Kept free of Faust so it can be tested alone; the Faust agent in `app.py` only moves bytes.
+Two stages, as in Kafka Streams' repartitioning: `on_incident_record` takes what any producer
+wrote to `streamproc.incidents` and re-keys it into `streamproc.events`; `on_event_record` and
+`on_tick_record` run the engine on the partition that holds the incident's state. Kept free of
+Faust so it can be tested alone; the Faust agents in `app.py` only move bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from streamproc.engine.core import Engine, Result
 from streamproc.engine.state import IncidentState
 from streamproc.kafka import topics
 from streamproc.timeutil import from_us, to_us
-from streamproc.wire.events import error_text, parse_event
+from streamproc.wire.events import Trigger, error_text, parse_event
 from streamproc.wire.outcomes import Message, outcome_dict
 from streamproc.wire.records import DeadLetter, Tick
 
@@ -22,8 +25,10 @@ from streamproc.wire.records import DeadLetter, Tick
 @dataclass(frozen=True)
 class Output:
     topic: str
-    key: bytes
+    key: bytes | None
     value: bytes
+    partition: int | None = None
+    """Set for records keyed by incident id on internal topics (`topics.partition_for`)."""
 
 
 @dataclass
@@ -71,26 +76,44 @@ def outputs_of(result: Result) -> list[Output]:
     return out
 
 
-def on_incident_record(engine: Engine, stored: bytes | None, key: bytes | None, value: bytes | None,
-                       timestamp_us: int, partition: int | None = None, offset: int | None = None,
-                       now_us: int | None = None) -> Processed:
-    """An event from `streamproc.incidents`. `timestamp_us` (the record's) stands in for a missing `at`.
+def on_incident_record(engine: Engine, key: bytes | None, value: bytes | None, timestamp_us: int,
+                       partition: int | None, offset: int | None, partitions: int) -> Output:
+    """First stage: one record of `streamproc.incidents`, written by any client, with any key (or
+    none) on any partition. A valid event is re-produced to `streamproc.events` keyed by its incident
+    id (derived from `dedup_key` when needed) on the processor's partition for it, with `at` made
+    explicit (the record's timestamp when the event has none); anything else is a dead letter."""
+    try:
+        event = parse_event(value or b"")
+    except ValidationError as exc:
+        return dead_letter(error_text(exc), topics.INCIDENTS, partition, offset, key, value, timestamp_us)
+    if isinstance(event, Trigger):
+        reason = engine.check_trigger(event)
+        if reason is not None:
+            return dead_letter(reason, topics.INCIDENTS, partition, offset, key, value, timestamp_us)
+    if event.at is None:
+        event.at = from_us(timestamp_us)
+    incident = event.key.encode()
+    return Output(topics.EVENTS, incident, event.model_dump_json(exclude_none=True).encode(),
+                  topics.partition_for(incident, partitions))
+
+
+def on_event_record(engine: Engine, stored: bytes | None, value: bytes | None, partition: int | None = None,
+                    offset: int | None = None, now_us: int | None = None) -> Processed:
+    """Second stage: an event from `streamproc.events` (checked and given its `at` by the first).
     Sends due at the event's time go out at once, but never before the wall clock `now_us`
     reaches them (an event dated in the future waits for its wake-up like any other send)."""
     try:
         event = parse_event(value or b"")
-    except ValidationError as exc:
-        return Processed([dead_letter(error_text(exc), topics.INCIDENTS, partition, offset, key, value,
-                                      timestamp_us)])
-    if key is not None and key.decode("utf-8", "replace") != event.key:
-        reason = f"incident_id: record key {key.decode('utf-8', 'replace')!r} is not the incident id {event.key!r}"
-        return Processed([dead_letter(reason, topics.INCIDENTS, partition, offset, key, value, timestamp_us)])
-    at = to_us(event.at) if event.at is not None else timestamp_us
+    except ValidationError as exc:  # not written by the first stage
+        return Processed([dead_letter(error_text(exc), topics.EVENTS, partition, offset, None, value,
+                                      now_us or 0)])
+    assert event.at is not None
+    at = to_us(event.at)
     state = load_state(stored)
     result = engine.handle(state, event, at)
-    if result.rejected is not None:
-        return Processed([dead_letter(result.rejected, topics.INCIDENTS, partition, offset, key, value,
-                                      timestamp_us)])
+    if result.rejected is not None:  # the config changed (SIGHUP) between the two stages
+        return Processed([dead_letter(result.rejected, topics.EVENTS, partition, offset, event.key.encode(),
+                                      value, at)])
     if result.duplicate:
         return Processed(state=state)
     advanced = engine.advance(result.state, at if now_us is None else min(at, now_us))

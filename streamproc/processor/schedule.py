@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import heapq
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 
@@ -35,9 +36,13 @@ class WakeSchedule:
         self._wake[key] = (wake_at, partition, self._generation)
         heapq.heappush(self._heap, (wake_at, self._generation, key))
 
-    def next_due(self) -> int | None:
-        """The earliest time anything may be due (possibly a superseded entry: an early look)."""
-        return self._heap[0][0] if self._heap else None
+    def next_due(self, held: Collection[int] = ()) -> int | None:
+        """The earliest time anything outside the `held` partitions may be due (possibly a
+        superseded entry: an early look)."""
+        if not held:
+            return self._heap[0][0] if self._heap else None
+        times = [at for at, _, key in self._heap if key in self._wake and self._wake[key][1] not in held]
+        return min(times) if times else None
 
     def wake_of(self, key: str) -> int | None:
         entry = self._wake.get(key)
@@ -51,16 +56,24 @@ class WakeSchedule:
         self._wake.clear()
         self._heap.clear()
 
-    def pop_due(self, now_us: int) -> list[tuple[str, int]]:
-        """Keys whose wake time has come, with that time; each is re-armed for `now + retry`."""
+    def pop_due(self, now_us: int, held: Collection[int] = ()) -> list[tuple[str, int]]:
+        """Keys whose wake time has come, with that time; each is re-armed for `now + retry`.
+        Keys on `held` partitions stay as they are."""
         due: list[tuple[str, int]] = []
+        kept: list[tuple[int, int, str]] = []
         while self._heap and self._heap[0][0] <= now_us:
-            _, generation, key = heapq.heappop(self._heap)
+            item = heapq.heappop(self._heap)
+            _, generation, key = item
             entry = self._wake.get(key)
             if entry is None or entry[2] != generation:
                 continue  # superseded or dropped
+            if entry[1] in held:
+                kept.append(item)
+                continue
             due.append((key, entry[0]))
             self._generation += 1
             self._wake[key] = (entry[0], entry[1], self._generation)
             heapq.heappush(self._heap, (now_us + self.retry_us, self._generation, key))
+        for item in kept:
+            heapq.heappush(self._heap, item)
         return due

@@ -1,0 +1,77 @@
+"""Faust's end of table recovery, with the stream partitions sought *before* they are resumed.
+
+faust-streaming 0.15.x ends every rebalance (`Recovery.on_recovery_completed`) by resuming the
+stream partitions, then seeking them to their committed offsets, then resuming flow control,
+which empties the stream queues. Its fetcher is already running at that point (it read the
+changelogs), so records of a newly assigned partition can be fetched and queued in between. The
+seek then rewinds the fetch position while the fetch loop's read offset moves on past the queued
+records, resuming flow control throws the queued records away, and the records fetched again
+after the seek are dropped as "already read". They are never processed, and the next commit
+goes past them. Issue 14 saw whole incidents lost this way: every trigger that arrived on a
+dead worker's partitions before the group noticed its death.
+
+Here the order is: seek (the stream partitions are still paused, so nothing of theirs is
+queued), forget acknowledgements recorded before the seek (those records are read again from
+the committed offset; an acknowledgement left over from a skipped stale record could otherwise
+let a commit pass a record not yet processed again), empty the queues, and only then resume the
+stream partitions. Everything else is what Faust does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+
+
+class SeekFirstRecovery(Recovery):  # type: ignore[misc]
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        app: Any = self.app
+        consumer = app.consumer
+        self.log.info("Restore complete!")
+        await app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        tables = list(self.tables.values())
+        if tables:
+            await asyncio.wait([asyncio.ensure_future(
+                table.on_recovery_completed(self.actives_for_table[table], self.standbys_for_table[table]))
+                for table in tables])
+        if app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again: generation %s, recovered %s",
+                             app.consumer_generation_id, generation_id)
+            return
+        streams = {tp for tp in consumer.assignment() if not self._is_changelog_tp(tp)}
+        if streams:
+            self.log.info("Seek stream partitions to committed offsets (before resuming them).")
+            await self._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)
+            forget_acks(consumer, streams)
+        self.completed.set()
+        app.flow_control.resume()  # empties the stream queues: nothing of `streams` is in them
+        consumer.resume_partitions(streams)
+        consumer.resume_flow()
+        await app._fetcher.maybe_start()
+        self.tables.on_actives_ready()
+        if not app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+        app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+
+def forget_acks(consumer: Any, tps: set[Any]) -> None:
+    """Drop the consumer's acknowledgement bookkeeping of `tps` (they are read again from the commit)."""
+    for tp in tps:
+        consumer._acked.pop(tp, None)
+        consumer._acked_index.pop(tp, None)
+        consumer._gap.pop(tp, None)
+
+
+class SeekFirstTableManager(TableManager):  # type: ignore[misc]
+    """`App(TableManager=...)`: the table manager whose recovery is `SeekFirstRecovery`."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
