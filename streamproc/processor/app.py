@@ -44,6 +44,7 @@ from streamproc.kafka import topics
 from streamproc.kafka.admin import ensure_topics
 from streamproc.localnet import free_port
 from streamproc.processor.catchup import BARRIER_HEADER, CatchUp, barrier_token
+from streamproc.processor.faustfix import SeekFirstTableManager, Transport
 from streamproc.processor.records import (
     Output,
     Processed,
@@ -52,7 +53,6 @@ from streamproc.processor.records import (
     on_incident_record,
     on_tick_record,
 )
-from streamproc.processor.recovery import SeekFirstTableManager
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.wire.records import Tick
 
@@ -138,6 +138,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         consumer_auto_offset_reset="earliest",
         TableManager=SeekFirstTableManager,
     )
+    app.transport = Transport(app.conf.broker_consumer, app)  # see faustfix.py
     incidents = app.topic(topics.INCIDENTS, key_type=bytes, value_type=bytes)
     source = app.topic(topics.EVENTS, topics.TICKS, key_type=bytes, value_type=bytes,
                        partitions=settings.partitions)

@@ -25,6 +25,7 @@ from streamproc.kafka.admin import ensure_topics
 from streamproc.kafka.clients import producer_config
 from streamproc.kafka.topics import Topics
 from streamproc.localnet import free_port, terminate
+from streamproc.processor.catchup import barrier_token
 from streamproc.wire.common import MODES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,6 +146,28 @@ class Stack:
         finally:
             consumer.close()
         return records
+
+    def placed(self, topic: str) -> list[tuple[int, bytes | None, dict[str, Any]]]:
+        """(partition, key, JSON value) of every record now on `topic`."""
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                             "enable.auto.commit": False})
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(self.partitions)]
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(self.partitions) if ends[p] > 0])
+        left = sum(ends)
+        placed: list[tuple[int, bytes | None, dict[str, Any]]] = []
+        deadline = time.monotonic() + 30
+        try:
+            while left > 0 and time.monotonic() < deadline:
+                msg = consumer.poll(0.5)
+                if msg is None or msg.error():
+                    continue
+                left -= 1
+                if barrier_token(msg.headers()) is None:  # not one of the processor's barriers
+                    placed.append((msg.partition(), msg.key(), json.loads(msg.value())))
+        finally:
+            consumer.close()
+        return placed
 
     def outcomes(self, until: Any = None, timeout: float = 60.0) -> list[tuple[dict[str, Any], int]]:
         """Spec outcomes (messages and outcome records, not audits) with their append times."""

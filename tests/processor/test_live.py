@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import signal
 import statistics
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 
+from streamproc.kafka.clients import producer_config
+from streamproc.kafka.topics import partition_for
 from tests.processor.cluster import Stack, iso_ms, replay_outcomes
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -40,6 +44,9 @@ plans:
   slow:
     steps:
       - - {role: user, target: bob, priority: high, template: t, repeat: 6, wait: 2}
+  once:
+    steps:
+      - - {role: user, target: alice, priority: high, template: t}
 templates:
   t:
     default:
@@ -148,6 +155,82 @@ def test_failover_no_escalation_is_lost_when_a_worker_is_killed(stack: Stack) ->
           f"unexpected {len(unexpected)}")
     assert not missing
     assert not unexpected
+
+
+def test_takeovers_process_every_record_that_arrived_while_partitions_changed_hands(stack: Stack) -> None:
+    """Issue 14: Faust sought a taken-over partition to its committed offset only after resuming it,
+    and threw away what it had fetched in between: triggers that arrived on a dead worker's
+    partitions before the group noticed were never processed. Here triggers arrive all the time
+    while workers are killed and restarted, so every takeover has records waiting."""
+    workers = {name: stack.start_worker(name) for name in ("w0", "w1", "w2")}
+    stack.wait_ready()
+    sent: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def stream() -> None:  # one trigger every 50 ms, each in time order
+        producer = Producer(producer_config(stack.bootstrap))
+        while not stop.is_set():
+            event = trigger(f"t{len(sent)}", time.time(), plan="once")
+            producer.produce(stack.topics.incidents, key=event["incident_id"].encode(), value=json.dumps(event))
+            producer.poll(0)
+            sent.append(event)
+            time.sleep(0.05)
+        assert producer.flush(30) == 0
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    try:
+        for name in ("w1", "w2"):
+            workers[name].kill()  # its partitions wait, with records arriving, until the group notices
+            stack.wait_ready()
+            workers[name] = stack.start_worker(name)  # and a rebalance that hands them back
+            stack.wait_ready()
+    finally:
+        stop.set()
+        thread.join()
+    expected = {o["message_id"] for o in replay_outcomes(stack.config, sent) if o["kind"] == "message"}
+    assert len(expected) == len(sent)
+    records = stack.read([stack.topics.messages("sms")],
+                         until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected, timeout=60)
+    missing = expected - {v["message_id"] for _, v, _ in records}
+    print(f"\ntakeovers: {len(sent)} triggers during 4 rebalances, missing {len(missing)}")
+    assert not missing
+
+
+def test_a_claim_waiting_in_the_backlog_is_applied_before_the_pages_that_fell_due_meanwhile(stack: Stack) -> None:
+    """Spec §3 across a takeover: pages that fell due while a partition had no owner are sent by the
+    new owner only after it has read the claims that arrived meanwhile."""
+    workers = [stack.start_worker("w0"), stack.start_worker("w1")]
+    stack.wait_ready()
+    status = workers[1].status()
+    assert status is not None
+    ids = [i for i in (f"b{n}" for n in range(200)) if partition_for(i.encode(), stack.partitions)
+           in status["partitions"]][:6]
+    t0 = time.time()
+    events = [trigger(i, t0, plan="slow") for i in ids]  # bob at t0, t0+2, t0+4, ... t0+12
+    for event in events:
+        stack.produce(event)
+    stack.flush()
+    time.sleep(1.0)
+    workers[1].kill()
+    time.sleep(3.5)  # the pages at t0+2 and t0+4 fall due with nobody to send them
+    claim_at = time.time()
+    claims = [{"type": "claim", "at": iso_ms(claim_at), "incident_id": i, "owner": "bob"} for i in ids]
+    for claim in claims:
+        stack.produce(claim)
+    stack.flush()
+    stack.wait_ready([workers[0]])
+    expected = replay_outcomes(stack.config, events + claims)
+    expected_ids = {o["message_id"] for o in expected}
+    got = stack.read([stack.topics.messages("sms")],
+                     until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids, timeout=40)
+    time.sleep(3.0)  # and nothing more comes: the next page would have been at t0+6
+    got = stack.read([stack.topics.messages("sms")], until=lambda recs: True, timeout=10)
+    late = sorted({v["at"] for _, v, _ in got if _ms(v["at"]) >= claim_at * 1000})
+    print(f"\nbacklog: {len(expected)} pages expected, {len({v['message_id'] for _, v, _ in got})} sent, "
+          f"after the claim: {late}")
+    assert not late
+    assert set(canonical([v for _, v, _ in got])) == set(canonical(expected))
 
 
 def test_scale_out_moves_partitions_and_escalations_to_the_new_worker(stack: Stack) -> None:

@@ -1,6 +1,14 @@
-"""Faust's end of table recovery, with the stream partitions sought *before* they are resumed.
+"""Two record-losing races in faust-streaming 0.15.x, and their fixes (issue 14).
 
-faust-streaming 0.15.x ends every rebalance (`Recovery.on_recovery_completed`) by resuming the
+1. Fetched, never delivered. aiokafka prefetches every assigned partition in the background, and
+Faust's fetch loop asks it for the records of the partitions active *now* (a set that rebalances
+and back-pressure change in place). aiokafka hands them over and moves its position past them;
+Faust then drops, without a word, those of a partition that stopped being active meanwhile, and
+everything after a generation change or a flow stop. Only a later seek would read them again.
+`Consumer.getmany` below delivers what it may and seeks every other partition back to its first
+record not delivered (and delivers nothing more of that partition from the batch, keeping order).
+
+2. Faust ends every rebalance (`Recovery.on_recovery_completed`) by resuming the
 stream partitions, then seeking them to their committed offsets, then resuming flow control,
 which empties the stream queues. Its fetcher is already running at that point (it read the
 changelogs), so records of a newly assigned partition can be fetched and queued in between. The
@@ -20,10 +28,41 @@ stream partitions. Everything else is what Faust does.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers import aiokafka as driver
+from faust.types import TP, Message
+
+
+class Consumer(driver.Consumer):  # type: ignore[misc]
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        records, active = await self._wait_next_records(timeout)
+        if records is None or self.should_stop:
+            return
+        generation = self.app.consumer_generation_id
+        undelivered: dict[TP, int] = {}
+        for tp, record in self.scheduler.iterate(records):
+            if tp in undelivered:
+                continue
+            if (not self.flow_active or self.app.consumer_generation_id != generation
+                    or not (active is None or tp in active or tp in self._buffered_partitions)):
+                undelivered[tp] = record.offset
+                continue
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            yield tp, self._to_message(tp, record)
+        assigned = self.assignment()
+        for tp, offset in undelivered.items():
+            if tp in assigned:
+                await self.seek(tp, offset)
+
+
+class Transport(driver.Transport):  # type: ignore[misc]
+    """The aiokafka transport with `Consumer` above (set as `app.transport` before first use)."""
+
+    Consumer = Consumer
 
 
 class SeekFirstRecovery(Recovery):  # type: ignore[misc]

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Real third-party clients from Debian's packages, for tests, without installing anything system-wide:
+# the .debs (and the named libraries they need) are downloaded with `apt-get download` and unpacked
+# under .cache/debian/<name>/root. Prints the path of the requested binary on stdout.
+#
+#   tools/debian/fetch.sh kcat        -> .cache/debian/kcat/root/usr/bin/kcat
+#
+# Run the binary with LD_LIBRARY_PATH=<root>/usr/lib/x86_64-linux-gnu (tests/tools.py does).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+name=${1:?usage: fetch.sh kcat}
+case $name in
+  kcat) packages=(kcat librdkafka1 libyajl2); binary=usr/bin/kcat ;;
+  *) echo "fetch.sh: unknown tool $name" >&2; exit 2 ;;
+esac
+
+dir=.cache/debian/$name
+root=$dir/root
+if [[ ! -x $root/$binary ]]; then
+  rm -rf "$dir" && mkdir -p "$dir/debs"
+  (cd "$dir/debs" && apt-get download -q "${packages[@]}" >&2) || {
+    echo "fetch.sh: apt-get download ${packages[*]} failed (is Debian's package index reachable? try apt-get update)" >&2
+    exit 1
+  }
+  for deb in "$dir"/debs/*.deb; do dpkg-deb -x "$deb" "$root"; done
+fi
+echo "$PWD/$root/$binary"
