@@ -104,10 +104,11 @@ def on_event_record(engine: Engine, stored: bytes | None, value: bytes | None, p
     reaches them (an event dated in the future waits for its wake-up like any other send)."""
     try:
         event = parse_event(value or b"")
-    except ValidationError as exc:  # not written by the first stage
-        return Processed([dead_letter(error_text(exc), topics.EVENTS, partition, offset, None, value,
-                                      now_us or 0)])
-    assert event.at is not None
+        if event.at is None:
+            raise ValueError("at: missing (stage 1 always sets it)")
+    except (ValidationError, ValueError) as exc:  # not written by the first stage
+        reason = error_text(exc) if isinstance(exc, ValidationError) else str(exc)
+        return Processed([dead_letter(reason, topics.EVENTS, partition, offset, None, value, now_us or 0)])
     at = to_us(event.at)
     state = load_state(stored)
     result = engine.handle(state, event, at)

@@ -99,3 +99,9 @@ def test_held_partitions_keep_their_wakeups() -> None:
     assert schedule.next_due(held={1}) == 100
     assert schedule.pop_due(200, held={1}) == [("a", 100)]
     assert schedule.pop_due(200) == [("b", 50)]
+
+
+def test_a_record_on_events_that_stage_one_did_not_write_is_a_dead_letter(engine: Engine) -> None:
+    for value in (b"{}", trigger(at=None)):
+        processed = on_event_record(engine, None, value, 2, 5, now_us=T0)
+        assert [o.topic for o in processed.outputs] == [topics.DEADLETTER] and processed.state is None
