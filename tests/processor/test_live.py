@@ -12,7 +12,6 @@ import statistics
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,57 +20,10 @@ from confluent_kafka import Producer
 from streamproc.kafka.clients import producer_config
 from streamproc.kafka.topics import partition_for
 from tests.processor.cluster import Stack, iso_ms, replay_outcomes
+from tests.processor.scenario import CONFIG, canonical, trigger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-CONFIG = """
-applications:
-  app: {}
-users:
-  alice: {contacts: {sms: "+1001", email: "alice@x"}}
-  bob: {contacts: {sms: "+1002", email: "bob@x"}}
-  carol: {contacts: {email: "carol@x"}}
-  dave: {contacts: {call: "+1004", email: "dave@x"}}
-teams:
-  db: {members: [alice, bob, carol], manager: dave}
-plans:
-  quick:
-    owner: dave
-    steps:
-      - - {role: user, target: alice, priority: high, template: t, repeat: 2, wait: 2}
-        - {role: team, target: db, priority: medium, template: t, wait: 3}
-      - - {role: manager, target: db, priority: urgent, template: t}
-  slow:
-    steps:
-      - - {role: user, target: bob, priority: high, template: t, repeat: 6, wait: 2}
-  once:
-    steps:
-      - - {role: user, target: alice, priority: high, template: t}
-templates:
-  t:
-    default:
-      default: {subject: "{{ summary }}", body: "{{ summary }} #{{ incident.id }}"}
-"""
-
-
-@pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path: Path) -> Any:
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    s = Stack(kafka_bootstrap, config, tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-def canonical(outcomes: list[dict[str, Any]]) -> list[str]:
-    return sorted(json.dumps(o, sort_keys=True) for o in outcomes)
-
-
-def trigger(incident: str, at: float, plan: str = "quick") -> dict[str, Any]:
-    return {"type": "trigger", "at": iso_ms(at), "incident_id": incident, "application": "app", "plan": plan,
-            "context": {"summary": f"disk full {incident}"}}
 
 
 def play(stack: Stack, timeline: list[tuple[float, dict[str, Any]]]) -> None:

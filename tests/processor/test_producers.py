@@ -14,7 +14,6 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ import pytest
 from streamproc.kafka.topics import partition_for
 from tests.processor.cluster import Stack, iso_ms, replay_outcomes
 from tests.processor.producers import ConfluentSink, KcatSink, KeyOf, Sink, by_host, by_incident, no_key
-from tests.processor.test_live import CONFIG, canonical, trigger
+from tests.processor.scenario import canonical, trigger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -32,17 +31,6 @@ PRODUCERS: dict[str, tuple[Callable[[str, str, KeyOf], Sink], KeyOf]] = {
     "no-key": (ConfluentSink, no_key),
     "keyed-by-host": (ConfluentSink, by_host),
 }
-
-
-@pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path: Path) -> Any:
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    s = Stack(kafka_bootstrap, config, tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def at_wall_clock(sink: Sink, events: list[dict[str, Any]], on: dict[int, Callable[[], None]] | None = None) -> None:

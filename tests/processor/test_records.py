@@ -16,7 +16,7 @@ from streamproc.processor.records import on_event_record, on_incident_record
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.timeutil import parse_time, to_us
 from streamproc.wire.events import derive_incident_id
-from tests.processor.test_live import CONFIG
+from tests.processor.scenario import CONFIG
 
 T0 = to_us(parse_time("2026-03-01T10:00:00Z"))
 

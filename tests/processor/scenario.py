@@ -1,0 +1,48 @@
+"""The configuration and events the live processor tests share."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.processor.cluster import iso_ms
+
+CONFIG = """
+applications:
+  app: {}
+users:
+  alice: {contacts: {sms: "+1001", email: "alice@x"}}
+  bob: {contacts: {sms: "+1002", email: "bob@x"}}
+  carol: {contacts: {email: "carol@x"}}
+  dave: {contacts: {call: "+1004", email: "dave@x"}}
+teams:
+  db: {members: [alice, bob, carol], manager: dave}
+plans:
+  quick:
+    owner: dave
+    steps:
+      - - {role: user, target: alice, priority: high, template: t, repeat: 2, wait: 2}
+        - {role: team, target: db, priority: medium, template: t, wait: 3}
+      - - {role: manager, target: db, priority: urgent, template: t}
+  slow:
+    steps:
+      - - {role: user, target: bob, priority: high, template: t, repeat: 6, wait: 2}
+  once:
+    steps:
+      - - {role: user, target: alice, priority: high, template: t}
+templates:
+  t:
+    default:
+      default: {subject: "{{ summary }}", body: "{{ summary }} #{{ incident.id }}"}
+"""
+
+
+def canonical(outcomes: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(o, sort_keys=True) for o in outcomes)
+
+
+def trigger(incident: str, at: float, plan: str = "quick") -> dict[str, Any]:
+    return {"type": "trigger", "at": iso_ms(at), "incident_id": incident, "application": "app", "plan": plan,
+            "context": {"summary": f"disk full {incident}"}}
+
+
