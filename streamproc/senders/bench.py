@@ -28,8 +28,8 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from streamproc.config.senders import SendersSettings
 from streamproc.senders.kafka_io import Topics
-from streamproc.senders.settings import SendersSettings
 from streamproc.senders.worker import run_sender
 from streamproc.wire.outcomes import Message, outcome_dict
 

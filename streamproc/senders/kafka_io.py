@@ -35,6 +35,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from pydantic import ValidationError
 
 from streamproc.kafka import topics as names
+from streamproc.kafka.bridge import AsyncProducer
 from streamproc.senders.claims import Claims
 from streamproc.senders.pending import Pending
 from streamproc.wire.deliveries import Delivery, parse_delivery
@@ -111,59 +112,21 @@ def ensure_topics(bootstrap: str, modes: Iterable[str], topics: Topics, timeout:
 
 
 # ----------------------------------------------------------------------------------- the producer
-class ProducerBridge:
-    """A confluent Producer whose delivery reports resolve asyncio futures.
-    A background thread serves the callbacks."""
-
-    def __init__(self, bootstrap: str, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self.producer = Producer(
-            {
-                **client_config(bootstrap),
-                "enable.idempotence": True,  # acks=all, no duplicates from producer retries
-                "linger.ms": 2,  # the crash window is one produce round trip: keep it short
-                "partitioner": "murmur2_random",  # Java-compatible, as other clients key by user
-                "message.timeout.ms": 60000,
-            }
-        )
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="sender-producer", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            self.producer.poll(0.05)
-
-    async def produce(self, topic: str, key: str, value: bytes, partition: int | None = None) -> None:
-        """Resolves once the broker has the record (raises if it could not be written)."""
-        future: asyncio.Future[None] = self._loop.create_future()
-
-        def report(err: KafkaError | None, _msg: Any) -> None:
-            def settle() -> None:
-                if future.done():
-                    return
-                if err is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(KafkaException(err))
-
-            self._loop.call_soon_threadsafe(settle)
-
-        kwargs: dict[str, Any] = {"key": key.encode(), "value": value, "on_delivery": report}
-        if partition is not None:
-            kwargs["partition"] = partition
-        while True:
-            try:
-                self.producer.produce(topic, **kwargs)
-                break
-            except BufferError:  # local queue full: let it drain
-                await asyncio.sleep(0.05)
-        await future
-
-    def close(self, timeout: float = 10.0) -> None:
-        self.producer.flush(timeout)
-        self._stop.set()
-        self._thread.join(timeout)
+def sender_producer(bootstrap: str, loop: asyncio.AbstractEventLoop) -> AsyncProducer:
+    """The senders' producer: idempotent (acks=all, no duplicates from retries), short linger
+    (the crash window is one produce round trip), Java-compatible partitioner (other clients
+    key by user)."""
+    return AsyncProducer(
+        {
+            **client_config(bootstrap),
+            "enable.idempotence": True,
+            "linger.ms": 2,
+            "partitioner": "murmur2_random",
+            "message.timeout.ms": 60000,
+        },
+        loop,
+        name="sender-producer",
+    )
 
 
 def delivery_bytes(record: Delivery) -> bytes:
@@ -261,7 +224,7 @@ class KafkaSink:
 
     def __init__(
         self,
-        producer: ProducerBridge,
+        producer: AsyncProducer,
         tracker: OffsetTracker,
         topics: Topics,
         co_partitioned: bool,
@@ -448,9 +411,9 @@ __all__ = [
     "KafkaSink",
     "OffsetTracker",
     "OutcomesFollower",
-    "ProducerBridge",
     "Topics",
     "ensure_topics",
     "read_delivered",
     "record_vendor_status",
+    "sender_producer",
 ]

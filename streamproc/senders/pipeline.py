@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from streamproc.config.senders import RetrySettings
 from streamproc.senders.claims import Claims
 from streamproc.senders.dedupe import DeliveredSet
 from streamproc.senders.fallback import fallback_message
@@ -29,7 +30,6 @@ from streamproc.senders.lanes import Lanes
 from streamproc.senders.pending import Pending
 from streamproc.senders.ratelimit import RateLimits
 from streamproc.senders.retry import decide
-from streamproc.senders.settings import RetrySettings
 from streamproc.senders.vendors.base import Vendor, VendorResult
 from streamproc.timeutil import to_us
 from streamproc.wire.deliveries import HANDLED, Delivery, DeliveryStatus

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from streamproc.senders.settings import RetrySettings
+from streamproc.config.senders import RetrySettings
 from streamproc.senders.vendors.base import VendorResult
 
 

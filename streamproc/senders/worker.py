@@ -27,6 +27,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pydantic import ValidationError
 
+from streamproc.config.senders import SendersSettings
 from streamproc.kafka import topics as names
 from streamproc.senders.claims import Claims
 from streamproc.senders.dedupe import DeliveredSet
@@ -34,16 +35,15 @@ from streamproc.senders.kafka_io import (
     KafkaSink,
     OffsetTracker,
     OutcomesFollower,
-    ProducerBridge,
     Topics,
     client_config,
     ensure_topics,
     read_delivered,
+    sender_producer,
 )
 from streamproc.senders.pending import Pending
 from streamproc.senders.pipeline import EmailOf, ModePipeline
 from streamproc.senders.ratelimit import RateLimits
-from streamproc.senders.settings import SendersSettings
 from streamproc.senders.vendors import Vendor, build_vendors
 from streamproc.wire.common import ContactMode
 from streamproc.wire.outcomes import Message
@@ -278,7 +278,7 @@ async def run_sender(
     follower.start()
     await asyncio.to_thread(follower.caught_up.wait, 30.0)
 
-    producer = ProducerBridge(bootstrap, loop)
+    producer = sender_producer(bootstrap, loop)
     vendors = build_vendors(modes, settings)
     limits = _limits_for(modes, vendors, settings)
     delivered = DeliveredSet(settings.dedupe_window)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streamproc.config import ConfigError, check_config, load_config
-from streamproc.config.models import parse_duration
+from streamproc.config.durations import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "config.yaml"

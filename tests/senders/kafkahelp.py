@@ -12,8 +12,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
+from streamproc.config.senders import SendersSettings
 from streamproc.senders.kafka_io import Topics
-from streamproc.senders.settings import SendersSettings
 from streamproc.senders.worker import run_sender
 from streamproc.wire.deliveries import Delivery, parse_delivery
 from streamproc.wire.outcomes import Audit, Message, outcome_dict

@@ -8,11 +8,11 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
+from streamproc.config.senders import RetrySettings, SlackSettings, TwilioSettings
 from streamproc.senders.claims import Claims
 from streamproc.senders.dedupe import DeliveredSet
 from streamproc.senders.pipeline import ModePipeline
 from streamproc.senders.ratelimit import RateLimits
-from streamproc.senders.settings import RetrySettings, SlackSettings, TwilioSettings
 from streamproc.senders.vendors.base import Vendor
 from streamproc.senders.vendors.slack import SlackVendor
 from streamproc.senders.vendors.twilio import TwilioVendor
@@ -125,7 +125,7 @@ async def test_exhausted_retries_without_email_record_failed(twilio: FakeTwilio)
 
 
 async def test_email_never_falls_back_to_email() -> None:
-    from streamproc.senders.settings import SmtpSettings
+    from streamproc.config.senders import SmtpSettings
     from streamproc.senders.vendors.smtp import SmtpVendor
     from tests.fakes.smtp import FakeSmtp
 

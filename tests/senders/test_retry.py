@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from streamproc.config.senders import RetrySettings
 from streamproc.senders.retry import backoff, decide
-from streamproc.senders.settings import RetrySettings
 from streamproc.senders.vendors.base import VendorResult
 
 NO_JITTER = RetrySettings(max_attempts=5, base_delay=1.0, max_delay=5.0, jitter=0.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from streamproc.config.senders import DEFAULT_RATES, SendersSettings
 from streamproc.senders.kafka_io import OffsetTracker
-from streamproc.senders.settings import DEFAULT_RATES, SendersSettings
 
 
 def test_all_defaults() -> None:

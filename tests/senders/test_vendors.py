@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from streamproc.senders.settings import (
+from streamproc.config.senders import (
     SendersSettings,
     SlackSettings,
     SmtpSettings,

@@ -214,7 +214,7 @@ def test_vendor_status_callbacks_land_on_the_deliveries_topic(kafka_bootstrap: s
 
 
 async def test_without_credentials_every_mode_prints(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from streamproc.senders.settings import SendersSettings
+    from streamproc.config.senders import SendersSettings
 
     topics = new_topics(kafka_bootstrap, "sms", "slack")
     pages = [message(mode="sms", body="by sms"), message(mode="slack", destination="U1", body="by slack")]

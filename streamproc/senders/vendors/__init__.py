@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from streamproc.senders.settings import SendersSettings
+from streamproc.config.senders import SendersSettings
 from streamproc.senders.vendors.base import Vendor, VendorResult
 from streamproc.senders.vendors.console import ConsoleVendor
 

@@ -15,7 +15,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from streamproc.senders.settings import SlackSettings
+from streamproc.config.senders import SlackSettings
 from streamproc.senders.vendors.base import VendorResult, parse_retry_after, retryable_http_status
 from streamproc.wire.outcomes import Message
 

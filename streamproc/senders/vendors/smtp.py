@@ -11,7 +11,7 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from streamproc.senders.settings import SmtpSettings
+from streamproc.config.senders import SmtpSettings
 from streamproc.senders.vendors.base import VendorResult
 from streamproc.wire.outcomes import Message
 

@@ -26,7 +26,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from streamproc.senders.settings import TwilioSettings
+from streamproc.config.senders import TwilioSettings
 from streamproc.senders.vendors.base import VendorResult, parse_retry_after, retryable_http_status
 from streamproc.wire.outcomes import Message
 

@@ -12,7 +12,7 @@ import json
 
 import aiohttp
 
-from streamproc.senders.settings import WebhookSettings
+from streamproc.config.senders import WebhookSettings
 from streamproc.senders.vendors.base import VendorResult, one_line, parse_retry_after, retryable_http_status
 from streamproc.wire.outcomes import Message, outcome_dict
 

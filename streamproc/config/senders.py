@@ -13,15 +13,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from streamproc.config.durations import parse_duration
 from streamproc.wire.common import ContactMode
 
 
 def _seconds(value: Any) -> Any:
     """Durations follow the config's format (`90s`, `5m`, `7d` or seconds); floats pass as they are."""
     if isinstance(value, str):
-        # Imported here: streamproc.config.models imports this module.
-        from streamproc.config.models import parse_duration
-
         return parse_duration(value)
     return value
 
