@@ -1,4 +1,4 @@
-"""`streamproc` command line: validate, replay, produce, worker, sender, run, schemas."""
+"""`streamproc` command line: validate, replay, produce, worker, sender, api, run, schemas."""
 
 from __future__ import annotations
 
@@ -103,10 +103,16 @@ def cmd_sender(args: argparse.Namespace) -> int:
     return int(sender_main(argv) or 0)
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    from streamproc.api.server import run_api
+
+    return run_api(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from streamproc.supervisor import run_stack
 
-    return run_stack(args.config, args.bootstrap)
+    return run_stack(args.config, args.bootstrap, args.api_host, args.api_port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,9 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", default=bootstrap_default())
     p.set_defaults(func=cmd_sender)
 
+    p = sub.add_parser("api", help="the HTTP API: events in, answers to pages (stateless; run any number)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--bootstrap", default=bootstrap_default())
+    p.add_argument("--partitions", type=int, default=int(os.environ.get("STREAMPROC_PARTITIONS", "12")),
+                   help="partitions of topics the API creates when missing")
+    p.add_argument("--loglevel", default="warning")
+    p.set_defaults(func=cmd_api)
+
     p = sub.add_parser("run", help="processor + senders (+ API) with one config; Ctrl-C stops all")
     p.add_argument("--config", default="examples/config.yaml")
     p.add_argument("--bootstrap", default=bootstrap_default())
+    p.add_argument("--api-host", default="127.0.0.1")
+    p.add_argument("--api-port", type=int, default=int(os.environ.get("STREAMPROC_API_PORT", "8080")))
     p.set_defaults(func=cmd_run)
     return parser
 

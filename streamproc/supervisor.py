@@ -1,13 +1,12 @@
 """`streamproc run`: the whole stack for one config in the foreground (what `make run` starts).
 
 Starts a processor worker and a sender for every mode (console delivery when a vendor has
-no credentials), plus the HTTP API when it exists, as child processes; Ctrl-C or SIGTERM
+no credentials), and the HTTP API, as child processes; Ctrl-C or SIGTERM
 stops all of them and waits for them to exit.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -35,7 +34,7 @@ def _ready(port: int) -> bool:
         return False
 
 
-def run_stack(config: str, bootstrap: str) -> int:
+def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port: int = 8080) -> int:
     if not Path(config).exists():
         print(f"streamproc run: {config}: no such file", file=sys.stderr)
         return 2
@@ -46,8 +45,8 @@ def run_stack(config: str, bootstrap: str) -> int:
                            "--data-dir", str(run_dir / "worker-0")], "processor")),
         ("sender", _spawn(["sender", "--config", config, "--bootstrap", bootstrap], "senders")),
     ]
-    if importlib.util.find_spec("streamproc.api") is not None:
-        children.append(("api", _spawn(["api", "--config", config, "--bootstrap", bootstrap], "HTTP API")))
+    children.append(("api", _spawn(["api", "--config", config, "--bootstrap", bootstrap,
+                                    "--host", api_host, "--port", str(api_port)], "HTTP API")))
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -63,7 +62,9 @@ def run_stack(config: str, bootstrap: str) -> int:
             if not announced and _ready(port):
                 announced = True
                 print(f"streamproc run: processor ready (http://127.0.0.1:{port}/ready). Fire the example "
-                      "incident with: .venv/bin/streamproc produce examples/incident.json", flush=True)
+                      "incident with: .venv/bin/streamproc produce examples/incident.json, or through the API:\n"
+                      f"  curl -H 'Authorization: Bearer s3cret' -H 'Content-Type: application/json' "
+                      f"-d @examples/incident.json http://{api_host}:{api_port}/v1/events", flush=True)
             for name, proc in children:
                 if proc.poll() is not None:
                     print(f"streamproc run: {name} exited with {proc.returncode}; stopping", file=sys.stderr)

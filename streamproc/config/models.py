@@ -10,8 +10,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from streamproc.config.api import ApiSettings
 from streamproc.config.durations import Duration
-from streamproc.config.senders import SendersSettings
+from streamproc.config.senders import RateSettings, SendersSettings
 from streamproc.timeutil import UtcDatetime
 from streamproc.wire.common import ROLE_RE, ContactMode, Mode, Priority
 
@@ -27,6 +28,17 @@ class Application(_Strict):
     secondary_key: str | None = Field(default=None, description="Second secret, for key rotation")
     allowed_modes: list[Mode] | None = Field(default=None, description="Default: all modes")
     default_modes: dict[Priority, Mode] = Field(default_factory=dict)
+    routing_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="streamproc extension: PagerDuty Events v2 routing key -> plan (`POST /v2/enqueue`)",
+    )
+    rate: RateSettings | None = Field(
+        default=None, description="streamproc extension: API requests per second for this application (per replica)"
+    )
+
+    def secrets(self) -> list[str]:
+        """The secrets that authenticate this application (primary first)."""
+        return [k for k in (self.key, self.secondary_key) if k]
 
 
 class User(_Strict):
@@ -123,6 +135,7 @@ class Config(_Strict):
     senders: SendersSettings = Field(
         default_factory=SendersSettings, description="streamproc extension: vendor settings for the senders"
     )
+    api: ApiSettings = Field(default_factory=ApiSettings, description="streamproc extension: the HTTP API")
 
     @model_validator(mode="after")
     def _default_priorities(self) -> Config:

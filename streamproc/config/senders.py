@@ -65,6 +65,10 @@ class TwilioSettings(_Strict):
     timeout: float = Field(default=10.0, gt=0)
     rate: RateSettings | None = Field(default=None, description="Account-wide limit shared by sms and call")
 
+    def resolved_auth_token(self) -> str | None:
+        """The auth token alone: what the API needs to verify Twilio's request signatures."""
+        return secret(self.auth_token, self.auth_token_env)
+
     def credentials(self) -> tuple[str, str, str] | None:
         """(account_sid, auth_token, from_number), or None when any is missing."""
         sid = secret(self.account_sid, self.account_sid_env)
@@ -77,12 +81,19 @@ class TwilioSettings(_Strict):
 class SlackSettings(_Strict):
     token: str | None = None
     token_env: str | None = None
+    signing_secret: str | None = Field(
+        default=None, description="Verifies button presses (interactivity requests) at the API"
+    )
+    signing_secret_env: str | None = None
     base_url: str | None = Field(default=None, description="Default https://slack.com/api/")
     timeout: float = Field(default=10.0, gt=0)
     rate: RateSettings | None = None
 
     def resolved_token(self) -> str | None:
         return secret(self.token, self.token_env)
+
+    def resolved_signing_secret(self) -> str | None:
+        return secret(self.signing_secret, self.signing_secret_env)
 
 
 class SmtpSettings(_Strict):

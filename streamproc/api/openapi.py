@@ -1,0 +1,61 @@
+"""`/openapi.json`: the native API described from the same pydantic models that validate it."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from streamproc import __version__
+from streamproc.wire.api import Accepted, ErrorBody
+from streamproc.wire.events import EVENT_ADAPTER
+
+_REF = "#/components/schemas/{model}"
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    text = {400: "Invalid event (the error names the field)", 401: "Missing or wrong application key",
+            403: "The key's application differs from the event's", 404: "Unknown application or plan",
+            413: "Body too large", 429: "Rate limit (see Retry-After)",
+            503: "Kafka did not take the events (see Retry-After); nothing was answered 2xx"}
+    return {str(s): {"description": text[s], "content": {"application/json": {
+        "schema": {"$ref": _REF.format(model="ErrorBody")}}}} for s in statuses}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    _, defs = models_json_schema([(Accepted, "serialization"), (ErrorBody, "serialization")], ref_template=_REF)
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    event = EVENT_ADAPTER.json_schema(ref_template=_REF)
+    schemas.update(event.pop("$defs", {}))
+    schemas["Event"] = event
+    event_ref = {"$ref": _REF.format(model="Event")}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "streamproc API", "version": __version__,
+                 "description": "Events of spec §2 in; answered after Kafka acknowledged them."},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"application": {
+                "type": "http", "scheme": "bearer",
+                "description": "The application's key (config applications.<app>.key)"}},
+        },
+        "security": [{"application": []}],
+        "paths": {
+            "/v1/events": {"post": {
+                "operationId": "postEvents",
+                "summary": "One event, or an array of up to 1000, for the caller's application",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "oneOf": [event_ref, {"type": "array", "items": event_ref, "minItems": 1, "maxItems": 1000}]}}}},
+                "responses": {"202": {"description": "Every event is on the incidents topic", "content": {
+                    "application/json": {"schema": {"$ref": _REF.format(model="Accepted")}}}},
+                    **_errors(400, 401, 403, 404, 413, 429, 503)},
+            }},
+            "/healthz": {"get": {"operationId": "healthz", "security": [],
+                                 "responses": {"200": {"description": "The process is up"}}}},
+            "/ready": {"get": {"operationId": "ready", "security": [],
+                               "responses": {"200": {"description": "Kafka is reachable"},
+                                             "503": {"description": "Kafka is not reachable"}}}},
+        },
+    }

@@ -1,0 +1,162 @@
+"""The aiohttp application: routes of every door, the middlewares around them, and `run_api`.
+
+Middlewares, outermost first:
+- metrics: requests by route and status, and the latency of accepted writes (prometheus_client);
+- errors: `ApiError` -> its JSON answer; aiohttp's own HTTP errors (413 from the body cap, 404,
+  405) keep their status with a JSON body; anything else is logged and answered 500.
+The body cap is aiohttp's `client_max_size` (reading a larger body raises 413).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from streamproc.api import iris, native, pagerduty
+from streamproc.api.common import Doors
+from streamproc.api.errors import ApiError
+from streamproc.api.limits import RateLimiter
+from streamproc.api.openapi import openapi_document
+from streamproc.api.publish import Publisher
+from streamproc.config.models import Config
+from streamproc.engine.core import Engine
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DOORS_KEY = web.AppKey("doors", Doors)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("streamproc_api_requests", "HTTP requests by route and status",
+                                ["route", "method", "status"], registry=self.registry)
+        self.accept_latency = Histogram(
+            "streamproc_api_accept_latency_seconds",
+            "From a write's arrival to its answer, for accepted writes (2xx on POST)",
+            ["route"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+
+def _route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def build_app(config: Config, publisher: Publisher) -> web.Application:
+    engine = Engine(config)
+    doors = Doors(engine, publisher)
+    limiter = RateLimiter(config)
+    metrics = Metrics()
+
+    @web.middleware
+    async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            route = _route_of(request)
+            metrics.requests.labels(route, request.method, str(status)).inc()
+            if request.method == "POST" and 200 <= status < 300:
+                metrics.accept_latency.labels(route).observe(time.perf_counter() - started)
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return exc.response()
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            reason = exc.reason
+            if exc.status == 413:
+                reason = f"body: larger than {config.api.max_body_bytes} bytes"
+            return web.json_response({"error": reason}, status=exc.status, headers={
+                k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return web.json_response({"error": "internal error"}, status=500)
+
+    app = web.Application(middlewares=[measure, errors], client_max_size=config.api.max_body_bytes)
+    app[DOORS_KEY] = doors
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def ready(request: web.Request) -> web.Response:
+        ok, reason = await publisher.ready()
+        return web.json_response({"ready": ok, "kafka": reason}, status=200 if ok else 503)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+    async def prometheus(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.add_routes([
+        web.get("/healthz", healthz),
+        web.get("/ready", ready),
+        web.get("/openapi.json", openapi),
+        web.get("/metrics", prometheus),
+    ])
+    app.add_routes(native.routes(doors, limiter))
+    app.add_routes(iris.routes(doors, limiter))
+    app.add_routes(pagerduty.routes(doors, limiter))
+
+    async def close_publisher(app: web.Application) -> None:
+        await asyncio.to_thread(publisher.close)
+
+    app.on_cleanup.append(close_publisher)
+    return app
+
+
+def run_api(args: argparse.Namespace) -> int:
+    from streamproc.config import ConfigError, load_config
+    from streamproc.kafka.admin import ensure_topics
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc)
+        return 2
+    logging.basicConfig(level=getattr(logging, str(args.loglevel).upper(), logging.WARNING))
+    try:
+        ensure_topics(args.bootstrap, args.partitions, timeout=30.0)
+    except Exception as exc:  # the broker may come later: writes answer 503 until it does
+        log.warning("could not check topics on %s: %s", args.bootstrap, exc)
+    publisher = Publisher(args.bootstrap, config.api.produce_timeout)
+    app = build_app(config, publisher)
+    print(f"streamproc api: listening on http://{args.host}:{args.port} (Kafka {args.bootstrap})", flush=True)
+
+    async def main() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, args.host, args.port)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+    asyncio.run(main())
+    return 0
+
+

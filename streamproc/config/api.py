@@ -1,0 +1,34 @@
+"""Settings of `streamproc api`: the optional top-level `api:` key of the configuration.
+
+Vendor secrets the API checks signatures with live with the vendor's other settings
+(`senders.twilio.auth_token`, `senders.slack.signing_secret`): one home per secret.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamproc.config.senders import RateSettings, Seconds
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The API's base URL as vendors call it (https://pager.example.com). Twilio signs the full URL it "
+            "requested, so behind a proxy this must be set; default: the URL of the request as received."
+        ),
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413")
+    rate: RateSettings = Field(
+        default=RateSettings(rate=100, burst=200),
+        description="Requests per second per application and replica, unless the application sets `rate`",
+    )
+    produce_timeout: Seconds = Field(
+        default=5.0, gt=0, le=120, description="How long a write may wait for Kafka before the answer is 503"
+    )
+    paged_window: Seconds = Field(
+        default=86400.0, description="How far back the index of who was paged for what reads (for 'claim last')"
+    )
