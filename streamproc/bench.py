@@ -3,7 +3,10 @@
 1. replay: events per second through the engine on a virtual clock (one core);
 2. processor: one worker, a burst of incidents: incidents per second sustained, and p50/p99 of
    (message record append time - trigger record append time);
-3. senders: messages per second per mode through local vendor fakes, and added latency.
+3. senders: messages per second per mode through local vendor fakes, and added latency;
+4. api: one `streamproc api` process, `POST /v1/events` from concurrent client connections:
+   accepted events per second, and p50/p99 of the accept latency (request sent -> 202, which
+   comes after the broker acknowledged the events), for single events and for batches.
 """
 
 from __future__ import annotations
@@ -170,13 +173,139 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
         log.close()
 
 
+API_KEY = "bench-key"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+async def _drive_api(url: str, bodies: list[bytes], events_per_body: int, concurrency: int) -> dict[str, Any]:
+    """POST every body from `concurrency` connections; accept latency of each 202."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    latencies: list[float] = []
+    failures: dict[str, int] = {}
+    queue = iter(bodies)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def client() -> None:
+            for body in queue:
+                started = time.perf_counter()
+                async with session.post(f"{url}/v1/events", data=body) as resp:
+                    await resp.read()
+                    if resp.status == 202:
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        failures[str(resp.status)] = failures.get(str(resp.status), 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    accepted = len(latencies) * events_per_body
+    ms = [x * 1000 for x in latencies]
+    return {
+        "requests": len(bodies), "events_per_request": events_per_body, "accepted_events": accepted,
+        "failed": failures or None, "seconds": round(elapsed, 2),
+        "requests_per_s": round(len(latencies) / elapsed), "events_per_s": round(accepted / elapsed),
+        "latency_ms_p50": round(pct(ms, 0.5), 1) if ms else None,
+        "latency_ms_p99": round(pct(ms, 0.99), 1) if ms else None,
+        "latency_ms_max": round(max(ms), 1) if ms else None,
+    }
+
+
+def bench_api(bootstrap: str, requests: int, concurrency: int = 32, batch: int = 100,
+              batch_requests: int = 500, partitions: int = 12) -> dict[str, Any]:
+    """`streamproc api` as a child process in its own namespace; single events, then batches."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from streamproc.kafka.admin import ensure_topics
+    from streamproc.kafka.topics import Topics
+    from streamproc.timeutil import format_us
+
+    namespace = f"bench{uuid.uuid4().hex[:6]}"
+    names = Topics(namespace)
+    ensure_topics(bootstrap, partitions, names=names)
+    tmp = Path(tempfile.mkdtemp(prefix="streamproc-bench-api-"))
+    config = BENCH_CONFIG.replace("  mon: {}", f'  mon: {{key: "{API_KEY}"}}') + (
+        "api:\n  rate: {rate: 1000000, burst: 1000000}\n")  # measure the door, not the rate limit
+    (tmp / "c.yaml").write_text(config)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "STREAMPROC_NAMESPACE": namespace}
+    log = open(tmp / "api.log", "wb")  # noqa: SIM115
+    api = subprocess.Popen(
+        [sys.executable, "-m", "streamproc.cli", "api", "--config", str(tmp / "c.yaml"), "--bootstrap", bootstrap,
+         "--port", str(port), "--partitions", str(partitions)],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if api.poll() is not None:
+                raise RuntimeError(f"streamproc api exited with {api.returncode}: see {tmp / 'api.log'}")
+            try:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("streamproc api not ready")
+            time.sleep(0.2)
+
+        def event(i: int) -> dict[str, Any]:
+            return {"type": "trigger", "at": format_us(int(time.time() * 1e6)), "incident_id": f"a{i}",
+                    "plan": "page", "context": {"summary": "disk", "host": f"h{i % 50}", "severity": "high"}}
+
+        def single(offset: int, n: int) -> list[bytes]:
+            return [json.dumps(event(offset + i)).encode() for i in range(n)]
+
+        results: dict[str, Any] = {"concurrency": concurrency}
+        asyncio.run(_drive_api(url, single(0, min(1000, requests)), 1, concurrency))  # warm-up, not reported
+        warm = min(1000, requests)
+        cpu_before = _cpu_seconds(api.pid)
+        results["single"] = asyncio.run(_drive_api(url, single(warm, requests), 1, concurrency))
+        results["single"]["api_cpu_percent"] = round(
+            100 * (_cpu_seconds(api.pid) - cpu_before) / results["single"]["seconds"])
+        written = warm + requests
+        if batch_requests:
+            bodies = [json.dumps([event(written + r * batch + i) for i in range(batch)]).encode()
+                      for r in range(batch_requests)]
+            cpu_before = _cpu_seconds(api.pid)
+            results[f"batch_{batch}"] = asyncio.run(_drive_api(url, bodies, batch, concurrency))
+            results[f"batch_{batch}"]["api_cpu_percent"] = round(
+                100 * (_cpu_seconds(api.pid) - cpu_before) / results[f"batch_{batch}"]["seconds"])
+            written += batch * batch_requests
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+        try:
+            on_topic = sum(consumer.get_watermark_offsets(TopicPartition(names.incidents, p), timeout=10)[1]
+                           for p in range(partitions))
+        finally:
+            consumer.close()
+        results["on_topic"] = on_topic
+        results["expected_on_topic"] = written
+        return results
+    finally:
+        terminate(api, 30)
+        log.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="streamproc.bench")
     parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", "127.0.0.1:19092"))
     parser.add_argument("--replay-events", type=int, default=100_000)
     parser.add_argument("--incidents", type=int, default=6000)
     parser.add_argument("--paced-rate", type=int, default=100, help="incidents/s for the latency run")
-    parser.add_argument("--only", choices=["replay", "processor", "senders"], default=None)
+    parser.add_argument("--api-requests", type=int, default=10_000, help="single-event requests for the api run")
+    parser.add_argument("--api-concurrency", type=int, default=32, help="client connections for the api run")
+    parser.add_argument("--only", choices=["replay", "processor", "senders", "api"], default=None)
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     if args.only in (None, "replay"):
@@ -196,6 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             results["senders"] = asyncio.run(sender_bench(args.bootstrap))
             print("senders:", json.dumps(results["senders"]), flush=True)
+    if args.only in (None, "api"):
+        results["api"] = bench_api(args.bootstrap, args.api_requests, args.api_concurrency)
+        for name, figures in results["api"].items():
+            if isinstance(figures, dict):
+                print(f"api ({name}, {args.api_concurrency} connections):", json.dumps(figures), flush=True)
+        print("api (records on the incidents topic):", results["api"]["on_topic"],
+              f"(expected {results['api']['expected_on_topic']})", flush=True)
     return 0
 
 

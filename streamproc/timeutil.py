@@ -20,7 +20,10 @@ def ensure_utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00; a ValueError is a validation error in pydantic
+        raise ValueError("out of range once converted to UTC") from exc
 
 
 def to_us(value: datetime) -> int:
@@ -36,11 +39,13 @@ def from_us(us: int) -> datetime:
 def format_us(us: int) -> str:
     """RFC 3339 in UTC with `Z`; fractional seconds only when there are any."""
     dt = from_us(us)
+    # Not strftime("%Y"): glibc does not pad years before 1000 to four digits.
+    text = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
     if dt.microsecond == 0:
-        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return text + "Z"
     if dt.microsecond % 1000 == 0:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return f"{text}.{dt.microsecond // 1000:03d}Z"
+    return f"{text}.{dt.microsecond:06d}Z"
 
 
 def format_time(value: datetime) -> str:

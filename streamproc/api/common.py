@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic_core
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -18,11 +18,15 @@ MAX_EVENTS = 1000
 
 
 async def json_body(request: web.Request) -> tuple[Any, bytes]:
-    """The parsed body and its bytes; 400 when it is not JSON. (413 is raised by aiohttp's size cap.)"""
+    """The parsed body and its bytes; 400 when it is not JSON. (413 is raised by aiohttp's size cap.)
+
+    Read with the parser the processor reads records with (pydantic-core's), so that what gets in
+    can be read back: `json.loads` also takes NaN, unpaired surrogates (`"\\ud800"`) and nesting
+    the processor refuses (its limit is some 200 levels; Python's own ends in a RecursionError)."""
     raw = await request.read()
     try:
-        return json.loads(raw), raw
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return pydantic_core.from_json(raw, allow_inf_nan=False), raw
+    except ValueError as exc:
         raise ApiError(400, f"body: not JSON ({exc})") from exc
 
 
@@ -41,11 +45,13 @@ class Doors:
     def event(self, data: Any, application: str, where: str = "") -> Event:
         """Validate one event sent by `application`; 400/403/404 naming the field.
 
-        A missing `application` is the caller's; a missing `at` is the time of receipt."""
+        A missing (or null) `application` is the caller's; a missing `at` is the time of receipt."""
         if not isinstance(data, dict):
             raise ApiError(400, f"{where or 'body'}: an event is a JSON object")
         data = dict(data)
-        claimed_app = data.setdefault("application", application)
+        if data.get("application") is None:
+            data["application"] = application
+        claimed_app = data["application"]
         if claimed_app != application:
             raise ApiError(403, f"{where}application: the key is application {application!r}, "
                                 f"not {claimed_app!r}")

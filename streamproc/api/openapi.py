@@ -1,7 +1,15 @@
-"""`/openapi.json`: the native API described from the same pydantic models that validate it."""
+"""`/openapi.json`: the native API described from the same pydantic models that validate it.
+
+The request's event schemas are those of spec §2 (`streamproc.wire.events`) with what the API adds
+and what the models check beyond their JSON Schema: `application` may be left out (it is the key's),
+every event names its incident (`incident_id` or `dedup_key`), and a dynamic target's `role` is one
+of the roles a plan can name. A request the document calls valid is then only refused for what
+depends on the configuration (unknown plan: 404; a plan's dynamic indices not covered: 400).
+"""
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -9,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from streamproc import __version__
 from streamproc.wire.api import Accepted, ErrorBody
+from streamproc.wire.common import ROLE_RE
 from streamproc.wire.events import EVENT_ADAPTER
 
 _REF = "#/components/schemas/{model}"
@@ -23,12 +32,37 @@ def _errors(*statuses: int) -> dict[str, Any]:
         "schema": {"$ref": _REF.format(model="ErrorBody")}}}} for s in statuses}
 
 
+_EVENT_KINDS = ("Trigger", "Claim", "Acknowledge", "Unclaim", "Resolve")
+_IDENTIFIED = {"anyOf": [
+    {"required": [name], "properties": {name: {"type": "string"}}} for name in ("incident_id", "dedup_key")]}
+
+
+def _as_request(schemas: dict[str, Any]) -> dict[str, Any]:
+    """The event schemas as the native API takes them (see the module's docstring)."""
+    schemas = copy.deepcopy(schemas)
+    for kind in _EVENT_KINDS:
+        schemas[kind].update(_IDENTIFIED)
+        schemas[kind]["description"] = (schemas[kind].get("description", "") + (
+            " Named by `incident_id`, or by `dedup_key` (then the incident id is derived from the application "
+            "and the key).")).strip()
+    trigger = schemas["Trigger"]
+    trigger["required"] = [name for name in trigger["required"] if name != "application"]
+    trigger["properties"]["application"] = {"anyOf": [trigger["properties"]["application"], {"type": "null"}]}
+    for kind in _EVENT_KINDS:
+        properties = schemas[kind]["properties"]
+        properties["application"]["description"] = (
+            "The caller's application (the key's) when left out or null; any other is refused (403)")
+        properties["at"]["description"] = "Event time; the time of receipt when left out or null"
+    schemas["DynamicTarget"]["properties"]["role"]["pattern"] = ROLE_RE.pattern
+    return schemas
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     _, defs = models_json_schema([(Accepted, "serialization"), (ErrorBody, "serialization")], ref_template=_REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     event = EVENT_ADAPTER.json_schema(ref_template=_REF)
-    schemas.update(event.pop("$defs", {}))
+    schemas.update(_as_request(event.pop("$defs", {})))
     schemas["Event"] = event
     event_ref = {"$ref": _REF.format(model="Event")}
     return {

@@ -65,7 +65,11 @@ def routes(doors: Doors, limiter: RateLimiter) -> list[web.RouteDef]:
         except ValidationError as exc:
             raise _invalid(*error_text(exc).split("; ")) from exc
         application, plan = routing(doors, pd.routing_key)
-        limiter.take(application)
+        try:
+            limiter.take(application)
+        except ApiError as exc:
+            exc.body = PagerDutyAnswer(status="throttle event", message=exc.reason).model_dump(exclude_none=True)
+            raise
         event: Event
         if pd.event_action == "trigger":
             if pd.payload is None:

@@ -13,17 +13,19 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from streamproc.api import iris, native, pagerduty
+from streamproc.api import alertmanager, iris, native, pagerduty, replies
 from streamproc.api.common import Doors
 from streamproc.api.errors import ApiError
 from streamproc.api.limits import RateLimiter
 from streamproc.api.openapi import openapi_document
+from streamproc.api.paged import PagedIndex
 from streamproc.api.publish import Publisher
 from streamproc.config.models import Config
 from streamproc.engine.core import Engine
@@ -52,7 +54,9 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def build_app(config: Config, publisher: Publisher) -> web.Application:
+def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = None) -> web.Application:
+    """The application. `paged` (who was paged for what, for the replies) defaults to an index read
+    from the publisher's broker, started with the application and stopped at its cleanup."""
     engine = Engine(config)
     doors = Doors(engine, publisher)
     limiter = RateLimiter(config)
@@ -100,7 +104,9 @@ def build_app(config: Config, publisher: Publisher) -> web.Application:
 
     async def ready(request: web.Request) -> web.Response:
         ok, reason = await publisher.ready()
-        return web.json_response({"ready": ok, "kafka": reason}, status=200 if ok else 503)
+        # The paged index is reported, not required: incidents must get in even while it catches up.
+        return web.json_response({"ready": ok, "kafka": reason, "paged_index": answers.index_status()},
+                                 status=200 if ok else 503)
 
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(openapi_document())
@@ -118,6 +124,13 @@ def build_app(config: Config, publisher: Publisher) -> web.Application:
     app.add_routes(native.routes(doors, limiter))
     app.add_routes(iris.routes(doors, limiter))
     app.add_routes(pagerduty.routes(doors, limiter))
+    app.add_routes(alertmanager.routes(doors, limiter))
+    if paged is None:
+        paged = PagedIndex(publisher.bootstrap, config.api.paged_window)
+    answers = replies.Replies(doors, paged, publisher.bootstrap)
+    app.add_routes(answers.routes())
+    app.on_startup.append(answers.start)
+    app.on_cleanup.append(answers.close)
 
     async def close_publisher(app: web.Application) -> None:
         await asyncio.to_thread(publisher.close)
@@ -140,14 +153,23 @@ def run_api(args: argparse.Namespace) -> int:
         ensure_topics(args.bootstrap, args.partitions, timeout=30.0)
     except Exception as exc:  # the broker may come later: writes answer 503 until it does
         log.warning("could not check topics on %s: %s", args.bootstrap, exc)
+    tls = None
+    if config.api.tls_cert_file and config.api.tls_key_file:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            tls.load_cert_chain(config.api.tls_cert_file, config.api.tls_key_file)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"{args.config}: api.tls_cert_file / api.tls_key_file: {exc}")
+            return 2
     publisher = Publisher(args.bootstrap, config.api.produce_timeout)
     app = build_app(config, publisher)
-    print(f"streamproc api: listening on http://{args.host}:{args.port} (Kafka {args.bootstrap})", flush=True)
+    scheme = "https" if tls else "http"
+    print(f"streamproc api: listening on {scheme}://{args.host}:{args.port} (Kafka {args.bootstrap})", flush=True)
 
     async def main() -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, args.host, args.port)
+        site = web.TCPSite(runner, args.host, args.port, ssl_context=tls)
         await site.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

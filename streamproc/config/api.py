@@ -6,7 +6,7 @@ Vendor secrets the API checks signatures with live with the vendor's other setti
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamproc.config.senders import RateSettings, Seconds
 
@@ -21,6 +21,10 @@ class ApiSettings(BaseModel):
             "requested, so behind a proxy this must be set; default: the URL of the request as received."
         ),
     )
+    tls_cert_file: str | None = Field(
+        default=None, description="Serve HTTPS with this PEM certificate chain (needs tls_key_file)"
+    )
+    tls_key_file: str | None = Field(default=None, description="The PEM private key of tls_cert_file")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413")
     rate: RateSettings = Field(
         default=RateSettings(rate=100, burst=200),
@@ -32,3 +36,9 @@ class ApiSettings(BaseModel):
     paged_window: Seconds = Field(
         default=86400.0, description="How far back the index of who was paged for what reads (for 'claim last')"
     )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self

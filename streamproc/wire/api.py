@@ -6,6 +6,7 @@ The native API's request is the event of spec §2 (`streamproc.wire.events`); in
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,3 +81,43 @@ class PagerDutyAnswer(BaseModel):
     message: str
     dedup_key: str | None = None
     errors: list[str] | None = None
+
+
+AlertStatus = Literal["firing", "resolved"]
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert of an Alertmanager webhook notification."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    status: AlertStatus
+    labels: dict[str, str] = Field(description="The alert's label set (`alertname`, `severity`, ...)")
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime | None = Field(default=None, alias="startsAt")
+    ends_at: datetime | None = Field(
+        default=None, alias="endsAt",
+        description="0001-01-01T00:00:00Z (Go's zero time) while firing with no end known",
+    )
+    generator_url: str = Field(default="", alias="generatorURL")
+    fingerprint: str = Field(min_length=1, max_length=1024,
+                             description="Hash of the label set: the alert's incident's `dedup_key`")
+
+
+class AlertmanagerWebhook(BaseModel):
+    """`POST /v1/integrations/alertmanager`: the body of Alertmanager's webhook receiver (version 4)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    version: str = Field(default="4", description="4 for every Alertmanager release so far")
+    receiver: str = ""
+    status: AlertStatus = Field(description="`firing` while any alert of the group fires")
+    alerts: list[AlertmanagerAlert] = Field(min_length=1)
+    group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
+    common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
+    external_url: str = Field(default="", alias="externalURL")
+    group_key: str = Field(default="", alias="groupKey",
+                           description="The group's key: the incident's `dedup_key` with `?group=true`")
+    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts",
+                                  description="Alerts left out of `alerts` by the receiver's `max_alerts`")

@@ -7,6 +7,7 @@ spec names is validated, and a failure names the field.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
@@ -34,12 +35,19 @@ def derive_incident_id(application: str, dedup_key: str) -> str:
     return f"{application}-{hashlib.sha256(dedup_key.encode()).hexdigest()[:12]}"
 
 
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+AT_YEARS = r"^(19[89]\d|[2-7]\d{3}|8[0-8]\d{2}|89[0-8]\d)-"
+"""For JSON Schema readers: years 1980-8998, inside the accepted range whatever the UTC offset."""
+
+
 class _EventBase(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     at: UtcDatetime | None = Field(
         default=None,
         description="Event time. Required in replay input; on Kafka a missing `at` takes the record timestamp.",
+        json_schema_extra={"pattern": AT_YEARS},
     )
     incident_id: str | None = Field(default=None, min_length=1, max_length=255)
     event_id: str | None = Field(
@@ -47,6 +55,15 @@ class _EventBase(BaseModel):
     )
     application: str | None = None
     dedup_key: str | None = Field(default=None, min_length=1, max_length=1024)
+
+    @field_validator("at")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        # Schedules reach up to ~4 years past `at` (20 repeats of 12 h per step); a time near
+        # year 9999 would overflow them and stop the partition that holds it.
+        if value is not None and not (_EARLIEST <= value < _LATEST):
+            raise ValueError("must be between 1970-01-01 and 9000-01-01")
+        return value
 
     @model_validator(mode="after")
     def _identify(self) -> _EventBase:
@@ -116,5 +133,7 @@ def error_text(exc: ValidationError) -> str:
         if path and path[0] in _EVENT_TYPES:  # the discriminated union's tag
             path = path[1:]
         loc = ".".join(str(p) for p in path if not str(p).startswith(("function-", "tagged-union")))
+        if not loc and error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = "type"  # the discriminator itself is wrong or missing
         parts.append(f"{loc or 'event'}: {error['msg']}")
     return "; ".join(parts)

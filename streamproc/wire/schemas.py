@@ -21,6 +21,7 @@ SCHEMAS: tuple[tuple[str, str, str], ...] = (
     ("deadletter.schema.json", "streamproc.wire.records", "DeadLetter"),
     ("delivery.schema.json", "streamproc.wire.deliveries", "Delivery"),
     ("config.schema.json", "streamproc.config.models", "Config"),
+    ("alertmanager-webhook.schema.json", "streamproc.wire.api", "AlertmanagerWebhook"),
 )
 
 

@@ -55,11 +55,18 @@ async def test_twilio_sms_posts_form_with_basic_auth(twilio: FakeTwilio) -> None
     assert result.outcome == "ok"
     [got] = twilio.sms
     assert got.path == f"/2010-04-01/Accounts/{twilio.account_sid}/Messages.json"
+    callback = urlsplit(got.form.pop("StatusCallback"))
     assert got.form == {
         "To": "+15550000001",
         "From": "+15559990000",
         "Body": "inc-1: disk full (reply 'claim inc-1')",
-        "StatusCallback": "http://relay/status",
+    }
+    # The callback names the page, as the gather URL does, so the API can record the status against it.
+    assert (callback.scheme, callback.netloc, callback.path) == ("http", "relay", "/status")
+    assert parse_qs(callback.query) == {
+        "message_id": [msg.message_id],
+        "incident_id": [msg.incident_id],
+        "instance": [str(msg.instance)],
     }
     user, _, password = base64.b64decode(got.headers["Authorization"][6:]).decode().partition(":")
     assert (user, password) == (twilio.account_sid, twilio.auth_token)
@@ -67,7 +74,8 @@ async def test_twilio_sms_posts_form_with_basic_auth(twilio: FakeTwilio) -> None
 
 
 async def test_twilio_call_reads_message_and_gathers_claim_key(twilio: FakeTwilio) -> None:
-    vendor = TwilioVendor(twilio_settings(twilio, gather_url="https://relay.example/gather?src=x"), voice=True)
+    vendor = TwilioVendor(twilio_settings(twilio, gather_url="https://relay.example/gather?src=x",
+                                          status_callback_url="https://relay.example/status?src=y"), voice=True)
     msg = message(mode="call", subject="[crit] disk full", body="db01 is at 99%")
     result = await vendor.send(msg)
     await vendor.close()
@@ -85,6 +93,10 @@ async def test_twilio_call_reads_message_and_gathers_claim_key(twilio: FakeTwili
     assert query["message_id"] == [msg.message_id]
     assert query["incident_id"] == [msg.incident_id]
     assert query["src"] == ["x"]
+    status = urlsplit(got.form["StatusCallback"])
+    assert (status.netloc, status.path) == ("relay.example", "/status")
+    assert parse_qs(status.query) == {"src": ["y"], "message_id": [msg.message_id],
+                                      "incident_id": [msg.incident_id], "instance": [str(msg.instance)]}
     spoken = [say.text for say in gather.findall("Say")]
     assert spoken[0] == "[crit] disk full. db01 is at 99%"
     assert "Press 2 to claim" in (spoken[1] or "")

@@ -4,14 +4,21 @@
 # under .cache/debian/<name>/root. Prints the path of the requested binary on stdout.
 #
 #   tools/debian/fetch.sh kcat        -> .cache/debian/kcat/root/usr/bin/kcat
+#   tools/debian/fetch.sh prometheus-alertmanager -> .cache/debian/prometheus-alertmanager/root/usr/bin/prometheus-alertmanager
+#   tools/debian/fetch.sh amtool      -> the same package's .../usr/bin/amtool
 #
 # Run the binary with LD_LIBRARY_PATH=<root>/usr/lib/x86_64-linux-gnu (tests/tools.py does).
+# Debian's Alertmanager reads its default templates from /usr/share/prometheus/alertmanager and exits
+# without them: run it in a private mount namespace with <root>/usr/share on /usr/share
+# (`unshare --mount`, as tests/api/test_alertmanager.py does).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-name=${1:?usage: fetch.sh kcat}
+name=${1:?usage: fetch.sh kcat|prometheus-alertmanager|amtool}
 case $name in
   kcat) packages=(kcat librdkafka1 libyajl2); binary=usr/bin/kcat ;;
+  # Go binaries needing only libc6 (Debian 12: Alertmanager 0.25); amtool ships in the same package.
+  prometheus-alertmanager|amtool) packages=(prometheus-alertmanager); binary=usr/bin/$name; name=prometheus-alertmanager ;;
   *) echo "fetch.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 

@@ -1,8 +1,10 @@
 """Twilio SMS and voice through the official `twilio` client (its async API).
 
 Voice calls carry inline TwiML: the message is read out inside a <Gather>, so pressing
-the claim key posts to the relay's gather URL (settings `twilio.gather_url`) with the
-message and incident ids in the query string.
+the claim key posts to the gather URL (settings `twilio.gather_url`, the API's
+`/v1/twilio/voice`) with the message id, incident id and instance in the query string.
+Status callbacks (`twilio.status_callback_url`, the API's `/v1/twilio/status`) get the same
+query parameters, so a callback names the page it is about.
 
 `base_url` points the real client at another host (a local fake in tests, or a proxy):
 the client's HTTP layer is swapped for one that rewrites `https://*.twilio.com` URLs.
@@ -73,19 +75,25 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         return response
 
 
+def with_page(url: str, message: Message) -> str:
+    """`url` with the page's `message_id`, `incident_id` and `instance` added to its query, so a
+    callback to it (a key press, a status callback) says which page it is about."""
+    query = urlencode(
+        {
+            "message_id": message.message_id,
+            "incident_id": message.incident_id,
+            "instance": message.instance,
+        }
+    )
+    return url + ("&" if "?" in url else "?") + query
+
+
 def call_twiml(message: Message, gather_url: str | None) -> str:
     """What the callee hears: subject and body, then how to claim (when a gather URL is set)."""
     spoken = f"{message.subject}. {message.body}" if message.subject else message.body
     response = VoiceResponse()
     if gather_url:
-        query = urlencode(
-            {
-                "message_id": message.message_id,
-                "incident_id": message.incident_id,
-                "instance": message.instance,
-            }
-        )
-        action = gather_url + ("&" if "?" in gather_url else "?") + query
+        action = with_page(gather_url, message)
         gather = Gather(num_digits=1, action=action, method="POST", timeout=10)
         gather.say(spoken, loop=2)
         gather.say(f"Press {CLAIM_DIGIT} to claim this incident.")
@@ -123,7 +131,7 @@ class TwilioVendor:
         client = self._get_client()
         callback: dict[str, Any] = {}
         if self._settings.status_callback_url:
-            callback["status_callback"] = self._settings.status_callback_url
+            callback["status_callback"] = with_page(self._settings.status_callback_url, message)
         try:
             if self._voice:
                 twiml = call_twiml(message, self._settings.gather_url)
