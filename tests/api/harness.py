@@ -83,6 +83,14 @@ class ApiProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_ready: bool = True, timeout: float = 60.0) -> ApiProcess:
+        """Starts the process and waits until it answers; stops it again when it does not."""
+        try:
+            return self._start(wait_ready, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, wait_ready: bool, timeout: float) -> ApiProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streamproc.cli", "api", "--config", str(self.config_path),

@@ -374,9 +374,9 @@ def test_paged_index_open_incidents_newest_first() -> None:
 # ==================================================================================== with Kafka
 @pytest.fixture(scope="module")
 def replies_api(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    proc = ApiProcess(kafka_bootstrap, Path(tmp_path_factory.mktemp("replies")), config=CONFIG).start()
+    proc = ApiProcess(kafka_bootstrap, Path(tmp_path_factory.mktemp("replies")), config=CONFIG)
     try:
-        yield proc
+        yield proc.start()  # inside the try: a start that times out still stops the process
     finally:
         proc.stop()
 
@@ -638,8 +638,9 @@ def test_without_vendor_secrets_the_routes_are_off(api: ApiProcess) -> None:
 @pytest.mark.slow
 def test_replies_get_503_when_kafka_cannot_take_them(tmp_path: Path) -> None:
     nowhere = f"127.0.0.1:{free_port()}"
-    api = ApiProcess(nowhere, tmp_path, config=CONFIG + "  produce_timeout: 1\n").start(wait_ready=False)
+    api = ApiProcess(nowhere, tmp_path, config=CONFIG + "  produce_timeout: 1\n")
     try:
+        api.start(wait_ready=False)
         _, answer = sms(api, "+15550000001", "claim x")
         assert answer.status == 503, answer
         status = twilio_post(api, "/v1/twilio/status?message_id=m&incident_id=i&instance=1", {
