@@ -42,6 +42,11 @@ schemas: venv
 helm-check:
 	tools/helm-check.sh
 
+# Container image (Dockerfile) with docker, podman or buildah; skipped with a message where none can build.
+.PHONY: image
+image:
+	tools/image.sh $(IMAGE_TAG)
+
 # Broker + processor + sender(s) + API in the foreground; Ctrl-C stops all of it.
 run: venv
 	tools/run.sh

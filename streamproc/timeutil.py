@@ -6,11 +6,12 @@ suffix are the only textual form that goes on the wire.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US_PER_S = 1_000_000
@@ -57,8 +58,22 @@ def parse_time(text: str) -> datetime:
     return ensure_utc(datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00")))
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$")
+
+
+def _rfc3339_only(value: object) -> object:
+    """Times are RFC 3339 text (or datetimes, from YAML); pydantic would also take numbers and
+    strings like "0" as Unix timestamps, which nobody writing an event means."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _RFC3339.match(value.strip()):
+        return value.strip()
+    raise ValueError("an RFC 3339 time is expected, such as 2026-03-01T10:00:00Z")
+
+
 UtcDatetime = Annotated[
     datetime,
+    BeforeValidator(_rfc3339_only),
     AfterValidator(ensure_utc),
     PlainSerializer(format_time, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
