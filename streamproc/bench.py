@@ -7,6 +7,8 @@
 4. api: one `streamproc api` process, `POST /v1/events` from concurrent client connections:
    accepted events per second, and p50/p99 of the accept latency (request sent -> 202, which
    comes after the broker acknowledged the events), for single events and for batches.
+5. whatif: a week of generated traffic through `whatif` (two replays, the report, the HTML),
+   extrapolated linearly to a week at Iris scale (700,000 events a day).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
 
     from streamproc.kafka.admin import ensure_topics
     from streamproc.kafka.clients import producer_config
+    from streamproc.kafka.security import client_config
     from streamproc.kafka.topics import Topics
 
     namespace = f"bench{uuid.uuid4().hex[:6]}"
@@ -143,8 +146,8 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
                              on_delivery=delivered)
             producer.poll(0)
         producer.flush(60)
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-                             "enable.auto.commit": False})
+        consumer = Consumer(client_config(bootstrap, **{"group.id": f"bench-{uuid.uuid4().hex}",
+                                                        "enable.auto.commit": False}))
         consumer.assign([TopicPartition(names.messages(m), p, 0) for m in ("sms", "email")
                          for p in range(partitions)])
         first_message: dict[str, float] = {}
@@ -227,6 +230,7 @@ def bench_api(bootstrap: str, requests: int, concurrency: int = 32, batch: int =
     from confluent_kafka import Consumer, TopicPartition
 
     from streamproc.kafka.admin import ensure_topics
+    from streamproc.kafka.security import client_config
     from streamproc.kafka.topics import Topics
     from streamproc.timeutil import format_us
 
@@ -283,7 +287,7 @@ def bench_api(bootstrap: str, requests: int, concurrency: int = 32, batch: int =
             results[f"batch_{batch}"]["api_cpu_percent"] = round(
                 100 * (_cpu_seconds(api.pid) - cpu_before) / results[f"batch_{batch}"]["seconds"])
             written += batch * batch_requests
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+        consumer = Consumer(client_config(bootstrap, **{"group.id": f"bench-{uuid.uuid4().hex}"}))
         try:
             on_topic = sum(consumer.get_watermark_offsets(TopicPartition(names.incidents, p), timeout=10)[1]
                            for p in range(partitions))
@@ -297,6 +301,47 @@ def bench_api(bootstrap: str, requests: int, concurrency: int = 32, batch: int =
         log.close()
 
 
+IRIS_EVENTS_PER_WEEK = 7 * 700_000
+
+
+def bench_whatif(incidents_per_day: int, days: int = 7) -> dict[str, Any]:
+    """`streamproc whatif` (both replays and the report, JSON and HTML) on generated traffic with
+    the example plan change, extrapolated linearly to a week at Iris scale (700,000 events a day)."""
+    from zoneinfo import ZoneInfo
+
+    from streamproc.config import load_config
+    from streamproc.engine.core import Engine
+    from streamproc.replay.simulator import parse_lines
+    from streamproc.whatif.analysis import compare, run_both
+    from streamproc.whatif.output import write_html
+    from streamproc.whatif.traffic import events
+
+    examples = Path(__file__).resolve().parent.parent / "examples" / "whatif"
+    engines = [Engine(load_config(examples / name)) for name in ("baseline.yaml", "new.yaml")]
+
+    import gc
+
+    gc.freeze()  # as `streamproc whatif` does: many long-lived objects
+    gc.set_threshold(50_000, 20, 100)
+    started = time.perf_counter()
+    items = list(parse_lines(json.dumps(e) for e in events(days, incidents_per_day)))
+    parsed = time.perf_counter()
+    tz = ZoneInfo("UTC")
+    base, new = run_both(engines, items, tz)  # two processes, as `streamproc whatif` runs them
+    report = compare(base, new, baseline_config="baseline", new_config="new", source="bench", timezone="UTC")
+    report.model_dump_json()
+    replayed = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        write_html(report, str(Path(tmp) / "r.html"), [])
+    done = time.perf_counter()
+    per_event = (done - started) / len(items)
+    return {"events": len(items), "incidents": len(report.incidents), "parse_s": round(parsed - started, 2),
+            "replays_and_report_s": round(replayed - parsed, 2), "html_s": round(done - replayed, 2),
+            "events_per_s": round(len(items) / (done - started)),
+            "iris_week_events": IRIS_EVENTS_PER_WEEK,
+            "iris_week_minutes_extrapolated": round(per_event * IRIS_EVENTS_PER_WEEK / 60, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="streamproc.bench")
     parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", "127.0.0.1:19092"))
@@ -305,12 +350,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paced-rate", type=int, default=100, help="incidents/s for the latency run")
     parser.add_argument("--api-requests", type=int, default=10_000, help="single-event requests for the api run")
     parser.add_argument("--api-concurrency", type=int, default=32, help="client connections for the api run")
-    parser.add_argument("--only", choices=["replay", "processor", "senders", "api"], default=None)
+    parser.add_argument("--whatif-per-day", type=int, default=20_000, help="incidents per day for the whatif run")
+    parser.add_argument("--only", choices=["replay", "processor", "senders", "api", "whatif"], default=None)
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     if args.only in (None, "replay"):
         results["replay"] = bench_replay(args.replay_events)
         print("replay:", json.dumps(results["replay"]), flush=True)
+    if args.only in (None, "whatif"):
+        results["whatif"] = bench_whatif(args.whatif_per_day)
+        print(f"whatif (a week, {args.whatif_per_day} incidents a day, extrapolated to a week at Iris scale):",
+              json.dumps(results["whatif"]), flush=True)
     if args.only in (None, "processor"):
         results["processor"] = bench_processor(args.bootstrap, args.incidents)
         print(f"processor (1 worker, burst of {args.incidents}):", json.dumps(results["processor"]), flush=True)

@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from streamproc.replay.sources import add_source_arguments
 from streamproc.timeutil import parse_time, to_us
+from streamproc.whatif.command import add_whatif_arguments
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 
@@ -35,7 +37,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from streamproc.config import ConfigError, load_config
     from streamproc.engine.core import Engine
-    from streamproc.replay import replay
 
     try:
         config = load_config(args.config)
@@ -53,16 +54,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     gc.freeze()  # many long-lived states: keep the collector from rescanning them
     gc.set_threshold(50_000, 20, 100)
 
-    def rejected(line: int, reason: str) -> None:
-        print(f"{args.input}:{line}: not processed: {reason}", file=sys.stderr)
+    from streamproc.replay import replay_events
+    from streamproc.replay.sources import SourceError, open_source
 
     try:
-        handle = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        print(f"--input: {exc}", file=sys.stderr)
+        with open_source(args) as (source, items):
+            def rejected(position: int, reason: str) -> None:
+                print(f"{source.label(position)}: not processed: {reason}", file=sys.stderr)
+
+            report = replay_events(Engine(config), items, until, on_reject=rejected)
+    except (SourceError, LookupError, TimeoutError) as exc:
+        print(exc, file=sys.stderr)
         return 2
-    with handle:
-        report = replay(Engine(config), handle, until, on_reject=rejected)
     out = sys.stdout
     for line in report.lines():
         out.write(line)
@@ -72,6 +75,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(f"replay: {report.events} events, {len(report.emitted)} outcomes, {len(report.rejected)} rejected, "
           f"{elapsed:.2f}s", file=sys.stderr)
     return 0
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from streamproc.whatif.command import run_whatif
+
+    return run_whatif(args)
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
@@ -100,6 +109,14 @@ def cmd_sender(args: argparse.Namespace) -> int:
     argv = [a for m in args.mode for a in ("--mode", m)] + ["--bootstrap", args.bootstrap]
     if args.config:
         argv += ["--config", args.config]
+    if args.log_format:
+        argv += ["--log-format", args.log_format]
+    if args.metrics_port is not None:
+        argv += ["--metrics-port", str(args.metrics_port)]
+    if args.metrics_host is not None:
+        argv += ["--metrics-host", args.metrics_host]
+    if args.status_port is not None:
+        argv += ["--status-port", str(args.status_port)]
     return int(sender_main(argv) or 0)
 
 
@@ -109,6 +126,12 @@ def cmd_api(args: argparse.Namespace) -> int:
     return run_api(args)
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from streamproc.inspect import run
+
+    return run(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from streamproc.supervisor import run_stack
 
@@ -116,6 +139,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from streamproc.logs import add_format_argument
+
     parser = argparse.ArgumentParser(prog="streamproc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -125,9 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="run events through the engine on a virtual clock; outcomes on stdout")
     p.add_argument("--config", required=True)
-    p.add_argument("--input", required=True, help="JSON lines of events ('-' for stdin)")
-    p.add_argument("--until", help="print outcomes scheduled at or before this RFC 3339 time")
+    p.add_argument("--until", help="print outcomes scheduled at or before this RFC 3339 time (not the read range)")
+    add_source_arguments(p, bootstrap_default())
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("whatif", help="replay the same events under two configs and report the difference")
+    add_whatif_arguments(p)
+    add_source_arguments(p, bootstrap_default())
+    p.set_defaults(func=cmd_whatif)
 
     p = sub.add_parser("schemas", help="write the JSON Schemas of the wire formats")
     p.add_argument("--out", default="schemas")
@@ -148,12 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tick-interval", type=float, default=0.2,
                    help="longest sleep of the wake-up ticker (it wakes exactly at due times)")
     p.add_argument("--loglevel", default="warning")
+    add_format_argument(p)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("sender", help="vendor sender worker for one or more modes")
     p.add_argument("--mode", action="append", default=[])
     p.add_argument("--config", default=None)
     p.add_argument("--bootstrap", default=bootstrap_default())
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve Prometheus /metrics on this port (default $STREAMPROC_METRICS_PORT, else 0: none)")
+    p.add_argument("--metrics-host", default=None,
+                   help="address of the metrics endpoint (default $STREAMPROC_WEB_BIND, else 127.0.0.1)")
+    p.add_argument("--status-port", type=int, default=None,
+                   help="serve JSON /status for `streamproc inspect senders` (default $STREAMPROC_SENDER_STATUS_PORT)")
+    add_format_argument(p)
     p.set_defaults(func=cmd_sender)
 
     p = sub.add_parser("api", help="the HTTP API: events in, answers to pages (stateless; run any number)")
@@ -164,7 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=int, default=int(os.environ.get("STREAMPROC_PARTITIONS", "12")),
                    help="partitions of topics the API creates when missing")
     p.add_argument("--loglevel", default="warning")
+    add_format_argument(p)
     p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("inspect", help="a running stack: one incident's timeline, workers, senders")
+    from streamproc.inspect import add_arguments as add_inspect_arguments
+
+    add_inspect_arguments(p, bootstrap_default())
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("run", help="processor + senders (+ API) with one config; Ctrl-C stops all")
     p.add_argument("--config", default="examples/config.yaml")

@@ -40,13 +40,17 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
         return 2
     run_dir = Path(os.environ.get("STREAMPROC_RUN_DIR", ".run"))
     port = free_port()
+    sender_metrics = free_port()
     children: list[tuple[str, subprocess.Popen[bytes]]] = [
         ("worker", _spawn(["worker", "--config", config, "--bootstrap", bootstrap, "--web-port", str(port),
                            "--data-dir", str(run_dir / "worker-0")], "processor")),
-        ("sender", _spawn(["sender", "--config", config, "--bootstrap", bootstrap], "senders")),
+        ("sender", _spawn(["sender", "--config", config, "--bootstrap", bootstrap, "--metrics-port",
+                           str(sender_metrics)], "senders")),
     ]
     children.append(("api", _spawn(["api", "--config", config, "--bootstrap", bootstrap,
                                     "--host", api_host, "--port", str(api_port)], "HTTP API")))
+    print(f"streamproc run: metrics: processor http://127.0.0.1:{port}/metrics, "
+          f"senders http://127.0.0.1:{sender_metrics}/metrics, API http://{api_host}:{api_port}/metrics", flush=True)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -40,6 +40,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 from pydantic import ValidationError
 
 from streamproc.kafka import topics as names
+from streamproc.kafka.security import client_config
 from streamproc.timeutil import to_us
 from streamproc.wire.deliveries import Delivery
 from streamproc.wire.outcomes import Audit
@@ -232,15 +233,14 @@ class PagedIndex:
                 self.stopping.wait(1.0)
 
     def _config(self) -> dict[str, Any]:
-        return {
-            "bootstrap.servers": self.bootstrap,
+        return client_config(self.bootstrap, **{
             "client.id": f"streamproc-api-paged-{os.getpid()}",
             # Never subscribed nor committed: a group id is only what librdkafka wants to see.
             "group.id": f"streamproc-api-paged-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 100,
-        }
+        })
 
     def _follow(self) -> None:
         consumer = Consumer(self._config())
@@ -311,8 +311,8 @@ class PagedIndex:
             return True
         with self._lock:
             if self._admin is None:
-                self._admin = AdminClient({"bootstrap.servers": self.bootstrap,
-                                           "client.id": f"streamproc-api-paged-{os.getpid()}"})
+                self._admin = AdminClient(client_config(self.bootstrap,
+                                                        **{"client.id": f"streamproc-api-paged-{os.getpid()}"}))
             admin = self._admin
         remaining = max(0.1, deadline - time.monotonic())
         latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]

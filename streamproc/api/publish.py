@@ -22,6 +22,8 @@ from streamproc.api.errors import Unavailable
 from streamproc.kafka import topics
 from streamproc.kafka.bridge import AsyncProducer
 from streamproc.kafka.clients import producer_config
+from streamproc.kafka.headers import correlation_headers
+from streamproc.logs import context
 from streamproc.wire.events import Event
 
 log = logging.getLogger(__name__)
@@ -54,9 +56,10 @@ class Publisher:
         """Returns once the broker acknowledged every event; raises Unavailable otherwise."""
         producer = self._get()
         futures: list[asyncio.Future[None]] = []
+        headers = correlation_headers(context().get("correlation_id"))  # the request's (api/server.py)
         try:
             for event in events:
-                futures.append(producer.enqueue(self.topic, event.key.encode(), event_bytes(event)))
+                futures.append(producer.enqueue(self.topic, event.key.encode(), event_bytes(event), None, headers))
         except BufferError as exc:
             raise Unavailable(f"the producer queue is full ({exc})") from exc
         except KafkaException as exc:
@@ -74,6 +77,11 @@ class Publisher:
                 log.error("producer fatal error (%s): starting a new producer", error)
                 self._replace()
             raise Unavailable(f"{len(failures)} of {len(futures)} event(s) not written: {error}")
+        if log.isEnabledFor(logging.INFO):
+            ids = list(dict.fromkeys(e.key for e in events))
+            fields = {"incident_id": ids[0]} if len(ids) == 1 else {"incident_ids": ids}
+            log.info("%d event(s) written: %s", len(events), ", ".join(e.type for e in events),
+                     extra={**fields, "application": events[0].application if events else None})
 
     def _replace(self) -> None:
         old, self._producer = self._producer, None

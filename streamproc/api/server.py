@@ -14,6 +14,7 @@ import asyncio
 import logging
 import signal
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +30,8 @@ from streamproc.api.paged import PagedIndex
 from streamproc.api.publish import Publisher
 from streamproc.config.models import Config
 from streamproc.engine.core import Engine
+from streamproc.kafka.headers import HTTP_HEADER, HTTP_REQUEST_HEADERS, new_correlation_id, valid_correlation_id
+from streamproc.logs import bind, setup_logging, unbind
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,29 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
                 metrics.accept_latency.labels(route).observe(time.perf_counter() - started)
 
     @web.middleware
+    async def correlate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The request's correlation id (the caller's X-Correlation-Id / X-Request-Id, or a new one):
+        bound for logs and for the records the request writes, and answered in X-Correlation-Id."""
+        given = next((request.headers[h] for h in HTTP_REQUEST_HEADERS if h in request.headers), None)
+        correlation_id = valid_correlation_id(given) or new_correlation_id()
+        token = bind(correlation_id=correlation_id)
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers[HTTP_HEADER] = correlation_id
+            raise
+        else:
+            response.headers[HTTP_HEADER] = correlation_id
+            if log.isEnabledFor(logging.INFO):
+                log.info("%s %s %d", request.method, request.path, response.status, extra={
+                    "route": _route_of(request), "status": response.status,
+                    "seconds": round(time.perf_counter() - started, 4)})
+            return response
+        finally:
+            unbind(token)
+
+    @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
@@ -96,7 +122,7 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
             log.exception("unhandled error on %s %s", request.method, request.path)
             return web.json_response({"error": "internal error"}, status=500)
 
-    app = web.Application(middlewares=[measure, errors], client_max_size=config.api.max_body_bytes)
+    app = web.Application(middlewares=[correlate, measure, errors], client_max_size=config.api.max_body_bytes)
     app[DOORS_KEY] = doors
 
     async def healthz(request: web.Request) -> web.Response:
@@ -141,6 +167,7 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
 
 def run_api(args: argparse.Namespace) -> int:
     from streamproc.config import ConfigError, load_config
+    from streamproc.kafka import security
     from streamproc.kafka.admin import ensure_topics
 
     try:
@@ -148,9 +175,13 @@ def run_api(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc)
         return 2
-    logging.basicConfig(level=getattr(logging, str(args.loglevel).upper(), logging.WARNING))
+    setup_logging(getattr(args, "log_format", None), getattr(logging, str(args.loglevel).upper(), logging.WARNING))
     try:
+        security.configure(config.kafka)
         ensure_topics(args.bootstrap, args.partitions, timeout=30.0)
+    except security.KafkaSecurityError as exc:  # settings that cannot work, or refused: say so now
+        print(f"streamproc api: {exc}", file=sys.stderr, flush=True)
+        return 2
     except Exception as exc:  # the broker may come later: writes answer 503 until it does
         log.warning("could not check topics on %s: %s", args.bootstrap, exc)
     tls = None

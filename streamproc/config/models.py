@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamproc.config.api import ApiSettings
 from streamproc.config.durations import Duration
+from streamproc.config.kafka import KafkaSettings
 from streamproc.config.senders import RateSettings, SendersSettings
 from streamproc.timeutil import UtcDatetime
 from streamproc.wire.common import ROLE_RE, ContactMode, Mode, Priority
@@ -136,6 +137,10 @@ class Config(_Strict):
         default_factory=SendersSettings, description="streamproc extension: vendor settings for the senders"
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="streamproc extension: the HTTP API")
+    kafka: KafkaSettings = Field(
+        default_factory=KafkaSettings,
+        description="streamproc extension: TLS and SASL towards the brokers (STREAMPROC_KAFKA_* override)",
+    )
 
     @model_validator(mode="after")
     def _default_priorities(self) -> Config:

@@ -54,6 +54,9 @@ class IncidentState(BaseModel):
     owner: str | None = None
     absorbed: int = 0
     seen_events: list[str] = Field(default_factory=list)
+    correlation_id: str | None = None
+    """Of the record that opened the instance (`streamproc.kafka.headers`): for records and logs
+    derived from it. The engine never reads it; replay leaves it unset."""
 
     @property
     def is_open(self) -> bool:

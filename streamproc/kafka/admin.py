@@ -13,6 +13,7 @@ import time
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streamproc.kafka import topics
+from streamproc.kafka.security import check_access, client_config
 from streamproc.wire.common import MODES
 
 
@@ -34,7 +35,8 @@ def all_topics(partitions: int, names: topics.Topics = topics.CURRENT) -> dict[s
 def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, timeout: float = 30.0,
                   names: topics.Topics = topics.CURRENT) -> dict[str, int]:
     """Create missing topics; returns the partition count of each (existing ones keep theirs)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    check_access(bootstrap)  # a refused password or certificate is named now, not after `timeout`
+    admin = AdminClient(client_config(bootstrap))
     wanted = all_topics(partitions, names)
     deadline = time.monotonic() + timeout
     while True:

@@ -58,14 +58,19 @@ class AsyncProducer:
         return future
 
     async def produce(
-        self, topic: str, key: str | bytes | None, value: bytes, partition: int | None = None
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """Resolves once the broker has the record (raises if it could not be written).
         Waits while librdkafka's local queue is full."""
         raw_key = key.encode() if isinstance(key, str) else key
         while True:
             try:
-                future = self.enqueue(topic, raw_key, value, partition)
+                future = self.enqueue(topic, raw_key, value, partition, headers)
                 break
             except BufferError:  # local queue full: let it drain
                 await asyncio.sleep(0.05)

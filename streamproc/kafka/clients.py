@@ -1,4 +1,5 @@
-"""Client settings shared by every confluent-kafka producer and consumer we create.
+"""Client settings shared by every confluent-kafka producer and consumer we create (the process's
+security settings included: `security.client_config`).
 
 `murmur2_random` is the Java (and aiokafka) partitioner: records produced here with a key land
 on the same partition as records Faust produces with that key. Without it, an incident and its
@@ -9,23 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamproc.kafka.security import client_config
+
 
 def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "partitioner": "murmur2_random",
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 2,
-        **extra,
-    }
+    return client_config(bootstrap, **{"partitioner": "murmur2_random", "enable.idempotence": True, "acks": "all",
+                                       "linger.ms": 2, **extra})
 
 
 def consumer_config(bootstrap: str, group: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "group.id": group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        **extra,
-    }
+    return client_config(
+        bootstrap, **{"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest", **extra}
+    )

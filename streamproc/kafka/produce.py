@@ -14,7 +14,7 @@ from typing import Any
 from confluent_kafka import Producer
 from pydantic import ValidationError
 
-from streamproc.kafka import topics
+from streamproc.kafka import security, topics
 from streamproc.kafka.clients import producer_config
 from streamproc.wire.events import error_text, parse_event_obj
 
@@ -29,6 +29,11 @@ def read_events(path: str) -> list[Any]:
 
 
 def produce_files(paths: list[str], bootstrap: str) -> int:
+    try:  # TLS / SASL from STREAMPROC_KAFKA_* (no config here); a refusal is named, not waited out
+        security.check_access(bootstrap, timeout=10.0)
+    except (security.KafkaSecurityError, security.KafkaUnreachable) as exc:
+        print(exc, file=sys.stderr)
+        return 1
     producer = Producer(producer_config(bootstrap))
     failures: list[str] = []
     sent = 0

@@ -27,9 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -40,9 +42,12 @@ import faust
 
 from streamproc.config import ConfigError, load_config
 from streamproc.engine.core import Engine
-from streamproc.kafka import topics
+from streamproc.kafka import security, topics
 from streamproc.kafka.admin import ensure_topics
+from streamproc.kafka.headers import correlation_headers, correlation_of, new_correlation_id
 from streamproc.localnet import free_port
+from streamproc.logs import dict_config
+from streamproc.processor import metrics
 from streamproc.processor.catchup import BARRIER_HEADER, CatchUp, barrier_token
 from streamproc.processor.faustfix import SeekFirstTableManager, Transport
 from streamproc.processor.records import (
@@ -54,6 +59,7 @@ from streamproc.processor.records import (
     on_tick_record,
 )
 from streamproc.processor.schedule import WakeSchedule
+from streamproc.processor.status import worker_status
 from streamproc.wire.records import Tick
 
 log = logging.getLogger("streamproc.worker")
@@ -61,6 +67,41 @@ log = logging.getLogger("streamproc.worker")
 
 def now_us() -> int:
     return int(time.time() * 1_000_000)
+
+
+def log_rekeyed(output: Output, correlation_id: str, source_partition: int, offset: int) -> None:
+    """Stage 1's line per record (info; a dead letter is a warning)."""
+    if output.topic == topics.DEADLETTER:
+        if log.isEnabledFor(logging.WARNING):
+            reason = json.loads(output.value).get("reason")
+            log.warning("event dead-lettered: %s", reason, extra={
+                "correlation_id": correlation_id, "source_partition": source_partition, "offset": offset})
+    elif log.isEnabledFor(logging.INFO):
+        log.info("event re-keyed", extra={
+            "correlation_id": correlation_id, "incident_id": (output.key or b"").decode(errors="replace"),
+            "partition": output.partition, "source_partition": source_partition, "offset": offset})
+
+
+def log_processed(key: bytes, topic: str, partition: int, processed: Processed, correlation_id: str | None,
+                  event_correlation: str | None) -> None:
+    """Stage 2's lines: one per event (and per wake-up that emitted something), one per output."""
+    if not log.isEnabledFor(logging.INFO) or (topic == topics.TICKS and not processed.outputs):
+        return
+    state = processed.state
+    fields: dict[str, Any] = {"correlation_id": correlation_id, "incident_id": key.decode(errors="replace"),
+                              "partition": partition}
+    if state is not None:
+        fields.update(instance=state.instance, plan=state.plan_name, application=state.application,
+                      status=state.status)
+    if event_correlation is not None and event_correlation != correlation_id:
+        fields["event_correlation_id"] = event_correlation
+    log.info("wake-up" if topic == topics.TICKS else "event applied",
+             extra={**fields, "outputs": len(processed.outputs)})
+    for output in processed.outputs:
+        if output.message_id is not None:
+            log.info("message rendered", extra={**fields, "message_id": output.message_id, "topic": output.topic})
+        else:
+            log.info("%s recorded", output.kind or "outcome", extra={**fields, "topic": output.topic})
 
 
 @dataclass
@@ -137,6 +178,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         stream_wait_empty=True,
         consumer_auto_offset_reset="earliest",
         TableManager=SeekFirstTableManager,
+        **security.faust_settings(),  # TLS / SASL of the aiokafka consumers and producer
     )
     app.transport = Transport(app.conf.broker_consumer, app)  # see faustfix.py
     incidents = app.topic(topics.INCIDENTS, key_type=bytes, value_type=bytes)
@@ -172,8 +214,14 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
                     await append_barriers(topics.EVENTS, runtime.catchup.events, token)
                 continue
             timestamp = round(message.timestamp * 1000) * 1000
-            await publish([on_incident_record(runtime.engine, event.key, event.value, timestamp,
-                                              message.partition, message.offset, partitions)])
+            # The correlation id comes with the record (the API, or any client, sets the header)
+            # or is made here; it goes on with the event.
+            correlation_id = correlation_of(message.headers) or new_correlation_id()
+            output = on_incident_record(runtime.engine, event.key, event.value, timestamp,
+                                        message.partition, message.offset, partitions)
+            await publish([output], correlation_headers(correlation_id))
+            metrics.count([output], now_us())
+            log_rekeyed(output, correlation_id, message.partition, message.offset)
 
     @app.agent(source, concurrency=1, name="escalate")
     async def escalate(stream: Any) -> None:
@@ -188,22 +236,30 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             if key is None:
                 continue  # nothing the processor writes; not an incident's
             stored = table.get(key)
+            event_correlation = correlation_of(message.headers)
             if message.topic == topics.TICKS:
                 processed: Processed = on_tick_record(runtime.engine, stored, event.value, now_us())
             else:
                 processed = on_event_record(runtime.engine, stored, event.value, message.partition,
-                                            message.offset, now_us())
+                                            message.offset, now_us(), event_correlation)
+            # Records derived from an instance carry the id of the record that opened it.
+            correlation_id = processed.correlation_id or event_correlation
             # Outputs first, acknowledged; then the state. A crash in between repeats outputs
             # (deduplicated downstream by message_id); it can never lose them.
-            await publish(processed.outputs)
+            await publish(processed.outputs, correlation_headers(correlation_id))
+            metrics.count(processed.outputs, now_us())
+            log_processed(key, message.topic, message.partition, processed, correlation_id, event_correlation)
             if processed.changed and processed.state is not None:
                 table[key] = processed.state.model_dump_json().encode()
             runtime.set_wake(key.decode(), message.partition, processed.wake_at)
+            metrics.open_escalations.set(key.decode(), message.partition,
+                                         processed.state.status if processed.state is not None else None)
             runtime.processed += 1
 
     def rebuild(actives: set[int]) -> None:
         """Derive the wake schedule from the table for the partitions this worker owns."""
         runtime.schedule.clear()
+        metrics.open_escalations.clear()
         for key, raw in list(table.items()):
             if key is None or raw is None:
                 continue
@@ -213,6 +269,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             state = load_state(raw)
             if state is not None:
                 runtime.schedule.set(key.decode(), partition, state.wake_at)
+                metrics.open_escalations.set(key.decode(), partition, state.status)
         log.info("wake schedule rebuilt: %d incidents pending on partitions %s", len(runtime.schedule),
                  sorted(actives))
 
@@ -220,9 +277,11 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         runtime.ready = False
         runtime.schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
+        metrics.open_escalations.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
+        metrics.rebalanced(getattr(app.tables, "recovery", None), time.monotonic())
         actives = active_partitions(topics.EVENTS)
         rebuild(actives)
         # Hold the wake-ups until the backlogs have been read: barriers behind the incidents
@@ -244,6 +303,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         while True:
             if runtime.ready:
                 for key, due in runtime.schedule.pop_due(now_us(), held=runtime.catchup.events):
+                    metrics.wakeup(due, now_us())
                     tick = Tick(incident_id=key, due=due, version=0)
                     encoded = key.encode()
                     await app.producer.send(topics.TICKS, encoded, tick.model_dump_json().encode(),
@@ -267,6 +327,19 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
                 "partitions": sorted(active_partitions(topics.EVENTS)), "catching_up": sorted(runtime.catchup.events)}
         return web.json(body, status=200 if runtime.ready else 503)
 
+    @app.page("/inspect")
+    async def inspect(web: Any, request: Any) -> Any:
+        """For `streamproc inspect workers` (processor/status.py)."""
+        return web.json(worker_status(
+            instance=settings.instance_id, url=str(app.conf.canonical_url), ready=runtime.ready,
+            processed=runtime.processed, actives=active_partitions(topics.EVENTS),
+            standbys={tp.partition for tp in app.assignor.assigned_standbys()}, items=list(table.items()),
+            partitions=partitions, schedule=runtime.schedule, catching_up=set(runtime.catchup.events)))
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
     return app, runtime
 
 
@@ -289,9 +362,15 @@ def run_worker(args: argparse.Namespace) -> int:
     )
     if settings.data_dir:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    ensure_topics(settings.bootstrap, settings.partitions)
+    try:
+        security.configure(config.kafka)
+        ensure_topics(settings.bootstrap, settings.partitions)
+    except (security.KafkaSecurityError, security.KafkaUnreachable) as exc:
+        print(f"streamproc worker: {exc}", file=sys.stderr, flush=True)
+        return 2
     app, _ = create_app(settings, Engine(config))
-    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
+    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True,
+                          logging_config=dict_config(args.log_format, args.loglevel))
     if args.loglevel.lower() != "debug":
         # Faust and aiokafka log every produced record at debug level; the record is built
         # (and costs) even when nothing prints it.

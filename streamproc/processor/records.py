@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -18,8 +19,25 @@ from streamproc.engine.state import IncidentState
 from streamproc.kafka import topics
 from streamproc.timeutil import from_us, to_us
 from streamproc.wire.events import Trigger, error_text, parse_event
-from streamproc.wire.outcomes import Message, outcome_dict
+from streamproc.wire.outcomes import Dropped, Message, outcome_dict
 from streamproc.wire.records import DeadLetter, Tick
+
+DeadLetterKind = Literal["invalid-event", "unknown-application", "unknown-plan", "dynamic-targets",
+                         "not-from-stage-1", "rejected"]
+"""Bounded reasons of dead letters, for metrics (the record itself carries the full text)."""
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What an output record counts as in the worker's metrics (`metrics.py`)."""
+
+    metric: Literal["event", "dead-letter", "outcome"]
+    label: str
+    """The event type, the dead letter's reason kind, or the outcome kind."""
+    mode: str = ""
+    """Outcomes: the message's mode, `drop` for dropped, empty otherwise."""
+    at_us: int = 0
+    """Outcomes: the scheduled time of the send."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,23 @@ class Output:
     value: bytes
     partition: int | None = None
     """Set for records keyed by incident id on internal topics (`topics.partition_for`)."""
+    kind: str = ""
+    """For logs: the outcome's or audit's kind (message, undeliverable, claimed, ...)."""
+    message_id: str | None = None
+    """For logs: a message's id."""
+    tally: Tally | None = None
+    """For metrics: what the record counts as."""
+
+
+def rejection_kind(reason: str) -> DeadLetterKind:
+    """The kind of an `Engine.check_trigger` reason (its own texts, not validation errors)."""
+    if reason.startswith("application:"):
+        return "unknown-application"
+    if reason.startswith("plan:"):
+        return "unknown-plan"
+    if reason.startswith("dynamic_targets:"):
+        return "dynamic-targets"
+    return "rejected"
 
 
 @dataclass
@@ -43,6 +78,11 @@ class Processed:
     def wake_at(self) -> int | None:
         return self.state.wake_at if self.state is not None else None
 
+    @property
+    def correlation_id(self) -> str | None:
+        """The id of the record that opened the incident's instance, if known."""
+        return self.state.correlation_id if self.state is not None else None
+
 
 def load_state(raw: bytes | None) -> IncidentState | None:
     return IncidentState.model_validate_json(raw) if raw else None
@@ -52,12 +92,12 @@ def dump_state(state: IncidentState) -> bytes:
     return state.model_dump_json().encode()
 
 
-def dead_letter(reason: str, topic: str, partition: int | None, offset: int | None, key: bytes | None,
-                value: bytes | None, now_us: int) -> Output:
+def dead_letter(reason: str, kind: DeadLetterKind, topic: str, partition: int | None, offset: int | None,
+                key: bytes | None, value: bytes | None, now_us: int) -> Output:
     record = DeadLetter(reason=reason, source_topic=topic, partition=partition, offset=offset,
                         key=key.decode("utf-8", "replace") if key is not None else None,
                         value=(value or b"").decode("utf-8", "replace"), at=from_us(now_us))
-    return Output(topics.DEADLETTER, key or b"", record.model_dump_json().encode())
+    return Output(topics.DEADLETTER, key or b"", record.model_dump_json().encode(), tally=Tally("dead-letter", kind))
 
 
 def outputs_of(result: Result) -> list[Output]:
@@ -66,13 +106,17 @@ def outputs_of(result: Result) -> list[Output]:
         outcome = emitted.outcome
         value = json.dumps(outcome_dict(outcome)).encode()
         if isinstance(outcome, Message):
-            out.append(Output(topics.messages_topic(outcome.mode), topics.message_key(outcome.user), value))
+            out.append(Output(topics.messages_topic(outcome.mode), topics.message_key(outcome.user), value,
+                              kind=outcome.kind, message_id=outcome.message_id,
+                              tally=Tally("outcome", outcome.kind, outcome.mode, to_us(outcome.at))))
         else:
-            out.append(Output(topics.OUTCOMES, outcome.incident_id.encode(), value))
+            tally = Tally("outcome", outcome.kind, "drop" if isinstance(outcome, Dropped) else "", to_us(outcome.at))
+            out.append(Output(topics.OUTCOMES, outcome.incident_id.encode(), value, kind=outcome.kind, tally=tally))
     for audit in result.audits:
         if audit.kind == "triggered":
             continue  # the trigger itself is on the incidents topic; nothing downstream needs it
-        out.append(Output(topics.OUTCOMES, audit.incident_id.encode(), audit.model_dump_json().encode()))
+        out.append(Output(topics.OUTCOMES, audit.incident_id.encode(), audit.model_dump_json().encode(),
+                          kind=audit.kind))
     return out
 
 
@@ -85,41 +129,49 @@ def on_incident_record(engine: Engine, key: bytes | None, value: bytes | None, t
     try:
         event = parse_event(value or b"")
     except ValidationError as exc:
-        return dead_letter(error_text(exc), topics.INCIDENTS, partition, offset, key, value, timestamp_us)
+        return dead_letter(error_text(exc), "invalid-event", topics.INCIDENTS, partition, offset, key, value,
+                           timestamp_us)
     if isinstance(event, Trigger):
         reason = engine.check_trigger(event)
         if reason is not None:
-            return dead_letter(reason, topics.INCIDENTS, partition, offset, key, value, timestamp_us)
+            return dead_letter(reason, rejection_kind(reason), topics.INCIDENTS, partition, offset, key, value,
+                               timestamp_us)
     if event.at is None:
         event.at = from_us(timestamp_us)
     incident = event.key.encode()
     return Output(topics.EVENTS, incident, event.model_dump_json(exclude_none=True).encode(),
-                  topics.partition_for(incident, partitions))
+                  topics.partition_for(incident, partitions), tally=Tally("event", event.type))
 
 
 def on_event_record(engine: Engine, stored: bytes | None, value: bytes | None, partition: int | None = None,
-                    offset: int | None = None, now_us: int | None = None) -> Processed:
+                    offset: int | None = None, now_us: int | None = None,
+                    correlation_id: str | None = None) -> Processed:
     """Second stage: an event from `streamproc.events` (checked and given its `at` by the first).
     Sends due at the event's time go out at once, but never before the wall clock `now_us`
-    reaches them (an event dated in the future waits for its wake-up like any other send)."""
+    reaches them (an event dated in the future waits for its wake-up like any other send).
+    An event that opens an instance gives it its `correlation_id` (the record's header)."""
     try:
         event = parse_event(value or b"")
         if event.at is None:
             raise ValueError("at: missing (stage 1 always sets it)")
     except (ValidationError, ValueError) as exc:  # not written by the first stage
         reason = error_text(exc) if isinstance(exc, ValidationError) else str(exc)
-        return Processed([dead_letter(reason, topics.EVENTS, partition, offset, None, value, now_us or 0)])
+        return Processed([dead_letter(reason, "not-from-stage-1", topics.EVENTS, partition, offset, None, value,
+                                      now_us or 0)])
     at = to_us(event.at)
     state = load_state(stored)
     result = engine.handle(state, event, at)
     if result.rejected is not None:  # the config changed (SIGHUP) between the two stages
-        return Processed([dead_letter(result.rejected, topics.EVENTS, partition, offset, event.key.encode(),
-                                      value, at)])
+        return Processed([dead_letter(result.rejected, rejection_kind(result.rejected), topics.EVENTS, partition,
+                                      offset, event.key.encode(), value, at)])
     if result.duplicate:
         return Processed(state=state)
     advanced = engine.advance(result.state, at if now_us is None else min(at, now_us))
     result.emitted.extend(advanced.emitted)
     result.state = advanced.state
+    opened = state is None or result.state.instance != state.instance
+    if correlation_id is not None and result.state is not state and (opened or result.state.correlation_id is None):
+        result.state.correlation_id = correlation_id  # a new copy: the stored state is never touched
     return Processed(outputs_of(result), result.state, result.state is not state)
 
 

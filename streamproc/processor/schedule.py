@@ -24,6 +24,14 @@ class WakeSchedule:
     def __len__(self) -> int:
         return len(self._wake)
 
+    def by_partition(self) -> dict[int, tuple[int, int]]:
+        """partition -> (scheduled wake-ups, the earliest one), for `streamproc inspect workers`."""
+        out: dict[int, tuple[int, int]] = {}
+        for wake_at, partition, _ in self._wake.values():
+            count, earliest = out.get(partition, (0, wake_at))
+            out[partition] = (count + 1, min(earliest, wake_at))
+        return out
+
     def set(self, key: str, partition: int, wake_at: int | None) -> None:
         """Record the next wake time of a key (None: nothing to do)."""
         if wake_at is None:

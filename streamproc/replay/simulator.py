@@ -6,9 +6,12 @@ Incidents are independent, so each one advances only when one of its own events 
 
 from __future__ import annotations
 
+import gzip
 import json
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import IO
 
 from pydantic import ValidationError
 
@@ -26,6 +29,8 @@ class ReplayReport:
     """(line number, reason) of each event that was not processed."""
     states: dict[str, IncidentState] = field(default_factory=dict)
     events: int = 0
+    triggered: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
+    """(incident id, instance) -> (the time (us) the instance started, its plan)."""
 
     def ordered(self) -> list[Emitted]:
         """Spec §4 order: at, incident_id, step, notification, repeat, user, mode."""
@@ -52,11 +57,30 @@ def parse_lines(lines: Iterable[str]) -> Iterable[tuple[int, Event | str]]:
         yield number, event
 
 
+def open_input(path: str) -> IO[str]:
+    """`-` for stdin; a name ending in `.gz` is read through gzip."""
+    if path == "-":
+        return sys.stdin
+    if path.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
 def replay(engine: Engine, lines: Iterable[str], until_us: int | None = None,
            on_reject: Callable[[int, str], None] | None = None) -> ReplayReport:
+    return replay_events(engine, parse_lines(lines), until_us, on_reject)
+
+
+def replay_events(engine: Engine, items: Iterable[tuple[int, Event | str]], until_us: int | None = None,
+                  on_reject: Callable[[int, str], None] | None = None,
+                  on_emit: Callable[[Emitted], None] | None = None) -> ReplayReport:
+    """Replay parsed events: (position, event or the reason it is invalid). Events run in event
+    time; events at the same instant in the order of their positions (line numbers for a file,
+    partition then offset for a topic). With `on_emit`, outcomes go there instead of the report."""
     report = ReplayReport()
+    emit: Callable[[Emitted], None] = on_emit if on_emit is not None else report.emitted.append
     parsed: list[tuple[int, int, Event]] = []
-    for number, item in parse_lines(lines):
+    for number, item in items:
         if isinstance(item, str):
             report.rejected.append((number, item))
             if on_reject:
@@ -78,9 +102,14 @@ def replay(engine: Engine, lines: Iterable[str], until_us: int | None = None,
                 on_reject(number, result.rejected)
             continue
         states[event.key] = result.state
-        report.emitted.extend(result.emitted)
+        for audit in result.audits:
+            if audit.kind == "triggered":
+                report.triggered[(audit.incident_id, audit.instance)] = (at, result.state.plan_name)
+        for emitted in result.emitted:
+            emit(emitted)
     for key, state in states.items():
         final = engine.run_to_end(state) if until_us is None else engine.advance(state, until_us)
         states[key] = final.state
-        report.emitted.extend(final.emitted)
+        for emitted in final.emitted:
+            emit(emitted)
     return report

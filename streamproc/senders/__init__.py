@@ -12,6 +12,7 @@ Modules, in the order a message meets them:
 - `fallback.py`   after the last failure, re-queue as email when the user has one.
 - `pipeline.py`   the stages composed for one mode.
 - `kafka_io.py`   topics, the delivery log, offsets, read-backs; the at-most-once argument.
+- `metrics.py`    Prometheus metrics (`--metrics-port`): settled, retried, queued, waits, latencies.
 - `settings.py`   the `senders:` configuration key.
 - `bench.py`      throughput and added latency through the local vendor fakes.
 """

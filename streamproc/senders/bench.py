@@ -29,6 +29,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from streamproc.config.senders import SendersSettings
+from streamproc.kafka.security import client_config
 from streamproc.senders.kafka_io import Topics
 from streamproc.senders.worker import run_sender
 from streamproc.wire.outcomes import Message, outcome_dict
@@ -119,7 +120,7 @@ async def bench(bootstrap: str, burst: int = 300, trickle: int = 40, trickle_rat
         "webhook": hook.hook_url,
     }
     topics = Topics(prefix=f"bench{uuid.uuid4().hex[:6]}.")
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": "murmur2_random"})
+    producer = Producer(client_config(bootstrap, **{"linger.ms": 5, "partitioner": "murmur2_random"}))
     arrivals = _Arrivals({"sms": twilio, "call": twilio, "slack": slack, "webhook": hook}, smtp)
     stamp = uuid.uuid4().hex[:8]
     sent_at: dict[str, float] = {}

@@ -34,8 +34,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from pydantic import ValidationError
 
+from streamproc.kafka import security
 from streamproc.kafka import topics as names
 from streamproc.kafka.bridge import AsyncProducer
+from streamproc.kafka.headers import correlation_headers
 from streamproc.senders.claims import Claims
 from streamproc.senders.pending import Pending
 from streamproc.wire.deliveries import Delivery, parse_delivery
@@ -69,7 +71,7 @@ class Topics:
 
 
 def client_config(bootstrap: str) -> dict[str, Any]:
-    return {"bootstrap.servers": bootstrap, "client.id": f"streamproc-sender-{os.getpid()}"}
+    return security.client_config(bootstrap, **{"client.id": f"streamproc-sender-{os.getpid()}"})
 
 
 # ------------------------------------------------------------------------------------------ topics
@@ -79,6 +81,7 @@ def ensure_topics(bootstrap: str, modes: Iterable[str], topics: Topics, timeout:
     Message topics, when missing, get the project's default partition count; the deliveries
     topic gets the count of the message topics so that it is co-partitioned with them. A
     deliveries topic with another count still works (rebuilds then read all its partitions)."""
+    security.check_access(bootstrap)  # a refused password or certificate is named now, not after `timeout`
     admin = AdminClient(client_config(bootstrap))
     wanted = [topics.messages(m) for m in modes] + [topics.messages("email"), topics.outcomes]
     existing = {name: len(t.partitions) for name, t in admin.list_topics(timeout=timeout).topics.items()}
@@ -241,7 +244,8 @@ class KafkaSink:
 
     async def record(self, delivery: Delivery, pending: Pending) -> None:
         partition = pending.partition if self._co_partitioned else None
-        await self._producer.produce(self._topics.deliveries, pending.message.user, delivery_bytes(delivery), partition)
+        await self._producer.produce(self._topics.deliveries, pending.message.user, delivery_bytes(delivery), partition,
+                                     correlation_headers(pending.correlation_id))
         if delivery.status == "sent" and self._crash_after is not None:
             self._sent += 1
             if self._sent >= self._crash_after:
@@ -251,7 +255,8 @@ class KafkaSink:
     async def requeue(self, message: Message, pending: Pending) -> None:
         partition = pending.partition if self._email_co_partitioned else None
         body = json.dumps(outcome_dict(message), separators=(",", ":"), ensure_ascii=False).encode()
-        await self._producer.produce(self._topics.messages("email"), message.user, body, partition)
+        await self._producer.produce(self._topics.messages("email"), message.user, body, partition,
+                                     correlation_headers(pending.correlation_id))
 
     def done(self, pending: Pending) -> None:
         self._tracker.done(pending.partition, pending.offset)

@@ -12,7 +12,9 @@ import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 
+from streamproc.senders import metrics
 from streamproc.senders.pending import Pending
+from streamproc.wire.common import PRIORITIES
 
 
 class RoundRobin:
@@ -66,22 +68,27 @@ class RoundRobin:
 
 
 class Lanes:
-    """The two lanes, plus an event so the dispatcher can wait for work."""
+    """The two lanes, plus an event so the dispatcher can wait for work. What waits in them is
+    exported as `streamproc_sender_queued{mode, priority}`."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str = "") -> None:
         self.fast = RoundRobin()
         self.slow = RoundRobin()
         self._ready = asyncio.Event()
+        self._queued = {p: metrics.QUEUED.labels(mode, p) for p in PRIORITIES}
 
     def __len__(self) -> int:
         return len(self.fast) + len(self.slow)
 
     def push(self, item: Pending, front: bool = False) -> None:
         (self.fast if item.urgent else self.slow).push(item, front)
+        self._queued[item.message.priority].inc()
         self._ready.set()
 
     def pop(self) -> Pending | None:
         item = self.fast.pop() or self.slow.pop()
+        if item is not None:
+            self._queued[item.message.priority].dec()
         if not self:
             self._ready.clear()
         return item
@@ -95,6 +102,8 @@ class Lanes:
 
     def remove_if(self, predicate: Callable[[Pending], bool]) -> list[Pending]:
         removed = self.fast.remove_if(predicate) + self.slow.remove_if(predicate)
+        for item in removed:
+            self._queued[item.message.priority].dec()
         if not self:
             self._ready.clear()
         return removed

@@ -20,6 +20,8 @@ class Pending:
     queued_at: float = field(default_factory=time.monotonic)
     generation: int = 0
     """Which ownership of the partition it was read under; a stale one is never sent."""
+    correlation_id: str | None = None
+    """The record's correlation id header (`streamproc.kafka.headers`), for logs and the delivery record."""
 
     @property
     def urgent(self) -> bool:

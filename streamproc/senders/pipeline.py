@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from streamproc.config.senders import RetrySettings
+from streamproc.senders import metrics
 from streamproc.senders.claims import Claims
 from streamproc.senders.dedupe import DeliveredSet
 from streamproc.senders.fallback import fallback_message
@@ -38,6 +40,22 @@ from streamproc.wire.outcomes import Message
 log = logging.getLogger(__name__)
 
 EmailOf = Callable[[str], str | None]
+
+
+def log_fields(item: Pending) -> dict[str, Any]:
+    """What a log line about a message carries (see `streamproc.logs`)."""
+    message = item.message
+    return {
+        "correlation_id": item.correlation_id,
+        "incident_id": message.incident_id,
+        "instance": message.instance,
+        "message_id": message.message_id,
+        "application": message.application,
+        "plan": message.plan,
+        "partition": item.partition,
+        "mode": message.mode,
+        "user": message.user,
+    }
 
 
 class Sink(Protocol):
@@ -73,7 +91,7 @@ class ModePipeline:
         self.sink = sink
         self.email_of = email_of
         self.retry = retry
-        self.lanes = Lanes()
+        self.lanes = Lanes(mode)
         self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(concurrency)
         self._owned: dict[int, int] = {}
@@ -110,6 +128,10 @@ class ModePipeline:
                 log.warning("%s: %d sends still in flight after %.0fs of revoke", self.mode, len(pending), timeout)
         self._active = {i: p for i, p in self._active.items() if p not in gone}
 
+    @property
+    def owned_partitions(self) -> list[int]:
+        return sorted(self._owned)
+
     def owns(self, item: Pending) -> bool:
         return self._owned.get(item.partition) == item.generation
 
@@ -144,7 +166,9 @@ class ModePipeline:
                     status, detail = gate
                     self._spawn(item, self._settle(item, status, detail))
                     continue
+                waiting = time.perf_counter()
                 await self.limits.acquire(self.mode)
+                metrics.waited(self.mode, time.perf_counter() - waiting)
                 if not self.owns(item):
                     continue
                 self._spawn(item, self._attempt(item), slot=True)
@@ -164,15 +188,23 @@ class ModePipeline:
 
     async def _attempt(self, item: Pending) -> None:
         item.attempts += 1
+        started = time.perf_counter()
         try:
             result = await self.vendor.send(item.message)
         except Exception as exc:  # a vendor bug must not kill the worker; treat it as temporary
-            log.exception("%s vendor %s raised", self.mode, self.vendor.name)
+            log.exception("%s vendor %s raised", self.mode, self.vendor.name, extra=log_fields(item))
             result = VendorResult.temporary(f"{type(exc).__name__}: {exc}")
+        metrics.vendor_called(self.mode, self.vendor.name, result, time.perf_counter() - started, item.message)
+        if log.isEnabledFor(logging.INFO):
+            log.info("vendor call", extra={
+                **log_fields(item), "vendor": self.vendor.name, "attempt": item.attempts, "result": result.outcome,
+                "detail": result.detail, "vendor_id": result.vendor_id,
+                "seconds": round(time.perf_counter() - started, 4)})
         decision = decide(result, item.attempts, self.retry, self._rng)
         if decision.action == "done":
             await self._settle(item, "sent", result.detail, result.vendor_id)
         elif decision.action == "retry":
+            metrics.retried(self.mode, self.vendor.name)
             if result.retry_after is not None:
                 self.limits.pause(self.mode, result.retry_after)
             log.info(
@@ -229,6 +261,10 @@ class ModePipeline:
             user=message.user,
         )
         await self.sink.record(record, item)
+        metrics.settled(self.mode, self.vendor.name, status)
+        if log.isEnabledFor(logging.INFO):
+            log.info("delivery %s", status, extra={**log_fields(item), "vendor": self.vendor.name, "status": status,
+                                                   "attempts": item.attempts, "detail": detail})
         if status in HANDLED:
             self.delivered.add(message.message_id)
         if owner:

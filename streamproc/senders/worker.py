@@ -27,8 +27,13 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pydantic import ValidationError
 
+from streamproc.config.kafka import KafkaSettings
 from streamproc.config.senders import SendersSettings
+from streamproc.kafka import security
 from streamproc.kafka import topics as names
+from streamproc.kafka.headers import correlation_of
+from streamproc.logs import add_format_argument, setup_logging
+from streamproc.senders import metrics, status
 from streamproc.senders.claims import Claims
 from streamproc.senders.dedupe import DeliveredSet
 from streamproc.senders.kafka_io import (
@@ -227,6 +232,7 @@ class ModeConsumer(threading.Thread):
             partition=partition,
             offset=offset,
             appended_at=stamp / 1000 if stamp > 0 else None,
+            correlation_id=correlation_of(msg.headers()),
         )
         self._loop.call_soon_threadsafe(self._pipeline.enqueue, item)
 
@@ -261,6 +267,7 @@ async def run_sender(
     *,
     stop: asyncio.Event | None = None,
     topic_prefix: str = "",
+    status_address: tuple[str, int] | None = None,
 ) -> None:
     """Run sender pipelines for `modes` until `stop` is set (or a fatal error)."""
     unknown = sorted(set(modes) - set(SENDER_MODES))
@@ -310,7 +317,10 @@ async def run_sender(
     for consumer in consumers:
         consumer.start()
     log.info("sender running: modes %s, vendors %s", modes, {m: v.name for m, v in vendors.items()})
+    status_runner = None
     try:
+        if status_address is not None:
+            status_runner = await status.serve(pipelines, limits, *status_address)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
@@ -320,6 +330,8 @@ async def run_sender(
             delivered.prune()
             claims.prune()
     finally:
+        if status_runner is not None:
+            await status_runner.cleanup()
         for task in dispatchers:
             task.cancel()
         await asyncio.gather(*dispatchers, return_exceptions=True)
@@ -336,6 +348,7 @@ async def run_sender(
 
 def _config_parts(path: str | None) -> tuple[SendersSettings, EmailOf]:
     if path is None:
+        _configure_kafka(None)
         return SendersSettings(), lambda user: None
     from streamproc.config import ConfigError, load_config  # imported here: it imports this package
 
@@ -343,7 +356,16 @@ def _config_parts(path: str | None) -> tuple[SendersSettings, EmailOf]:
         config = load_config(path)
     except (ConfigError, OSError) as exc:
         raise SystemExit(f"streamproc sender: cannot load {path}:\n{exc}") from exc
+    _configure_kafka(config.kafka)
     return config.senders, config.email_of
+
+
+def _configure_kafka(settings: KafkaSettings | None) -> None:
+    """This process's Kafka TLS / SASL: the config's `kafka:` section, STREAMPROC_KAFKA_* over it."""
+    try:
+        security.configure(settings)
+    except security.KafkaSecurityError as exc:
+        raise SystemExit(f"streamproc sender: {exc}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -358,8 +380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", DEFAULT_BOOTSTRAP))
     parser.add_argument("--config", help="configuration file or directory (senders: and users:)")
     parser.add_argument("--topic-prefix", default="", help=argparse.SUPPRESS)
+    add_format_argument(parser)
+    metrics.add_arguments(parser)
+    status.add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_format, logging.INFO)
     settings, email_of = _config_parts(args.config)
     modes = list(dict.fromkeys(args.mode or SENDER_MODES))
 
@@ -368,13 +393,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await run_sender(modes, args.bootstrap, settings, email_of, stop=stop, topic_prefix=args.topic_prefix)
+        await run_sender(modes, args.bootstrap, settings, email_of, stop=stop, topic_prefix=args.topic_prefix,
+                         status_address=(args.status_host, args.status_port) if args.status_port else None)
 
+    stop_metrics = metrics.start(args)
     try:
         asyncio.run(run())
-    except RuntimeError as exc:
+    except (RuntimeError, security.KafkaSecurityError, security.KafkaUnreachable) as exc:
         print(f"streamproc sender: {exc}", file=sys.stderr)
         return 1
+    finally:
+        stop_metrics()
     return 0
 
 

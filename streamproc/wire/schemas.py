@@ -22,6 +22,7 @@ SCHEMAS: tuple[tuple[str, str, str], ...] = (
     ("delivery.schema.json", "streamproc.wire.deliveries", "Delivery"),
     ("config.schema.json", "streamproc.config.models", "Config"),
     ("alertmanager-webhook.schema.json", "streamproc.wire.api", "AlertmanagerWebhook"),
+    ("whatif-report.schema.json", "streamproc.whatif.model", "WhatifReport"),
 )
 
 

@@ -134,7 +134,7 @@ def test_a_directory_is_merged_by_top_level_key_and_duplicates_are_named(tmp_pat
     (d / "b.yaml").write_text("plans:" + plans.split("\ntemplates:")[0])
     (d / "c.yaml").write_text("templates:" + plans.split("\ntemplates:")[1])
     config = load_config(d)
-    assert set(config.plans) == {"db-critical"} and set(config.users) >= {"alice", "dave"}
+    assert set(config.plans) == {"db-critical", "db-alerts"} and set(config.users) >= {"alice", "dave"}
     (d / "e.yaml").write_text("users:\n  alice: {contacts: {}}\n")
     with pytest.raises(ConfigError) as err:
         load_config(d)

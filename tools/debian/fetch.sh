@@ -6,7 +6,12 @@
 #   tools/debian/fetch.sh kcat        -> .cache/debian/kcat/root/usr/bin/kcat
 #   tools/debian/fetch.sh prometheus-alertmanager -> .cache/debian/prometheus-alertmanager/root/usr/bin/prometheus-alertmanager
 #   tools/debian/fetch.sh amtool      -> the same package's .../usr/bin/amtool
+#   tools/debian/fetch.sh chromium    -> .cache/debian/chromium/root/usr/lib/chromium/chromium
 #
+# chromium needs many shared libraries; the ones this machine lacks are exactly what
+# `apt-get install --simulate --no-install-recommends chromium` would install, so that list is
+# downloaded (it differs between machines). Run it with LD_LIBRARY_PATH=<root>/usr/lib/x86_64-linux-gnu
+# (tests/whatif/chromium.py does), headless and without a sandbox.
 # Run the binary with LD_LIBRARY_PATH=<root>/usr/lib/x86_64-linux-gnu (tests/tools.py does).
 # Debian's Alertmanager reads its default templates from /usr/share/prometheus/alertmanager and exits
 # without them: run it in a private mount namespace with <root>/usr/share on /usr/share
@@ -14,11 +19,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-name=${1:?usage: fetch.sh kcat|prometheus-alertmanager|amtool}
+name=${1:?usage: fetch.sh kcat|prometheus-alertmanager|amtool|chromium}
 case $name in
   kcat) packages=(kcat librdkafka1 libyajl2); binary=usr/bin/kcat ;;
   # Go binaries needing only libc6 (Debian 12: Alertmanager 0.25); amtool ships in the same package.
   prometheus-alertmanager|amtool) packages=(prometheus-alertmanager); binary=usr/bin/$name; name=prometheus-alertmanager ;;
+  chromium)
+    mapfile -t packages < <(apt-get install --simulate --no-install-recommends chromium 2>/dev/null | awk '/^Inst /{print $2}')
+    [[ ${#packages[@]} -gt 0 ]] || packages=(chromium chromium-common)  # everything else already installed
+    binary=usr/lib/chromium/chromium ;;
   *) echo "fetch.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 

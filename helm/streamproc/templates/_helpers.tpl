@@ -23,3 +23,83 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- define "streamproc.kafkaBootstrap" -}}
 {{- required "kafka.bootstrap (host:port,...) is required" .Values.kafka.bootstrap | quote -}}
 {{- end -}}
+
+{{/*
+Kafka TLS / SASL of worker, sender and API pods (values kafka.securityProtocol, kafka.sasl,
+kafka.tls; README "Secure Kafka"): STREAMPROC_KAFKA_* variables naming files mounted from Secrets,
+so no password is ever in a manifest. Nothing at all for PLAINTEXT.
+*/}}
+{{- define "streamproc.kafkaSecurityEnv" -}}
+{{- $k := .Values.kafka -}}
+{{- $protocol := $k.securityProtocol | default "PLAINTEXT" -}}
+{{- if not (has $protocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) -}}
+{{- fail (printf "kafka.securityProtocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (got %q)" $protocol) -}}
+{{- end -}}
+{{- if ne $protocol "PLAINTEXT" }}
+- name: STREAMPROC_KAFKA_SECURITY_PROTOCOL
+  value: {{ $protocol | quote }}
+{{- end }}
+{{- if hasPrefix "SASL_" $protocol }}
+- name: STREAMPROC_KAFKA_SASL_MECHANISM
+  value: {{ $k.sasl.mechanism | quote }}
+- name: STREAMPROC_KAFKA_SASL_USERNAME
+  value: {{ required "kafka.sasl.username is required with SASL" $k.sasl.username | quote }}
+- name: STREAMPROC_KAFKA_SASL_PASSWORD_FILE
+  value: /var/run/streamproc/kafka-sasl/password
+{{- end }}
+{{- if has $protocol (list "SSL" "SASL_SSL") }}
+{{- if $k.tls.caSecret }}
+- name: STREAMPROC_KAFKA_SSL_CA_FILE
+  value: /var/run/streamproc/kafka-ca/ca.crt
+{{- end }}
+{{- if $k.tls.clientSecret }}
+- name: STREAMPROC_KAFKA_SSL_CERT_FILE
+  value: /var/run/streamproc/kafka-client/tls.crt
+- name: STREAMPROC_KAFKA_SSL_KEY_FILE
+  value: /var/run/streamproc/kafka-client/tls.key
+{{- end }}
+- name: STREAMPROC_KAFKA_SSL_CHECK_HOSTNAME
+  value: {{ $k.tls.checkHostname | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "streamproc.kafkaSecurityMounts" -}}
+{{- $k := .Values.kafka -}}
+{{- $protocol := $k.securityProtocol | default "PLAINTEXT" -}}
+{{- if hasPrefix "SASL_" $protocol }}
+- {name: kafka-sasl, mountPath: /var/run/streamproc/kafka-sasl, readOnly: true}
+{{- end }}
+{{- if has $protocol (list "SSL" "SASL_SSL") }}
+{{- if $k.tls.caSecret }}
+- {name: kafka-ca, mountPath: /var/run/streamproc/kafka-ca, readOnly: true}
+{{- end }}
+{{- if $k.tls.clientSecret }}
+- {name: kafka-client, mountPath: /var/run/streamproc/kafka-client, readOnly: true}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "streamproc.kafkaSecurityVolumes" -}}
+{{- $k := .Values.kafka -}}
+{{- $protocol := $k.securityProtocol | default "PLAINTEXT" -}}
+{{- if hasPrefix "SASL_" $protocol }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ required "kafka.sasl.passwordSecret (a Secret with the SASL password) is required with SASL" $k.sasl.passwordSecret | quote }}
+    items: [{key: {{ $k.sasl.passwordKey | quote }}, path: password}]
+{{- end }}
+{{- if has $protocol (list "SSL" "SASL_SSL") }}
+{{- if $k.tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ $k.tls.caSecret | quote }}
+    items: [{key: {{ $k.tls.caKey | quote }}, path: ca.crt}]
+{{- end }}
+{{- if $k.tls.clientSecret }}
+- name: kafka-client
+  secret:
+    secretName: {{ $k.tls.clientSecret | quote }}
+    items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]
+{{- end }}
+{{- end }}
+{{- end -}}

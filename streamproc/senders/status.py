@@ -1,0 +1,63 @@
+"""`GET /status` of a sender: queue depth and rate-limiter state per mode, as JSON, for
+`streamproc inspect senders`.
+
+Its own small aiohttp server (`--status-port`, or `STREAMPROC_SENDER_STATUS_PORT`; off by
+default), kept apart from the Prometheus `/metrics` endpoint (`metrics.py`): the routes are built
+by `routes()` so they can be mounted on any aiohttp application.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from streamproc.senders.pipeline import ModePipeline
+from streamproc.senders.ratelimit import RateLimits
+
+log = logging.getLogger(__name__)
+
+PORT_ENV = "STREAMPROC_SENDER_STATUS_PORT"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--status-port", type=int, default=int(os.environ.get(PORT_ENV, "0") or 0),
+                        help=f"serve JSON /status (queues, rate limiters) on this port (default ${PORT_ENV}, else off)")
+    parser.add_argument("--status-host", default=os.environ.get("STREAMPROC_WEB_BIND", "127.0.0.1"),
+                        help="address the status endpoint listens on (default 127.0.0.1, or $STREAMPROC_WEB_BIND)")
+
+
+def sender_status(pipelines: Mapping[str, ModePipeline], limits: RateLimits, started: float) -> dict[str, Any]:
+    modes = []
+    for mode, pipeline in sorted(pipelines.items()):
+        modes.append({"mode": mode, "vendor": pipeline.vendor.name, "partitions": pipeline.owned_partitions,
+                      "queued": len(pipeline.lanes), "in_flight": pipeline.in_flight,
+                      "failed": pipeline.failed is not None,
+                      "rate_limit": limits.snapshot(mode)})
+    return {"pid": os.getpid(), "uptime_seconds": round(time.monotonic() - started, 1), "modes": modes}
+
+
+def routes(pipelines: Mapping[str, ModePipeline], limits: RateLimits) -> list[web.RouteDef]:
+    started = time.monotonic()
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(sender_status(pipelines, limits, started))
+
+    return [web.get("/status", status)]
+
+
+async def serve(pipelines: Mapping[str, ModePipeline], limits: RateLimits, host: str, port: int) -> web.AppRunner:
+    """Start the status server; returns its runner (`await runner.cleanup()` stops it)."""
+    app = web.Application()
+    app.add_routes(routes(pipelines, limits))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("sender status on http://%s:%d/status", host, port)
+    return runner

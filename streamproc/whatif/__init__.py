@@ -1,0 +1,1 @@
+"""What-if: the same events under a baseline and a new config, and the difference (`streamproc whatif`)."""

@@ -1,0 +1,188 @@
+"""Every client through SASL_SSL: a broker of its own with the opt-in SASL_SSL listener
+(tools/kafka/kafka.sh, KAFKA_SASL_SSL_PORT), a worker and a sender that only know the SASL_SSL
+address, and a trigger that becomes a delivered page. A wrong password ends each command within
+seconds, naming the problem.
+
+The test itself reads and writes through the broker's PLAINTEXT listener (its own process has no
+security settings); the commands under test get the SASL_SSL address only, so none of them can
+work without TLS and SASL. Mechanisms: the worker SCRAM-SHA-512 with a client certificate (config
+`kafka:` section, password file), the sender SCRAM-SHA-256 (environment only, no config), the event
+is produced with PLAIN (environment only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from streamproc.kafka.admin import ensure_topics
+from streamproc.kafka.topics import Topics
+from streamproc.localnet import free_port, terminate
+from streamproc.wire.deliveries import parse_delivery
+from tests.api.harness import CONFIG as API_CONFIG
+from tests.conftest import KAFKA_SH
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+USER, PASSWORD = "pager", "Right-pw.42"
+PARTITIONS = 4
+
+
+@dataclass
+class SecureBroker:
+    plain: str
+    secure: str
+    tls: Path
+    env: dict[str, str]
+
+    def client_env(self, mechanism: str, password: str = PASSWORD, **more: str) -> dict[str, str]:
+        """The environment of a command that reaches Kafka by SASL_SSL only."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMPROC_KAFKA")}
+        return {**env, "STREAMPROC_KAFKA": self.secure, "STREAMPROC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "STREAMPROC_KAFKA_SASL_MECHANISM": mechanism, "STREAMPROC_KAFKA_SASL_USERNAME": USER,
+                "STREAMPROC_KAFKA_SASL_PASSWORD": password, "STREAMPROC_KAFKA_SSL_CA_FILE": str(self.tls / "ca.pem"),
+                **more}
+
+
+def _ports() -> tuple[int, int]:
+    while True:
+        port, secure = free_port(), free_port()
+        if secure not in (port, port + 1):
+            return port, secure
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    run_dir = tmp_path_factory.mktemp("secure-kafka")
+    port, secure = _ports()
+    env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_RUN_DIR": str(run_dir), "KAFKA_PYTHON": sys.executable,
+           "KAFKA_SASL_SSL_PORT": str(secure), "KAFKA_SASL_USER": USER, "KAFKA_SASL_PASSWORD": PASSWORD}
+    env.pop("STREAMPROC_KAFKA", None)
+
+    def kafka_sh(*args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(["bash", str(KAFKA_SH), *args], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    up = kafka_sh("up")
+    tls = run_dir / "tls"
+    assert f"CA file {tls / 'ca.pem'}" in up.stderr  # where the CA is, said at start
+    try:
+        yield SecureBroker(up.stdout.strip(), f"127.0.0.1:{secure}", tls, env)
+    finally:
+        kafka_sh("down", "--wipe")
+
+
+def worker_config(tmp: Path, broker: SecureBroker) -> Path:
+    password_file = tmp / "kafka-password"
+    password_file.write_text(PASSWORD + "\n")
+    config = tmp / "config.yaml"
+    config.write_text((REPO / "examples" / "config.yaml").read_text() + f"""
+kafka:
+  security_protocol: SASL_SSL
+  sasl_mechanism: SCRAM-SHA-512
+  sasl_username: {USER}
+  sasl_password_file: {password_file}
+  ssl_ca_file: {broker.tls / 'ca.pem'}
+  ssl_cert_file: {broker.tls / 'client.pem'}
+  ssl_key_file: {broker.tls / 'client.key'}
+""")
+    return config
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streamproc.cli", *args]
+
+
+def wait_for_delivery(bootstrap: str, incident_id: str, procs: dict[str, tuple[subprocess.Popen[bytes], Path]],
+                      timeout: float = 120.0) -> dict[str, str]:
+    """The `sent` delivery record of a page of `incident_id`, read through the PLAINTEXT listener."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    deliveries = Topics().deliveries
+    consumer.assign([TopicPartition(deliveries, p, 0) for p in range(PARTITIONS)])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for name, (proc, log) in procs.items():
+                assert proc.poll() is None, f"{name} exited {proc.returncode}:\n{log.read_text()[-4000:]}"
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            delivery = parse_delivery(msg.value() or b"")
+            if delivery.incident_id == incident_id and delivery.status == "sent":
+                return {"mode": str(delivery.mode), "user": str(delivery.user), "vendor": delivery.vendor}
+    finally:
+        consumer.close()
+    logs = "\n".join(f"--- {name}\n{log.read_text()[-4000:]}" for name, (_, log) in procs.items())
+    raise AssertionError(f"no delivered page for {incident_id} within {timeout:.0f} s\n{logs}")
+
+
+def test_a_trigger_becomes_a_delivered_page_through_sasl_ssl(broker: SecureBroker, tmp_path: Path) -> None:
+    ensure_topics(broker.plain, PARTITIONS)  # the test's own (PLAINTEXT) client
+    config = worker_config(tmp_path, broker)
+    worker_env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMPROC_KAFKA")}
+    procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+    try:
+        for name, cmd, env in [
+            ("worker", command("worker", "--config", str(config), "--bootstrap", broker.secure,
+                               "--partitions", str(PARTITIONS), "--store", "memory", "--web-port",
+                               str(free_port()), "--loglevel", "info"), worker_env),
+            ("sender", command("sender", "--bootstrap", broker.secure), broker.client_env("SCRAM-SHA-256")),
+        ]:
+            log = tmp_path / f"{name}.log"
+            with open(log, "wb") as out:
+                procs[name] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env), log)
+        incident = json.loads((REPO / "examples" / "incident.json").read_text())
+        incident["incident_id"] = f"secure-{uuid.uuid4().hex[:8]}"
+        event = tmp_path / "incident.json"
+        event.write_text(json.dumps(incident))
+        produced = subprocess.run(command("produce", str(event), "--bootstrap", broker.secure), cwd=REPO,
+                                  env=broker.client_env("PLAIN"), capture_output=True, text=True, timeout=60)
+        assert produced.returncode == 0, produced.stderr
+        page = wait_for_delivery(broker.plain, incident["incident_id"], procs)
+        assert page["vendor"] == "console"
+    finally:
+        for proc, _ in procs.values():
+            terminate(proc)
+
+
+def run_refused(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    return proc, time.monotonic() - started
+
+
+@pytest.mark.parametrize("which", ["worker", "sender", "api", "produce"])
+def test_a_wrong_password_ends_the_command_within_seconds_naming_it(broker: SecureBroker, tmp_path: Path,
+                                                                     which: str) -> None:
+    wrong = broker.client_env("SCRAM-SHA-512", password="not-the-password")
+    if which == "worker":  # the config has the right password in a file; the environment overrides it
+        cmd = command("worker", "--config", str(worker_config(tmp_path, broker)), "--bootstrap", broker.secure,
+                      "--partitions", str(PARTITIONS), "--store", "memory", "--web-port", str(free_port()))
+    elif which == "sender":
+        cmd = command("sender", "--bootstrap", broker.secure)
+    elif which == "api":
+        config = tmp_path / "api.yaml"
+        config.write_text(API_CONFIG)
+        cmd = command("api", "--config", str(config), "--port", str(free_port()), "--bootstrap", broker.secure)
+    else:
+        event = tmp_path / "incident.json"
+        event.write_text((REPO / "examples" / "incident.json").read_text())
+        cmd = command("produce", str(event), "--bootstrap", broker.secure)
+    proc, took = run_refused(cmd, wrong)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert took < 20, f"{which} took {took:.1f} s to give up"
+    assert f"kafka at {broker.secure} refused SASL_SSL SCRAM-SHA-512 as '{USER}'" in proc.stderr, proc.stderr
+    assert "Authentication failed" in proc.stderr, proc.stderr
