@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -93,3 +94,23 @@ def kafka_admin(kafka_bootstrap: str) -> AdminClient:
 
 
 # ============================================================================ end of Kafka broker ====
+
+
+# =====================================================================================================
+# A live stack (worker processes on the session broker) with the processor scenario's config:
+# tests/processor and tests/whatif both run one.
+# =====================================================================================================
+
+
+@pytest.fixture
+def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Any]:
+    from tests.processor.cluster import Stack
+    from tests.processor.scenario import CONFIG
+
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    s = Stack(kafka_bootstrap, config, tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop()

@@ -53,10 +53,10 @@ from streamproc.processor.faustfix import SeekFirstTableManager, Transport
 from streamproc.processor.records import (
     Output,
     Processed,
-    load_state,
     on_event_record,
     on_incident_record,
     on_tick_record,
+    owned_states,
 )
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.processor.status import worker_status
@@ -260,16 +260,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         """Derive the wake schedule from the table for the partitions this worker owns."""
         runtime.schedule.clear()
         metrics.open_escalations.clear()
-        for key, raw in list(table.items()):
-            if key is None or raw is None:
-                continue
-            partition = topics.partition_for(key, partitions)
-            if partition not in actives:
-                continue
-            state = load_state(raw)
-            if state is not None:
-                runtime.schedule.set(key.decode(), partition, state.wake_at)
-                metrics.open_escalations.set(key.decode(), partition, state.status)
+        for key, partition, state in owned_states(list(table.items()), partitions, actives):
+            runtime.schedule.set(key.decode(), partition, state.wake_at)
+            metrics.open_escalations.set(key.decode(), partition, state.status)
         log.info("wake schedule rebuilt: %d incidents pending on partitions %s", len(runtime.schedule),
                  sorted(actives))
 

@@ -9,6 +9,7 @@ Faust so it can be tested alone; the Faust agents in `app.py` only move bytes.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -86,6 +87,21 @@ class Processed:
 
 def load_state(raw: bytes | None) -> IncidentState | None:
     return IncidentState.model_validate_json(raw) if raw else None
+
+
+def owned_states(items: Iterable[tuple[bytes | None, bytes | None]], partitions: int,
+                 actives: set[int]) -> Iterator[tuple[bytes, int, IncidentState]]:
+    """(key, partition, state) of the table entries on `actives`: the table's local store may
+    also hold standby partitions, whose incidents belong to another worker."""
+    for key, raw in items:
+        if key is None or raw is None:
+            continue
+        partition = topics.partition_for(key, partitions)
+        if partition not in actives:
+            continue
+        state = load_state(raw)
+        if state is not None:
+            yield key, partition, state
 
 
 def dump_state(state: IncidentState) -> bytes:

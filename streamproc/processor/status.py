@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from streamproc.kafka import topics
-from streamproc.processor.records import load_state
+from streamproc.processor.records import owned_states
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.timeutil import format_us
 
@@ -19,14 +18,8 @@ def worker_status(*, instance: str | None, url: str, ready: bool, processed: int
                   standbys: set[int], items: Iterable[tuple[bytes | None, bytes | None]], partitions: int,
                   schedule: WakeSchedule, catching_up: set[int]) -> dict[str, Any]:
     open_by: dict[int, int] = dict.fromkeys(actives, 0)
-    for key, raw in items:
-        if key is None or raw is None:
-            continue
-        partition = topics.partition_for(key, partitions)
-        if partition not in actives:
-            continue
-        state = load_state(raw)
-        if state is not None and state.is_open:
+    for _, partition, state in owned_states(items, partitions, actives):
+        if state.is_open:
             open_by[partition] += 1
     wakes = schedule.by_partition()
     rows = []

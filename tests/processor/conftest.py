@@ -1,22 +1,19 @@
-"""Fixtures of the live processor tests."""
+"""Fixtures of the processor tests (the live `stack` fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.processor.cluster import Stack
+from streamproc.config import load_config
+from streamproc.engine.core import Engine
 from tests.processor.scenario import CONFIG
 
 
-@pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path: Path) -> Any:
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    s = Stack(kafka_bootstrap, config, tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop()
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """The engine of the scenario's config, for the unit tests of the record stages."""
+    path = Path(tmp_path_factory.mktemp("cfg")) / "config.yaml"
+    path.write_text(CONFIG)
+    return Engine(load_config(path))

@@ -46,3 +46,10 @@ def trigger(incident: str, at: float, plan: str = "quick") -> dict[str, Any]:
             "context": {"summary": f"disk full {incident}"}}
 
 
+
+
+def event_bytes(**fields: object) -> bytes:
+    """A record value: a trigger of `quick` for inc-1 at 10:00, with `fields` changed (None drops one)."""
+    event = {"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "inc-1", "application": "app",
+             "plan": "quick", "context": {"summary": "disk full"}, **fields}
+    return json.dumps({k: v for k, v in event.items() if v is not None}).encode()

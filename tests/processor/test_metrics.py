@@ -3,18 +3,14 @@ escalations per partition and status."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from prometheus_client import REGISTRY
 
-from streamproc.config import load_config
 from streamproc.engine.core import Engine
 from streamproc.processor import metrics
 from streamproc.processor.records import Tally, on_event_record, on_incident_record
 from streamproc.timeutil import parse_time, to_us
-from tests.processor.scenario import CONFIG
+from tests.processor.scenario import event_bytes
 
 T0 = to_us(parse_time("2026-03-01T10:00:00Z"))
 
@@ -23,33 +19,24 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    path = Path(tmp_path_factory.mktemp("cfg")) / "config.yaml"
-    path.write_text(CONFIG)
-    return Engine(load_config(path))
 
 
-def event(**fields: object) -> bytes:
-    data = {"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "inc-1", "application": "app",
-            "plan": "quick", "context": {"summary": "disk full"}, **fields}
-    return json.dumps({k: v for k, v in data.items() if v is not None}).encode()
 
 
 @pytest.mark.parametrize(("value", "tally"), [
-    (event(), Tally("event", "trigger")),
-    (event(type="claim", owner="bob", plan=None), Tally("event", "claim")),
+    (event_bytes(), Tally("event", "trigger")),
+    (event_bytes(type="claim", owner="bob", plan=None), Tally("event", "claim")),
     (b"not json", Tally("dead-letter", "invalid-event")),
-    (event(plan=None), Tally("dead-letter", "invalid-event")),  # "plan: Field required" is not unknown-plan
-    (event(plan="nope"), Tally("dead-letter", "unknown-plan")),
-    (event(application="nope"), Tally("dead-letter", "unknown-application")),
+    (event_bytes(plan=None), Tally("dead-letter", "invalid-event")),  # "plan: Field required" is not unknown-plan
+    (event_bytes(plan="nope"), Tally("dead-letter", "unknown-plan")),
+    (event_bytes(application="nope"), Tally("dead-letter", "unknown-application")),
 ])
 def test_stage_one_outputs_say_what_they_count_as(engine: Engine, value: bytes, tally: Tally) -> None:
     assert on_incident_record(engine, None, value, T0, 0, 0, 12).tally == tally
 
 
 def test_outcomes_are_counted_by_kind_and_mode_with_their_lateness(engine: Engine) -> None:
-    processed = on_event_record(engine, None, event(), 0, 0, T0)
+    processed = on_event_record(engine, None, event_bytes(), 0, 0, T0)
     tallies = [o.tally for o in processed.outputs if o.tally is not None]
     assert tallies and all(t.metric == "outcome" and t.at_us == T0 for t in tallies)
     modes = {t.mode for t in tallies}

@@ -4,11 +4,9 @@ hold after a rebalance."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from streamproc.config import load_config
 from streamproc.engine.core import Engine
 from streamproc.kafka import topics
 from streamproc.processor.catchup import BARRIER_HEADER, CatchUp, barrier_token
@@ -16,47 +14,38 @@ from streamproc.processor.records import on_event_record, on_incident_record
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.timeutil import parse_time, to_us
 from streamproc.wire.events import derive_incident_id
-from tests.processor.scenario import CONFIG
+from tests.processor.scenario import event_bytes
 
 T0 = to_us(parse_time("2026-03-01T10:00:00Z"))
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    path = Path(tmp_path_factory.mktemp("cfg")) / "config.yaml"
-    path.write_text(CONFIG)
-    return Engine(load_config(path))
 
 
-def trigger(**fields: object) -> bytes:
-    event = {"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "inc-1", "application": "app",
-             "plan": "quick", "context": {"summary": "disk full"}, **fields}
-    return json.dumps({k: v for k, v in event.items() if v is not None}).encode()
 
 
 @pytest.mark.parametrize("key", [b"inc-1", b"some-host", None])
 def test_any_key_is_rekeyed_by_incident_id_on_the_processors_partition(engine: Engine, key: bytes | None) -> None:
-    out = on_incident_record(engine, key, trigger(), T0, partition=5, offset=7, partitions=12)
+    out = on_incident_record(engine, key, event_bytes(), T0, partition=5, offset=7, partitions=12)
     assert (out.topic, out.key, out.partition) == (topics.EVENTS, b"inc-1", topics.partition_for(b"inc-1", 12))
     assert json.loads(out.value)["incident_id"] == "inc-1"
 
 
 def test_a_dedup_key_names_the_incident_and_places_it(engine: Engine) -> None:
-    out = on_incident_record(engine, None, trigger(incident_id=None, dedup_key="disk/db01"), T0, 0, 0, 12)
+    out = on_incident_record(engine, None, event_bytes(incident_id=None, dedup_key="disk/db01"), T0, 0, 0, 12)
     incident = derive_incident_id("app", "disk/db01")
     assert out.key == incident.encode() and out.partition == topics.partition_for(out.key, 12)
 
 
 def test_a_missing_at_becomes_the_source_records_timestamp(engine: Engine) -> None:
     stamp = T0 + 1_234_000
-    out = on_incident_record(engine, None, trigger(at=None), stamp, 0, 0, 12)
+    out = on_incident_record(engine, None, event_bytes(at=None), stamp, 0, 0, 12)
     assert to_us(parse_time(json.loads(out.value)["at"])) == stamp
 
 
 @pytest.mark.parametrize(("value", "reason"), [
     (b"{not json", "json"),
-    (trigger(plan="nope"), "plan: unknown plan"),
-    (trigger(application="nope"), "application: unknown application"),
+    (event_bytes(plan="nope"), "plan: unknown plan"),
+    (event_bytes(application="nope"), "application: unknown application"),
     (json.dumps({"type": "claim", "at": "2026-03-01T10:00:00Z"}).encode(), "incident_id"),
 ])
 def test_bad_input_is_a_dead_letter_naming_the_field(engine: Engine, value: bytes, reason: str) -> None:
@@ -68,7 +57,7 @@ def test_bad_input_is_a_dead_letter_naming_the_field(engine: Engine, value: byte
 
 
 def test_the_second_stage_gives_what_the_engine_gives(engine: Engine) -> None:
-    rekeyed = on_incident_record(engine, b"x", trigger(), T0, 0, 0, 12)
+    rekeyed = on_incident_record(engine, b"x", event_bytes(), T0, 0, 0, 12)
     processed = on_event_record(engine, None, rekeyed.value, rekeyed.partition, 0, now_us=T0)
     first = [json.loads(o.value) for o in processed.outputs]
     assert {(o["user"], o["mode"], o["at"]) for o in first if o["kind"] == "message"} == {
@@ -102,6 +91,6 @@ def test_held_partitions_keep_their_wakeups() -> None:
 
 
 def test_a_record_on_events_that_stage_one_did_not_write_is_a_dead_letter(engine: Engine) -> None:
-    for value in (b"{}", trigger(at=None)):
+    for value in (b"{}", event_bytes(at=None)):
         processed = on_event_record(engine, None, value, 2, 5, now_us=T0)
         assert [o.topic for o in processed.outputs] == [topics.DEADLETTER] and processed.state is None

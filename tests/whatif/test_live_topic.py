@@ -7,26 +7,14 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.processor.cluster import AUDIT_KINDS, REPO, Stack, iso_ms
-from tests.processor.scenario import CONFIG, canonical, trigger
+from tests.processor.scenario import canonical, trigger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-
-@pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path: Path) -> Any:
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    s = Stack(kafka_bootstrap, config, tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def test_replay_of_a_live_runs_topic_range_gives_the_live_outcomes(stack: Stack) -> None:
