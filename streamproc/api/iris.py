@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from typing import TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -29,6 +30,7 @@ from streamproc.api.limits import RateLimiter
 from streamproc.wire.api import IrisClaim, IrisIncident
 from streamproc.wire.events import Claim, Event, Resolve, Trigger, Unclaim, error_text
 
+BodyT = TypeVar("BodyT", IrisIncident, IrisClaim)
 _EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 
 
@@ -55,7 +57,7 @@ class IrisIds:
             return (ms << 12) | self._seq
 
 
-def _parse(model: type[IrisIncident] | type[IrisClaim], raw: object) -> IrisIncident | IrisClaim:
+def _parse(model: type[BodyT], raw: object) -> BodyT:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -83,7 +85,6 @@ def routes(doors: Doors, limiter: RateLimiter) -> list[web.RouteDef]:
     async def create(request: web.Request) -> web.Response:
         application, body = await authed(request)
         incident = _parse(IrisIncident, body)
-        assert isinstance(incident, IrisIncident)
         number = ids.next()
         trigger = Trigger(type="trigger", at=now(), incident_id=str(number), application=application,
                           plan=incident.plan, context=incident.context, dynamic_targets=incident.dynamic_targets)
@@ -95,7 +96,6 @@ def routes(doors: Doors, limiter: RateLimiter) -> list[web.RouteDef]:
         application, body = await authed(request)
         incident_id = _incident_id(request)
         owner = _parse(IrisClaim, body)
-        assert isinstance(owner, IrisClaim)
         event: Event
         if owner.owner is None:
             event = Unclaim(type="unclaim", at=now(), incident_id=incident_id, application=application)
