@@ -77,6 +77,10 @@ class _Instance:
         return not (self.claimed or self.resolved)
 
 
+_LIST_OFFSETS_TRY = 1.0
+"""Seconds one ask for the partitions' end offsets may take before it is asked again."""
+
+
 class PagedIndex:
     """The index. `apply_*` and the queries are thread-safe; `start()` runs the Kafka reader."""
 
@@ -314,15 +318,8 @@ class PagedIndex:
                 self._admin = AdminClient(client_config(self.bootstrap,
                                                         **{"client.id": f"streamproc-api-paged-{os.getpid()}"}))
             admin = self._admin
-        remaining = max(0.1, deadline - time.monotonic())
-        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        futures = admin.list_offsets({TopicPartition(t, p): latest for t, p in partitions}, request_timeout=remaining)
-        ends: dict[tuple[str, int], int] = {}
-        try:
-            for tp, future in futures.items():
-                ends[(tp.topic, tp.partition)] = future.result(timeout=max(0.1, deadline - time.monotonic())).offset
-        except Exception as exc:
-            log.warning("paged index: could not read the ends of %s (%s)", self.topics, exc)
+        ends = self._ends(admin, partitions, deadline)
+        if ends is None:
             return False
         with self._lock:
             while not self.stopping.is_set():
@@ -333,6 +330,24 @@ class PagedIndex:
                     return False
                 self._lock.wait(left)
         return False
+
+    def _ends(self, admin: AdminClient, partitions: list[tuple[str, int]],
+              deadline: float) -> dict[tuple[str, int], int] | None:
+        """The end offset of each partition now. A failed or slow answer (a busy broker, a leader
+        that moved) is asked again, each try bounded, until `deadline`; None when none came."""
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        error: BaseException | None = None
+        while (remaining := deadline - time.monotonic()) > 0 and not self.stopping.is_set():
+            attempt = min(remaining, _LIST_OFFSETS_TRY)
+            futures = admin.list_offsets({TopicPartition(t, p): latest for t, p in partitions},
+                                         request_timeout=attempt)
+            try:
+                return {(tp.topic, tp.partition): future.result(timeout=attempt).offset
+                        for tp, future in futures.items()}
+            except Exception as exc:
+                error = exc
+        log.warning("paged index: could not read the ends of %s (%r)", self.topics, error)
+        return None
 
     async def sync(self, timeout: float = 3.0) -> bool:
         """Until the index reflects everything on its topics as of now (False: not within `timeout`)."""

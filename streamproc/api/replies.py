@@ -92,8 +92,10 @@ Verb = Literal["claim", "unclaim", "resolve"]
 VERBS: tuple[Verb, ...] = ("claim", "unclaim", "resolve")
 _VERB: dict[str, Verb] = {verb: verb for verb in VERBS}
 SMS_LIMIT = 1600
-SYNC_TIMEOUT = 3.0
-"""How long a reply that needs the index ("claim last", a call's user) waits for it to be current."""
+SYNC_TIMEOUT = 8.0
+"""How long a reply that needs the index ("claim last", a call's user) waits for it to be current:
+well inside the 15 s Twilio waits for a webhook's answer, so a busy broker delays the answer
+rather than making it "cannot tell right now"."""
 HELP = "Reply 'claim <id>' (or '<id> claim'), 'claim last', 'claim all', 'unclaim <id>' or 'resolve <id>'."
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d.,;:!?()[]<>"
 
