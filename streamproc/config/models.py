@@ -42,11 +42,30 @@ class Application(_Strict):
         return [k for k in (self.key, self.secondary_key) if k]
 
 
+class DowngradeRule(_Strict):
+    """Spec §7: a message by mode `from` goes by `to` once `count` earlier messages to the user by
+    `from` fall within `window`."""
+
+    from_: ContactMode = Field(alias="from")
+    to: ContactMode
+    count: int = Field(ge=1, le=10_000)
+    window: Duration = Field(gt=0, le=86400, description="Seconds (or 90s / 5m / 1d)")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _different(self) -> DowngradeRule:
+        if self.from_ == self.to:
+            raise ValueError(f"from and to are the same mode ({self.to!r})")
+        return self
+
+
 class User(_Strict):
     contacts: dict[ContactMode, str] = Field(default_factory=dict)
     modes: dict[Priority, Mode] = Field(default_factory=dict)
     app_modes: dict[str, dict[Priority, Mode]] = Field(default_factory=dict)
     active: bool = True
+    downgrade: list[DowngradeRule] = Field(default_factory=list, description="Spec §7, in order")
 
 
 class Rotation(_Strict):
@@ -111,8 +130,19 @@ class Notification(_Strict):
         return (self.repeat + 1) * self.wait
 
 
+class Batching(_Strict):
+    """Spec §7: per (plan, user), more than `threshold` messages within `window` start a batch;
+    batches go out every `every` until `quiet` passes without a message."""
+
+    threshold: int = Field(ge=1, le=10_000)
+    window: Duration = Field(gt=0, le=86400)
+    every: Duration = Field(gt=0, le=86400)
+    quiet: Duration = Field(ge=0, le=7 * 86400)
+
+
 class Plan(_Strict):
     owner: str | None = None
+    batching: Batching | None = Field(default=None, description="Spec §7 automatic batching")
     steps: list[Annotated[list[Notification], Field(min_length=1)]] = Field(min_length=1)
 
 

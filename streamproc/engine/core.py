@@ -22,9 +22,8 @@ from streamproc.engine.targets import resolve_targets
 from streamproc.timeutil import US_PER_S, format_us, from_us
 from streamproc.wire.common import Priority
 from streamproc.wire.events import Acknowledge, Claim, Event, Resolve, Trigger, Unclaim
-from streamproc.wire.outcomes import Audit, Dropped, Exhausted, Message, Undeliverable
+from streamproc.wire.outcomes import Audit, Dropped, Exhausted, Message, SpecOutcome, Undeliverable
 
-SpecOutcome = Message | Undeliverable | Dropped | Exhausted
 SEEN_EVENTS_KEPT = 512
 """How many event ids each incident remembers for idempotency."""
 

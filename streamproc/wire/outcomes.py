@@ -44,6 +44,19 @@ class Message(_OutcomeBase):
         default=None, description="On a message to a plan owner: the `role:target` that resolved to nobody."
     )
     email_html: str | None = Field(default=None, description="HTML body, when the template has one.")
+    downgraded_from: Mode | None = Field(
+        default=None, description="Spec §7: the mode the message started with, when a downgrade rule changed it."
+    )
+    batch: BatchInfo | None = Field(default=None, description="Spec §7: on a batch message, what it stands for.")
+
+
+class BatchInfo(BaseModel):
+    """Spec §7: a batch message's members."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(ge=2, description="Messages in the batch")
+    incident_ids: list[str] = Field(min_length=1, description="Unique, in member order")
 
 
 UndeliverableReason = Literal["no-mode", "no-contact", "unresolved"]
@@ -66,13 +79,23 @@ class Exhausted(_OutcomeBase):
     kind: Literal["exhausted"] = "exhausted"
 
 
-Outcome = Annotated[Message | Undeliverable | Dropped | Exhausted, Field(discriminator="kind")]
+class Batched(_OutcomeBase):
+    """Spec §7: a message held for the batch due at `batch_at` (given at the message's own `at`)."""
+
+    kind: Literal["batched"] = "batched"
+    step: int
+    user: str
+    batch_at: UtcDatetime
+
+
+SpecOutcome = Message | Undeliverable | Dropped | Exhausted | Batched
+Outcome = Annotated[SpecOutcome, Field(discriminator="kind")]
 OUTCOME_ADAPTER: TypeAdapter[Outcome] = TypeAdapter(Outcome)
 
-_OPTIONAL_FIELDS = frozenset({"unresolved", "email_html"})
+_OPTIONAL_FIELDS = frozenset({"unresolved", "email_html", "downgraded_from", "batch"})
 
 
-def outcome_dict(outcome: Message | Undeliverable | Dropped | Exhausted) -> dict[str, object]:
+def outcome_dict(outcome: SpecOutcome) -> dict[str, object]:
     """The JSON object of an outcome, `kind` first, optional fields only when set."""
     data = outcome.model_dump(mode="json")
     for name in _OPTIONAL_FIELDS:
@@ -81,7 +104,7 @@ def outcome_dict(outcome: Message | Undeliverable | Dropped | Exhausted) -> dict
     return {"kind": data.pop("kind"), **data}
 
 
-def parse_outcome(data: bytes | str) -> Message | Undeliverable | Dropped | Exhausted:
+def parse_outcome(data: bytes | str) -> SpecOutcome:
     return OUTCOME_ADAPTER.validate_json(data)
 
 
