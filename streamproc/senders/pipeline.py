@@ -2,7 +2,7 @@
 
     lanes (priority, then round robin by application)
       -> dedupe (message id already handled?)
-      -> claimed/resolved check
+      -> claimed/resolved check (a batch message: every incident in it)
       -> rate limit (mode share, vendor-account share)
       -> vendor call
       -> retry with backoff (temporary failures re-enter the lanes)
@@ -181,6 +181,14 @@ class ModePipeline:
         message = item.message
         if message.message_id in self.delivered:
             return "duplicate", "already delivered"
+        if message.batch is not None:
+            ids = message.batch.incident_ids
+            verdict = self.claims.batch_verdict(ids, (message.incident_id, message.instance), to_us(message.at))
+            if verdict is not None:
+                shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+                settled = "resolved" if verdict == "dropped-resolved" else "claimed or resolved"
+                return verdict, f"batch: every incident {settled} ({shown})"
+            return None
         verdict = self.claims.verdict(message.incident_id, message.instance, to_us(message.at))
         if verdict is not None:
             return verdict, f"incident {message.incident_id}#{message.instance} {verdict.split('-')[1]}"
@@ -259,6 +267,7 @@ class ModePipeline:
             detail=detail,
             vendor_id=vendor_id,
             user=message.user,
+            batch=message.batch,
         )
         await self.sink.record(record, item)
         metrics.settled(self.mode, self.vendor.name, status)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamproc.timeutil import UtcDatetime
 from streamproc.wire.common import Mode
+from streamproc.wire.outcomes import BatchInfo
 
 DeliveryStatus = Literal[
     "sent", "failed", "dropped-claimed", "dropped-resolved", "duplicate", "fallback", "vendor-status"
@@ -38,6 +39,11 @@ class Delivery(BaseModel):
     detail: str = ""
     vendor_id: str | None = Field(default=None, description="The vendor's id (Twilio SID, Slack ts, ...)")
     user: str | None = None
+    batch: BatchInfo | None = Field(
+        default=None,
+        description="On the record of a batch message (spec §7): the batch's incidents, as the message "
+        "carries them; `incident_id` and `instance` are its first member's",
+    )
 
     @model_validator(mode="after")
     def _identified(self) -> Delivery:
