@@ -17,9 +17,11 @@ from pydantic import ValidationError
 
 from streamproc.engine.core import Emitted, Engine
 from streamproc.engine.state import IncidentState
+from streamproc.flood import FloodControl, apply_flood
+from streamproc.flood.control import STATUS_KINDS
 from streamproc.timeutil import to_us
 from streamproc.wire.events import Event, error_text, parse_event
-from streamproc.wire.outcomes import outcome_dict
+from streamproc.wire.outcomes import Audit, Message, outcome_dict
 
 
 @dataclass
@@ -31,6 +33,9 @@ class ReplayReport:
     events: int = 0
     triggered: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
     """(incident id, instance) -> (the time (us) the instance started, its plan)."""
+    audits: list[tuple[int, Audit]] = field(default_factory=list)
+    """(time in us, audit) of each claim, unclaim and resolve, in the order applied; kept when flood
+    control (spec §7) is configured, which needs them."""
 
     def ordered(self) -> list[Emitted]:
         """Spec §4 order: at, incident_id, step, notification, repeat, user, mode."""
@@ -78,7 +83,17 @@ def replay_events(engine: Engine, items: Iterable[tuple[int, Event | str]], unti
     time; events at the same instant in the order of their positions (line numbers for a file,
     partition then offset for a topic). With `on_emit`, outcomes go there instead of the report."""
     report = ReplayReport()
-    emit: Callable[[Emitted], None] = on_emit if on_emit is not None else report.emitted.append
+    out: Callable[[Emitted], None] = on_emit if on_emit is not None else report.emitted.append
+    # Spec §7: messages flood control may change wait for the end (it needs them in time order).
+    flood = FloodControl(engine.config)
+    floodable: list[Emitted] = []
+    emit = out
+    if flood.active:
+        def emit(e: Emitted) -> None:
+            if isinstance(e.outcome, Message) and flood.applies(e.outcome):
+                floodable.append(e)
+            else:
+                out(e)
     parsed: list[tuple[int, int, Event]] = []
     for number, item in items:
         if isinstance(item, str):
@@ -105,6 +120,8 @@ def replay_events(engine: Engine, items: Iterable[tuple[int, Event | str]], unti
         for audit in result.audits:
             if audit.kind == "triggered":
                 report.triggered[(audit.incident_id, audit.instance)] = (at, result.state.plan_name)
+            elif flood.active and audit.kind in STATUS_KINDS:
+                report.audits.append((at, audit))
         for emitted in result.emitted:
             emit(emitted)
     for key, state in states.items():
@@ -112,4 +129,7 @@ def replay_events(engine: Engine, items: Iterable[tuple[int, Event | str]], unti
         states[key] = final.state
         for emitted in final.emitted:
             emit(emitted)
+    if flood.active:
+        for emitted in apply_flood(flood, floodable, report.audits, until_us):
+            out(emitted)
     return report
