@@ -208,6 +208,8 @@ def test_state_is_not_changed_in_place_and_round_trips_through_json() -> None:
     state = f.state()
     dumped = state.model_dump_json()
     f.control.advance(state, us("10:05:20"))
+    f.control.on_message(state, f.message("10:01:30", "inc-9"))
+    f.control.on_status(state, "inc-3", 1, "claimed", us("10:01:40"))
     assert state.model_dump_json() == dumped
     again = UserFloodState.model_validate_json(dumped)
     a = [e.outcome for e in f.control.advance(state, us("10:05:20")).emitted]
@@ -224,3 +226,21 @@ def test_message_ids_are_deterministic() -> None:
     assert ids == run() and len(set(ids)) == len(ids)
     assert ids[-1] == batch_message_id("p", "alice", us("10:05:20"))
     assert clock({"at": "2026-03-01T10:05:20Z"}) == "10:05:20"
+
+
+def test_downgrade_counts_held_messages_once_at_their_own_time() -> None:
+    def fourth_mode(count: int) -> str:
+        doc = BATCHING.replace("quiet: 10m", "quiet: 0s") + f"""
+users:
+  alice:
+    contacts: {{call: "+1001", sms: "+1001", email: "alice@x"}}
+    downgrade: [{{from: call, to: sms, count: {count}, window: 10m}}]
+"""
+        f, out = storm("10:00", "10:00:10", "10:00:20", doc=doc)    # the third is held (a call)
+        assert modes(out)[-1] == ("batched", "10:05:20")
+        assert modes(f.advance("10:05:20")) == [("message", "call")]  # sent at b: not a second call
+        [fourth] = f.send("10:05:30", "inc-4")                       # idle again (quiet 0): sent now
+        return str(fourth["mode"])
+
+    assert fourth_mode(3) == "sms"    # 10:00, 10:00:10 and the held 10:00:20
+    assert fourth_mode(4) == "call"
