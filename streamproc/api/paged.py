@@ -3,7 +3,9 @@
 No database: the index follows two topics that the rest of the stack already writes.
 
 - `streamproc.deliveries`: a `sent` record says user U was paged for incident I (instance N) by
-  message M at time T (and the vendor's id of the page, a Twilio SID or a Slack ts).
+  message M at time T (and the vendor's id of the page, a Twilio SID or a Slack ts). The record of
+  a batch message (spec §7) names the batch's incidents too (`batch.incident_ids`, I being the
+  first): message M stands for all of them, and each of them paged U.
 - `streamproc.outcomes`: the processor's audit records say whether an instance is open:
   `claimed` and `resolved` close it, `unclaimed` opens it again (other records are ignored).
 
@@ -19,6 +21,12 @@ for the end of every partition now and waits (bounded) until the thread has read
 reply sees every page and claim written before it arrived.
 
 Partitions added to the topics while the API runs are picked up at the next restart.
+
+A batch names incidents, not instances. Its first member's instance is the record's; for another
+member the index takes the instance that was open when the batch was sent: the lowest instance of
+the incident it knows that was not resolved by then (instances of an incident follow each other,
+each but the newest ends with a resolve). When it knows none, the member is open: no claim or
+resolve record names it. The instance is worked out when asked, so records read later count.
 """
 
 from __future__ import annotations
@@ -62,6 +70,28 @@ class Page:
     mode: str
     at: datetime
     vendor_id: str | None = None
+    batch: tuple[str, ...] = ()
+    """A batch message's incidents (spec §7), `incident_id` first; empty on other pages."""
+
+    @property
+    def incidents(self) -> tuple[str, ...]:
+        """Every incident the page is about: its batch's, or its own."""
+        return self.batch or (self.incident_id,)
+
+
+@dataclass(frozen=True)
+class Paged:
+    """An incident that paged a user, by its newest page: one of its own, or a batch it was in."""
+
+    incident_id: str
+    instance: int | None
+    """None for a batch member other than the first (see the module docstring); in answers
+    from `open_for`, the instance worked out (None: no record names one)."""
+    page: Page
+
+    @property
+    def at(self) -> datetime:
+        return self.page.at
 
 
 @dataclass
@@ -69,12 +99,19 @@ class _Instance:
     claimed: bool = False
     owner: str | None = None
     resolved: bool = False
+    resolved_at: int = 0
+    """µs, when `resolved`."""
     seen: float = 0.0
     """Epoch seconds of the newest audit record, for pruning."""
 
     @property
     def open(self) -> bool:
         return not (self.claimed or self.resolved)
+
+
+def _newness(paged: Paged) -> tuple[datetime, int]:
+    """Newest page first; at the same time, the newer instance (a batch member's counts as unknown)."""
+    return (paged.page.at, -1 if paged.instance is None else paged.instance)
 
 
 _LIST_OFFSETS_TRY = 1.0
@@ -100,8 +137,8 @@ class PagedIndex:
         self._lock = threading.Condition()
         self._pages: dict[str, Page] = {}  # message_id -> page
         self._by_vendor_id: dict[str, str] = {}  # vendor id -> message_id
-        self._by_user: dict[str, dict[tuple[str, int], Page]] = {}  # user -> instance -> newest page
-        self._instances: dict[tuple[str, int], _Instance] = {}
+        self._by_user: dict[str, dict[str, Paged]] = {}  # user -> incident -> newest paging
+        self._instances: dict[str, dict[int, _Instance]] = {}  # incident -> instance -> its state
         self._positions: dict[tuple[str, int], int] = {}  # next offset to read, by (topic, partition)
         self._pruned_at = 0.0
         self.caught_up = threading.Event()
@@ -117,30 +154,32 @@ class PagedIndex:
             return
         if to_us(record.at) / 1e6 < self._clock() - self.window:
             return
+        batch = tuple(dict.fromkeys([record.incident_id, *record.batch.incident_ids])) if record.batch else ()
         page = Page(record.message_id, record.user, record.incident_id, record.instance, record.mode, record.at,
-                    record.vendor_id)
+                    record.vendor_id, batch)
         with self._lock:
             self._pages[page.message_id] = page
             if page.vendor_id:
                 self._by_vendor_id[page.vendor_id] = page.message_id
             pages = self._by_user.setdefault(page.user, {})
-            key = (page.incident_id, page.instance)
-            known = pages.get(key)
-            if known is None or known.at <= page.at:
-                pages[key] = page
+            for incident_id in page.incidents:
+                paged = Paged(incident_id, page.instance if incident_id == page.incident_id else None, page)
+                known = pages.get(incident_id)
+                if known is None or _newness(known) <= _newness(paged):
+                    pages[incident_id] = paged
 
     def apply_audit(self, audit: Audit) -> None:
         if audit.kind not in _AUDIT_KINDS:
             return
         with self._lock:
-            entry = self._instances.setdefault((audit.incident_id, audit.instance), _Instance())
+            entry = self._instances.setdefault(audit.incident_id, {}).setdefault(audit.instance, _Instance())
             entry.seen = max(entry.seen, to_us(audit.at) / 1e6)
             if audit.kind == "claimed":
                 entry.claimed, entry.owner = True, audit.owner
             elif audit.kind == "unclaimed":
                 entry.claimed, entry.owner = False, None
-            else:
-                entry.resolved = True
+            elif not entry.resolved:
+                entry.resolved, entry.resolved_at = True, to_us(audit.at)
 
     def apply_record(self, topic: str, value: bytes | None) -> None:
         """One record of either topic (bad records are skipped)."""
@@ -162,36 +201,48 @@ class PagedIndex:
                 if page.vendor_id:
                     self._by_vendor_id.pop(page.vendor_id, None)
                 pages = self._by_user.get(page.user, {})
-                key = (page.incident_id, page.instance)
-                if pages.get(key) is page:
-                    del pages[key]
+                for incident_id in page.incidents:
+                    known = pages.get(incident_id)
+                    if known is not None and known.page is page:
+                        del pages[incident_id]
                 if not pages:
                     self._by_user.pop(page.user, None)
-            for key in [k for k, entry in self._instances.items() if entry.seen < cutoff]:
-                del self._instances[key]
+            for incident_id, instances in list(self._instances.items()):
+                for n in [n for n, entry in instances.items() if entry.seen < cutoff]:
+                    del instances[n]
+                if not instances:
+                    del self._instances[incident_id]
 
     # -------------------------------------------------------------------------------------- queries
-    def open_for(self, user: str) -> list[Page]:
-        """Open instances that paged `user` (within the window), newest page first; one page each.
+    def open_for(self, user: str) -> list[Paged]:
+        """Incidents that paged `user` (within the window) and are open, newest page first.
 
-        Open: neither claimed nor resolved as far as the audit records read so far say (an
-        instance with no audit record is open). A newer instance of the same incident hides the
-        older ones: claims name incidents, not instances."""
+        An incident is judged by its newest page to the user (one of its own, or a batch it was
+        in): open when that page's instance is neither claimed nor resolved as far as the audit
+        records read so far say (an instance with no audit record is open). So a newer instance
+        of the same incident hides the older ones: claims name incidents, not instances."""
         with self._lock:
-            pages = sorted(self._by_user.get(user, {}).values(), key=lambda p: (p.at, p.instance), reverse=True)
-            found: list[Page] = []
-            seen: set[str] = set()
-            for page in pages:
-                if page.incident_id in seen:
-                    continue
-                seen.add(page.incident_id)
-                entry = self._instances.get((page.incident_id, page.instance))
+            pages = sorted(self._by_user.get(user, {}).values(), key=_newness, reverse=True)
+            found: list[Paged] = []
+            for paged in pages:
+                instance = paged.instance
+                if instance is None:
+                    instance = self._member_instance(paged.incident_id, paged.at)
+                entry = None if instance is None else self._instances.get(paged.incident_id, {}).get(instance)
                 if entry is None or entry.open:
-                    found.append(page)
+                    found.append(Paged(paged.incident_id, instance, paged.page))
             return found
 
+    def _member_instance(self, incident_id: str, at: datetime) -> int | None:
+        """The instance of a batch member: the lowest known one not resolved by `at` (the lock is held)."""
+        at_us = to_us(at)
+        instances = self._instances.get(incident_id, {})
+        open_then = [n for n, e in instances.items() if not e.resolved or e.resolved_at > at_us]
+        return min(open_then) if open_then else None
+
     def incident_of(self, message_id: str) -> Page | None:
-        """The page a message id names (user, incident, instance), if it was sent within the window."""
+        """The page a message id names (user, incident, instance, and a batch's incidents), if it
+        was sent within the window."""
         with self._lock:
             return self._pages.get(message_id)
 
@@ -202,13 +253,13 @@ class PagedIndex:
             return self._pages.get(message_id) if message_id else None
 
     def incidents_paging(self, user: str) -> set[str]:
-        """Every incident that paged `user` within the window, open or not."""
+        """Every incident that paged `user` within the window (batch members too), open or not."""
         with self._lock:
-            return {incident_id for incident_id, _ in self._by_user.get(user, {})}
+            return set(self._by_user.get(user, {}))
 
     def owner_of(self, incident_id: str, instance: int) -> str | None:
         with self._lock:
-            entry = self._instances.get((incident_id, instance))
+            entry = self._instances.get(incident_id, {}).get(instance)
             return entry.owner if entry is not None and entry.claimed else None
 
     def status(self) -> str:

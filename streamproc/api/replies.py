@@ -33,24 +33,33 @@ SMS commands (case-insensitive; quotes around the words are ignored):
     claim last                       the open incident that paged this user most recently
     claim all                        every open incident that paged this user
 
-`<id>` is an incident id, or the message id of a page (its incident is meant). An id typed in
-another case than the incident's own is corrected when it matches exactly one incident that paged
-the user (phones capitalise the first word). "Open incidents that paged this user" come from the
-index of who was paged for what (`paged.py`, `api.paged_window` back): open means neither claimed
-nor resolved. Anything else gets a help text. Answers are TwiML <Message>s saying what was done.
+`<id>` is an incident id, or the message id of a page (its incident is meant). The message id of
+a batch message (spec §7) means every incident in the batch: `claim <batch id>` writes one claim
+per incident (`unclaim` and `resolve` likewise), and the answer lists them. A message id the index
+does not know yet (32 hex digits, as the processor makes them) makes the reply wait (bounded) for
+the index to be current before the id is taken for an incident id. An id typed in another case
+than the incident's own is corrected when it matches exactly one incident that paged the user
+(phones capitalise the first word). "Open incidents that paged this user" come from the index of
+who was paged for what (`paged.py`, `api.paged_window` back; a batch's incidents each paged the
+user): open means neither claimed nor resolved. Anything else gets a help text. Answers are TwiML
+<Message>s saying what was done.
 
 A call's key press: the call sender's TwiML reads the page inside a <Gather> whose action is this
 route with `message_id`, `incident_id` and `instance` in the query; pressing `CLAIM_DIGIT` (2)
-claims that incident ("Claimed. Goodbye."), another key is asked again.
+claims that incident ("Claimed. Goodbye."), or every incident of a batch page the index knows by
+that message id ("Claimed 3 incidents. Goodbye."); another key is asked again.
 
 Status callbacks (`MessageSid`/`MessageStatus` or `CallSid`/`CallStatus`, with `message_id`,
 `incident_id` and `instance` in the query as the Twilio sender adds them; without them the index
 finds the page by its SID) become `vendor-status` records on `streamproc.deliveries` through the
 senders' `record_vendor_status`; answered 204.
 
-The Slack button (`action_id` `streamproc_claim`, value `{incident_id, instance, message_id}`)
-claims the incident for the presser; the answer is 200 at once, and then the page is replaced
-(`response_url`, `replace_original`) by its text and who claimed it.
+The Slack button (`action_id` `streamproc_claim`, value `{incident_id, instance, message_id}`, and
+on a batch message `incident_ids`) claims the incident for the presser, or every incident of the
+batch: the value's `incident_ids`, else those the index knows for `message_id` (waiting for it at
+most `SLACK_SYNC_TIMEOUT`: Slack wants its answer within 3 s). The answer is 200 once Kafka has the
+claims, and then the page is replaced (`response_url`, `replace_original`) by its text and who
+claimed it.
 
 Every write goes through `Doors.write`: answered only after Kafka has the events, 503 when it
 cannot take them. Events carry an `event_id` made from the vendor's request id (MessageSid,
@@ -96,6 +105,10 @@ SYNC_TIMEOUT = 8.0
 """How long a reply that needs the index ("claim last", a call's user) waits for it to be current:
 well inside the 15 s Twilio waits for a webhook's answer, so a busy broker delays the answer
 rather than making it "cannot tell right now"."""
+SLACK_SYNC_TIMEOUT = 1.5
+"""How long a Slack press waits for the index to know its message (Slack waits 3 s in all)."""
+MESSAGE_ID = re.compile(r"[0-9a-f]{32}(~email)?")
+"""A message id as the processor (and flood control) make them; `~email` on a fallback copy."""
 HELP = "Reply 'claim <id>' (or '<id> claim'), 'claim last', 'claim all', 'unclaim <id>' or 'resolve <id>'."
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d.,;:!?()[]<>"
 
@@ -297,32 +310,38 @@ class Replies:
         event_id = f"twilio-sms:{sid}" if sid else None
         if command.target in ("all", "last"):
             return await self._claim_open(user, command.target, event_id)
-        incident_id = self._incident_named(user, command.target)
-        event: Event
-        if command.verb == "claim":
-            event = Claim(type="claim", at=now(), incident_id=incident_id, owner=user, event_id=event_id)
-        elif command.verb == "unclaim":
-            event = Unclaim(type="unclaim", at=now(), incident_id=incident_id, event_id=event_id)
-        else:
-            event = Resolve(type="resolve", at=now(), incident_id=incident_id, event_id=event_id)
-        await self.doors.write([event])
+        incidents, page = await self._incidents_named(user, command.target)
+        events: list[Event] = []
+        for incident_id in incidents:
+            if command.verb == "claim":
+                events.append(Claim(type="claim", at=now(), incident_id=incident_id, owner=user, event_id=event_id))
+            elif command.verb == "unclaim":
+                events.append(Unclaim(type="unclaim", at=now(), incident_id=incident_id, event_id=event_id))
+            else:
+                events.append(Resolve(type="resolve", at=now(), incident_id=incident_id, event_id=event_id))
+        await self.doors.write(events)
         done = {"claim": "Claimed", "unclaim": "Unclaimed", "resolve": "Resolved"}[command.verb]
-        return _sms(f"{done} {incident_id}.")
+        if page is not None and page.batch and len(incidents) > 1:
+            return _sms(f"{done} {len(incidents)} incidents of batch {page.message_id}: {_listing(incidents)}.")
+        return _sms(f"{done} {incidents[0]}.")
 
-    def _incident_named(self, user: str, target: str) -> str:
-        """The incident `target` names: a page's message id, an incident id, or one in another case."""
+    async def _incidents_named(self, user: str, target: str) -> tuple[list[str], Page | None]:
+        """The incidents `target` names, and the page when it is a message id: a page's message id
+        (every incident of a batch page), an incident id, or one in another case."""
         if self.paged is None:
-            return target
-        page = self.paged.incident_of(target)
+            return [target], None
+        shaped = MESSAGE_ID.fullmatch(target.lower()) is not None
+        page = self.paged.incident_of(target) or (self.paged.incident_of(target.lower()) if shaped else None)
+        if page is None and shaped and target not in self.paged.incidents_paging(user):
+            # Perhaps a page the index has not read yet (just sent, or the API just started).
+            await self.paged.sync(SYNC_TIMEOUT)
+            page = self.paged.incident_of(target) or self.paged.incident_of(target.lower())
         if page is not None:
-            return page.incident_id
-        # TODO(flood control, spec §7): "claim <batch message_id>" should claim every incident of the
-        # batch. Batches do not exist yet, and a batch's delivery record will not name its incidents;
-        # when batching lands, the index must learn them (from the batch message's `batch.incident_ids`).
+            return list(page.incidents), page
         matches = {i for i in self.paged.incidents_paging(user) if i.lower() == target.lower()}
         if target not in matches and len(matches) == 1:
-            return matches.pop()
-        return target
+            return [matches.pop()], None
+        return [target], None
 
     async def _claim_open(self, user: str, which: str, event_id: str | None) -> web.Response:
         window = _duration(self.config.api.paged_window)
@@ -375,9 +394,11 @@ class Replies:
             response.say("Goodbye.")
             return _twiml(response)
         call = form.get("CallSid")
-        await self.doors.write([Claim(type="claim", at=now(), incident_id=incident_id, owner=user,
-                                      event_id=f"twilio-call:{call}" if call else None)])
-        return _voice("Claimed. Goodbye.")
+        # A batch page claims every incident in it (the query names its first).
+        incidents = list(page.incidents) if page is not None and page.batch else [incident_id]
+        await self.doors.write([Claim(type="claim", at=now(), incident_id=i, owner=user,
+                                      event_id=f"twilio-call:{call}" if call else None) for i in incidents])
+        return _voice("Claimed. Goodbye." if len(incidents) == 1 else f"Claimed {len(incidents)} incidents. Goodbye.")
 
     # ----------------------------------------------------------------------------------- status
     def _producer(self) -> Producer:
@@ -451,12 +472,28 @@ class Replies:
             except (ValueError, KeyError, TypeError) as exc:
                 raise ApiError(400, "actions[].value: a JSON object naming incident_id is required") from exc
             action_ts = action.get("action_ts")
-            events.append(Claim(type="claim", at=now(), incident_id=incident_id, owner=user,
-                                event_id=f"slack:{action_ts}" if action_ts else None))
+            for member in await self._button_incidents(value, incident_id):
+                events.append(Claim(type="claim", at=now(), incident_id=member, owner=user,
+                                    event_id=f"slack:{action_ts}" if action_ts else None))
         await self.doors.write(events)
-        ids = [e.key for e in events]
+        ids = list(dict.fromkeys(e.key for e in events))
         self._later(response_url, self._claimed_message(payload, ids, user, slack_id))
         return web.Response(status=200)
+
+    async def _button_incidents(self, value: Any, incident_id: str) -> list[str]:
+        """The incidents a Claim button is about: a batch's (from the value, else from the index by
+        message id), or its own."""
+        listed = value.get("incident_ids") if isinstance(value, dict) else None
+        if isinstance(listed, list) and listed and all(isinstance(i, str) and i for i in listed):
+            return list(dict.fromkeys(listed))
+        message_id = value.get("message_id") if isinstance(value, dict) else None
+        if self.paged is None or not isinstance(message_id, str) or not message_id:
+            return [incident_id]
+        page = self.paged.incident_of(message_id)
+        if page is None and MESSAGE_ID.fullmatch(message_id):
+            await self.paged.sync(SLACK_SYNC_TIMEOUT)
+            page = self.paged.incident_of(message_id)
+        return list(page.incidents) if page is not None and page.batch else [incident_id]
 
     @staticmethod
     def _claimed_message(payload: Mapping[str, Any], ids: list[str], user: str, slack_id: str) -> dict[str, Any]:
@@ -466,7 +503,7 @@ class Replies:
         claimed = f"Claimed by <@{slack_id}> ({user})"
         return {
             "replace_original": True,
-            "text": f"{', '.join(ids)}: claimed by {user}",
+            "text": f"{_listing(ids)}: claimed by {user}",
             "blocks": [*blocks[:1], {"type": "context", "elements": [{"type": "mrkdwn", "text": claimed}]}],
         }
 

@@ -42,11 +42,11 @@ from confluent_kafka.admin import AdminClient
 from streamproc.api.paged import PagedIndex
 from streamproc.api.replies import Directory, normalize_phone, parse_command
 from streamproc.config.models import Config
-from streamproc.kafka.topics import Topics
+from streamproc.kafka.topics import Topics, message_key
 from streamproc.localnet import free_port, terminate
 from streamproc.timeutil import parse_time
 from streamproc.wire.deliveries import Delivery
-from streamproc.wire.outcomes import Audit
+from streamproc.wire.outcomes import Audit, BatchInfo, Message, outcome_dict
 from tests.api.harness import ApiProcess
 from tests.fakes import FakeSlack, FakeTwilio
 from tests.fakes.http import HttpFake
@@ -227,11 +227,14 @@ class Producing:
         self.producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
 
     def sent(self, user: str, incident_id: str, seconds_ago: float, *, instance: int = 1, mode: str = "sms",
-             vendor_id: str | None = None, message_id: str | None = None) -> str:
+             vendor_id: str | None = None, message_id: str | None = None, batch: list[str] | None = None) -> str:
+        """A `sent` record; with `batch`, of a batch message whose incidents are `incident_id` and `batch`."""
         at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
         message_id = message_id or uuid.uuid4().hex
+        info = BatchInfo(count=len(batch) + 1, incident_ids=[incident_id, *batch]) if batch else None
         record = Delivery(message_id=message_id, incident_id=incident_id, instance=instance, mode=mode,  # type: ignore[arg-type]
-                          vendor="twilio", status="sent", at=at, attempts=1, vendor_id=vendor_id, user=user)
+                          vendor="twilio", status="sent", at=at, attempts=1, vendor_id=vendor_id, user=user,
+                          batch=info)
         self.producer.produce(self.topics.deliveries, key=user.encode(), value=record.model_dump_json().encode(),
                               timestamp=int(at.timestamp() * 1000))
         return message_id
@@ -325,9 +328,12 @@ def test_users_are_found_by_any_spelling_of_their_number_and_by_slack_id() -> No
 
 
 def _delivery(user: str, incident_id: str, at: datetime, instance: int = 1, status: str = "sent",
-              message_id: str | None = None, vendor_id: str | None = None) -> Delivery:
+              message_id: str | None = None, vendor_id: str | None = None,
+              batch: list[str] | None = None) -> Delivery:
+    info = BatchInfo(count=len(batch), incident_ids=batch) if batch else None
     return Delivery(message_id=message_id or uuid.uuid4().hex, incident_id=incident_id, instance=instance,
-                    mode="sms", vendor="twilio", status=status, at=at, user=user, vendor_id=vendor_id)  # type: ignore[arg-type]
+                    mode="sms", vendor="twilio", status=status, at=at, user=user, vendor_id=vendor_id,  # type: ignore[arg-type]
+                    batch=info)
 
 
 def test_paged_index_open_incidents_newest_first() -> None:
@@ -369,6 +375,45 @@ def test_paged_index_open_incidents_newest_first() -> None:
     index.prune()
     assert [p.incident_id for p in index.open_for("alice")] == ["a", "r"]
     assert index.incident_of("m-a") is None and index.page_of_vendor_id("SMa") is None
+
+
+def test_paged_index_batch_members_paged_the_user() -> None:
+    """A batch message's record (spec §7): its id names every incident in it, and each of them paged
+    the user; members other than the first are judged by the instance open when the batch went out."""
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    clock = [now.timestamp()]
+    index = PagedIndex("unused:9092", window=3600, clock=lambda: clock[0])
+
+    def ago(seconds: float) -> datetime:
+        return now - timedelta(seconds=seconds)
+
+    index.apply_audit(Audit(kind="resolved", at=ago(600), incident_id="m", instance=1))  # before the batch
+    index.apply_delivery(_delivery("alice", "f", ago(400), instance=1))  # f's own page, older
+    index.apply_delivery(_delivery("alice", "f", ago(100), instance=7, message_id="batch-1", vendor_id="SMb",
+                                   batch=["f", "m", "c", "u", "r"]))
+    index.apply_delivery(_delivery("bob", "f", ago(50), instance=7, message_id="batch-2", batch=["f", "x"]))
+    index.apply_audit(Audit(kind="claimed", at=ago(90), incident_id="c", instance=2, owner="bob"))
+    index.apply_audit(Audit(kind="claimed", at=ago(80), incident_id="u", instance=4, owner="bob"))
+    index.apply_audit(Audit(kind="unclaimed", at=ago(70), incident_id="u", instance=4))
+    index.apply_audit(Audit(kind="resolved", at=ago(60), incident_id="r", instance=3))
+    index.apply_audit(Audit(kind="claimed", at=ago(30), incident_id="r", instance=4, owner="x"))  # a newer one
+
+    page = index.incident_of("batch-1")
+    assert page is not None and page.incidents == ("f", "m", "c", "u", "r") and page.instance == 7
+    assert index.page_of_vendor_id("SMb") == page
+    assert index.incidents_paging("alice") == {"f", "m", "c", "u", "r"}
+    # c claimed and r's member instance (3) resolved: not open. m#2 is unknown (open); u was unclaimed.
+    assert [(p.incident_id, p.instance) for p in index.open_for("alice")] == [("f", 7), ("m", None), ("u", 4)]
+    assert [p.page.message_id for p in index.open_for("alice")] == ["batch-1"] * 3
+    index.apply_audit(Audit(kind="claimed", at=ago(10), incident_id="m", instance=2, owner="alice"))
+    assert [p.incident_id for p in index.open_for("alice")] == ["f", "u"]
+    assert [p.incident_id for p in index.open_for("bob")] == ["f", "x"]
+
+    clock[0] += 3600 - 75  # batch-1 leaves the window; batch-2 (50 s ago) stays
+    index.prune()
+    assert index.incident_of("batch-1") is None and index.page_of_vendor_id("SMb") is None
+    assert index.open_for("alice") == [] and index.incidents_paging("alice") == set()
+    assert [p.incident_id for p in index.open_for("bob")] == ["f", "x"]
 
 
 # ==================================================================================== with Kafka
@@ -537,6 +582,63 @@ def test_a_key_press_on_a_page_call_claims_for_the_called_user(kafka_bootstrap: 
     written = events_with(kafka_bootstrap, api, m)
     assert sorted((e["incident_id"], e["owner"]) for e in written) == [(f"{m}-alice", "alice"), (f"{m}-bob", "bob")]
     assert all(e["type"] == "claim" and e["event_id"].startswith("twilio-call:CA") for e in written)
+
+
+@pytest.mark.kafka
+def test_claiming_a_batch_message_claims_every_incident_in_it(kafka_bootstrap: str,
+                                                             replies_api: ApiProcess) -> None:
+    """Spec §7: `claim <batch message id>` by SMS, the Slack button of a batch and a key press on a batch
+    call each write one claim per incident of the batch, read back from the incidents topic."""
+    api, m = replies_api, f"bat-{uuid.uuid4().hex[:6]}"
+    out = Producing(kafka_bootstrap, api.topics)
+    sms_batch = out.sent("dave", f"{m}-a", 20, instance=2, batch=[f"{m}-b", f"{m}-c"])
+    slack_batch = out.sent("alice", f"{m}-s1", 15, mode="slack", batch=[f"{m}-s2"])
+    index_batch = out.sent("alice", f"{m}-i1", 14, mode="slack", batch=[f"{m}-i2", f"{m}-i3"])
+    call_batch = out.sent("alice", f"{m}-v1", 10, mode="call", vendor_id="CA" + uuid.uuid4().hex,
+                          batch=[f"{m}-v2"])
+    out.sent("erin", f"{m}-own", 30)
+    out.sent("erin", f"{m}-e1", 5, batch=[f"{m}-e2", f"{m}-e3"])
+    out.audit("claimed", f"{m}-e2", owner="bob")
+    out.flush()  # then at once: the index learns the batch ids while the replies wait for it
+
+    by_id_sid, by_id = sms(api, "+15550000004", f"claim {sms_batch}")
+    assert by_id.status == 200, by_id
+    assert by_id.message() == f"Claimed 3 incidents of batch {sms_batch}: {m}-a, {m}-b, {m}-c.", by_id
+    all_sid, every = sms(api, "+15550000005", "claim all")
+    assert every.message() == f"Claimed 3 incidents: {m}-e1, {m}-e3, {m}-own.", every
+
+    def press(value: dict[str, Any], n: str) -> Answer:
+        return slack_post(api, {
+            "type": "block_actions", "user": {"id": "U01ALICE"}, "response_url": None,
+            "actions": [{"action_id": "streamproc_claim", "value": json.dumps(value), "action_ts": n}]})
+
+    # The button of a batch lists its incidents (as the Slack sender writes it) ...
+    listed = press({"incident_id": f"{m}-s1", "instance": 1, "message_id": slack_batch,
+                    "incident_ids": [f"{m}-s1", f"{m}-s2"]}, f"{m}-listed")
+    # ... or, when they did not fit in the button, the index knows them by message id.
+    indexed = press({"incident_id": f"{m}-i1", "instance": 1, "message_id": index_batch}, f"{m}-indexed")
+    assert (listed.status, indexed.status) == (200, 200), (listed, indexed)
+
+    query = urlencode({"message_id": call_batch, "incident_id": f"{m}-v1", "instance": 1})
+    call_sid = "CA" + uuid.uuid4().hex
+    called = twilio_post(api, f"/v1/twilio/voice?{query}", {
+        "CallSid": call_sid, "AccountSid": SID, "From": "+15559990000", "To": "+15550000001",
+        "Direction": "outbound-api", "Digits": "2", "CallStatus": "in-progress"})
+    assert called.said() == ["Claimed 2 incidents. Goodbye."], called
+
+    close_with_claim(api, m)
+    written = events_with(kafka_bootstrap, api, m)
+    assert all(e["type"] == "claim" for e in written), written
+
+    def claims(event_id: str) -> list[tuple[str, str]]:
+        return sorted((e["incident_id"], e["owner"]) for e in written if e.get("event_id") == event_id)
+
+    assert claims(f"twilio-sms:{by_id_sid}") == [(f"{m}-{x}", "dave") for x in "abc"]
+    assert claims(f"twilio-sms:{all_sid}") == [(f"{m}-{x}", "erin") for x in ("e1", "e3", "own")]
+    assert claims(f"slack:{m}-listed") == [(f"{m}-s1", "alice"), (f"{m}-s2", "alice")]
+    assert claims(f"slack:{m}-indexed") == [(f"{m}-i{x}", "alice") for x in "123"]
+    assert claims(f"twilio-call:{call_sid}") == [(f"{m}-v1", "alice"), (f"{m}-v2", "alice")]
+    assert len(written) == 3 + 3 + 2 + 3 + 2
 
 
 @pytest.mark.kafka
@@ -847,3 +949,64 @@ def test_a_slack_button_press_stops_an_escalation_end_to_end(production: Product
     assert "claimed by alice" in update["text"]
     count = production.assert_stopped("slack", incident, lambda: len(pages()), claim)
     print(f"\n{incident}: {count} Slack pages before the button's claim stopped the repeats")
+
+
+def _batch_message(production: Production, incidents: list[str], mode: str, destination: str) -> Message:
+    """A batch message as flood control writes it (spec §7): the first member's fields, the batch's id."""
+    at = datetime.now(UTC)
+    message_id = hashlib.sha256(f"batch\x00by-sms\x00alice\x00{at.isoformat()}".encode()).hexdigest()[:32]
+    return Message(at=at, incident_id=incidents[0], instance=1, plan="by-sms", application="mon", step=1,
+                   notification=0, repeat=0, role="user", target="alice", user="alice", priority="high",
+                   mode=mode, destination=destination,  # type: ignore[arg-type]
+                   subject=f"[mon] {len(incidents)} messages from plan by-sms",
+                   body="\n".join(f"{i}: disk full" for i in incidents), render_error=False,
+                   message_id=message_id, batch=BatchInfo(count=len(incidents), incident_ids=incidents))
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_batch_message_is_claimed_whole_by_its_slack_button_and_by_sms_end_to_end(production: Production) -> None:
+    """Open incidents, then a batch message of them on the message topics (as flood control writes it):
+    the sender delivers it (the real slack_sdk and twilio clients, against the fakes) and writes its
+    record; the Slack button it carries, and an SMS reply naming the batch's id, claim every incident."""
+    tag = uuid.uuid4().hex[:6]
+    by_slack = [f"e2e-bs-{tag}-{n}" for n in range(3)]
+    by_sms = [f"e2e-bt-{tag}-{n}" for n in range(2)]
+    for incident in by_slack + by_sms:
+        production.trigger(incident, "by-sms")
+    wait_until(lambda: all(any(r.form["Body"].startswith(f"{i}:") for r in production.twilio.sms)
+                           for i in by_slack + by_sms), 30, "every incident paged (so each has an open instance)")
+
+    slack_batch = _batch_message(production, by_slack, "slack", "U01ALICE")
+    sms_batch = _batch_message(production, by_sms, "sms", "+15550000001")
+    producer = Producer({"bootstrap.servers": production.bootstrap})
+    for message in (slack_batch, sms_batch):
+        producer.produce(production.stack.topics.messages(message.mode), key=message_key(message.user),
+                         value=json.dumps(outcome_dict(message)).encode())
+    assert producer.flush(10) == 0
+
+    [posted] = wait_until(lambda: [r for r in production.slack.delivered if isinstance(r.json, dict)
+                                   and r.json.get("text", "").startswith(slack_batch.subject)], 30,
+                          "the batch reached Slack")
+    [_section, actions] = posted.json["blocks"]
+    [button] = actions["elements"]
+    assert json.loads(button["value"])["incident_ids"] == by_slack
+    n = uuid.uuid4().hex
+    answer = slack_post(production.api, {
+        "type": "block_actions", "user": {"id": "U01ALICE"},
+        "response_url": f"{production.response_url.url}/actions/{n}", "message": {"blocks": posted.json["blocks"]},
+        "actions": [{"action_id": button["action_id"], "value": button["value"], "action_ts": f"{time.time():.6f}"}],
+    })
+    assert answer.status == 200, answer
+
+    wait_until(lambda: [r for r in production.twilio.sms if r.form["Body"] == sms_batch.body], 30,
+               "the batch reached Twilio")
+    _, reply = sms(production.api, "+15550000001", f"claim {sms_batch.message_id}", public=None,
+                   token=production.twilio.auth_token)
+    assert reply.message() == f"Claimed 2 incidents of batch {sms_batch.message_id}: {', '.join(by_sms)}.", reply
+
+    for incident in by_slack + by_sms:
+        assert production.claim_applied(incident)["owner"] == "alice"
+    [update] = wait_until(lambda: [r.json for r in production.response_url.delivered
+                                   if r.path == f"/actions/{n}"], 10, "the batch page was updated")
+    assert update["text"] == f"{', '.join(by_slack)}: claimed by alice"

@@ -1,15 +1,19 @@
-"""Batch messages (spec §7) at the claim gate of the pipeline: real Twilio client against the
-fake, a list as the sink. A batch is dropped only when every incident in it is settled, and its
-delivery records name the batch's incidents (the API's paged index reads them)."""
+"""Batch messages (spec §7) in the senders: at the claim gate of the pipeline (real Twilio client
+against the fake, a list as the sink) a batch is dropped only when every incident in it is
+settled, and its delivery records name the batch's incidents (the API's paged index reads them);
+its Slack Claim button names them too."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
+from streamproc.config.senders import SlackSettings
 from streamproc.senders.claims import Claims
+from streamproc.senders.vendors.slack import SlackVendor
 from streamproc.wire.deliveries import parse_delivery
 from streamproc.wire.outcomes import Audit, BatchInfo, Message
-from tests.fakes import FakeTwilio
+from tests.fakes import FakeSlack, FakeTwilio
 from tests.senders.helpers import ListSink, message, pending
 from tests.senders.test_pipeline import make, running, settled, sms_vendor
 
@@ -65,3 +69,20 @@ async def test_an_ordinary_page_record_has_no_batch(twilio: FakeTwilio) -> None:
         [record] = await settled(sink, 1)
     assert record.status == "sent" and record.batch is None
     assert "batch" not in record.model_dump(exclude_none=True)
+
+
+async def test_the_slack_button_of_a_batch_lists_its_incidents(slack: FakeSlack) -> None:
+    vendor = SlackVendor(SlackSettings(token=slack.token, base_url=slack.api_url))
+    small = batch("a", "b", "c", message_id="batch-small").model_copy(
+        update={"mode": "slack", "destination": "U01ALICE"})
+    many = [f"incident-with-a-long-name-{n:04d}" for n in range(80)]  # over the 2000 characters of a value
+    large = batch(*many, message_id="batch-large").model_copy(update={"mode": "slack", "destination": "U01ALICE"})
+    assert (await vendor.send(small)).outcome == "ok" and (await vendor.send(large)).outcome == "ok"
+    await vendor.close()
+
+    values = [json.loads(got.json["blocks"][1]["elements"][0]["value"]) for got in slack.delivered]
+    assert values == [
+        {"incident_id": "a", "instance": 3, "message_id": "batch-small", "incident_ids": ["a", "b", "c"]},
+        # Too many to fit: the API finds them by message id in its index of delivery records.
+        {"incident_id": many[0], "instance": 3, "message_id": "batch-large"},
+    ]

@@ -1,9 +1,10 @@
 """Slack direct messages through `slack_sdk`'s AsyncWebClient (`chat.postMessage`).
 
 The destination is the user's Slack id (posting to a user id opens the DM). The message
-carries a Claim button whose value names the incident, instance and message; the
-interaction endpoint that handles it is outside the senders. The SDK's own retries are
-turned off: the pipeline retries with backoff and honours Retry-After itself.
+carries a Claim button whose value names the incident, instance and message (and a batch
+message's incidents); the interaction endpoint that handles it is outside the senders. The
+SDK's own retries are turned off: the pipeline retries with backoff and honours Retry-After
+itself.
 """
 
 from __future__ import annotations
@@ -24,15 +25,22 @@ _TEMPORARY_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 _SECTION_LIMIT = 3000
+_VALUE_LIMIT = 2000
+"""Characters in a button's value (Block Kit)."""
 
 
 def claim_blocks(message: Message) -> list[dict[str, Any]]:
     """Block Kit for a page: the text, then a Claim button."""
     text = f"*{message.subject}*\n{message.body}" if message.subject else message.body
-    value = json.dumps(
-        {"incident_id": message.incident_id, "instance": message.instance, "message_id": message.message_id},
-        separators=(",", ":"),
-    )
+    fields: dict[str, Any] = {
+        "incident_id": message.incident_id, "instance": message.instance, "message_id": message.message_id
+    }
+    value = json.dumps(fields, separators=(",", ":"))
+    if message.batch is not None:
+        # A batch (spec §7): the press claims every incident in it. When they do not fit in a
+        # button's value, the API finds them by message id in its index of delivery records.
+        batched = json.dumps({**fields, "incident_ids": message.batch.incident_ids}, separators=(",", ":"))
+        value = batched if len(batched) <= _VALUE_LIMIT else value
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text[:_SECTION_LIMIT]}},
         {
