@@ -30,6 +30,13 @@ def check_references(config: Config, source: Source) -> list[Issue]:
             if app not in config.applications:
                 issues.append(source.issue(("users", uname, "app_modes", app), f"unknown application {app!r}",
                                            "warning"))
+        for i, rule in enumerate(user.downgrade):
+            if rule.to not in user.contacts:
+                then = ("go by email" if "email" in user.contacts
+                        else "become undeliverable (no-contact): there is no email either")
+                issues.append(source.issue(("users", uname, "downgrade", i, "to"),
+                                           f"user {uname!r} has no {rule.to} contact: messages this rule "
+                                           f"downgrades {then}", "warning"))
 
     for tname, team in config.teams.items():
         for i, member in enumerate(team.members):
@@ -46,6 +53,16 @@ def check_references(config: Config, source: Source) -> list[Issue]:
 
     for pname, plan in config.plans.items():
         need_user(plan.owner, ("plans", pname, "owner"))
+        if plan.batching is not None:
+            # The first wait: the first step's shortest nonzero wait, the soonest one incident pages
+            # again. A shorter window never holds two pages of one incident: only many incidents start
+            # batching (that may be the intent, hence a warning).
+            waits = [n.wait for n in plan.steps[0] if n.wait > 0]
+            if waits and plan.batching.window < min(waits):
+                issues.append(source.issue(("plans", pname, "batching", "window"),
+                                           f"batching window ({plan.batching.window}s) is shorter than the "
+                                           f"plan's first wait ({min(waits)}s): one incident's pages never fall "
+                                           "in one window", "warning"))
         for s, step in enumerate(plan.steps):
             if all(n.optional for n in step):
                 issues.append(source.issue(("plans", pname, "steps", s),
