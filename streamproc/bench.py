@@ -1,32 +1,52 @@
-"""`make bench`: measure, never assert. Prints figures from one run.
+"""`make bench`: figures measured where a person would, from a trigger's append to the broker to the
+vendor (a local fake) accepting the page, through worker(s) and sender(s). It measures and reports;
+it never asserts.
 
-1. replay: events per second through the engine on a virtual clock (one core);
-2. processor: one worker, a burst of incidents: incidents per second sustained, and p50/p99 of
-   (message record append time - trigger record append time);
-3. senders: messages per second per mode through local vendor fakes, and added latency;
-4. api: one `streamproc api` process, `POST /v1/events` from concurrent client connections:
-   accepted events per second, and p50/p99 of the accept latency (request sent -> 202, which
-   comes after the broker acknowledged the events), for single events and for batches.
-5. whatif: a week of generated traffic through `whatif` (two replays, the report, the HTML),
-   extrapolated linearly to a week at Iris scale (700,000 events a day).
+End to end (the default, with `replay`): a collector child process serves the vendor fakes of
+`tests/fakes` (Twilio, Slack, webhook, SMTP; so run from a checkout) and records when each page was
+accepted; each scenario starts `streamproc worker` xN and one `streamproc sender` as child processes
+in a fresh `STREAMPROC_NAMESPACE`, whose incidents topic uses LogAppendTime, so trigger time (the
+broker's append) and page time (the fake's acceptance) come from one clock. Expected pages are the
+replay engine's on the very events produced (the project's definition of correct).
+
+- burst: N triggers at once, with 1, 2 and 4 workers: seconds until every step-1 page was accepted,
+  and trigger -> first page per incident;
+- paced: 100 incidents/s and 2,000/min: trigger -> first page p50/p99/max;
+- failover: 2 workers under paced load, one SIGKILLed: seconds until the dead worker's partitions
+  page again, pages missing (never accepted) and sent twice (one message id accepted twice);
+- cost, in each: CPU seconds per 1,000 incidents (processor, senders; /proc utime+stime) and peak RSS;
+- replay: events/s through the engine on a virtual clock, and Iris days per second.
+
+`--only topic|senders|api|whatif` runs the older partial benches (worker up to the messages topic,
+senders alone, the HTTP API, whatif). Figures go to bench/results.json beside the previous run's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import heapq
+import importlib
 import json
+import math
 import os
+import random
+import re
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from streamproc.localnet import free_port, terminate
+from streamproc.timeutil import format_us, to_us
 
 BENCH_CONFIG = """
 applications:
@@ -55,7 +75,6 @@ templates:
       default: {subject: "[{{ severity }}] {{ summary }}", body: "{{ summary }} on {{ host }} ({{ incident.id }})"}
       sms: {body: "{{ incident.id }}: {{ summary }}"}
 """
-
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -87,7 +106,8 @@ def bench_replay(n_events: int) -> dict[str, Any]:
     out = report.lines()
     elapsed = time.perf_counter() - started
     return {"events": len(lines), "outcomes": len(out), "seconds": round(elapsed, 2),
-            "events_per_s": round(len(lines) / elapsed)}
+            "events_per_s": round(len(lines) / elapsed),
+            "iris_days_per_s": round(len(out) / elapsed / IRIS_MESSAGES_PER_DAY, 3)}
 
 
 
@@ -140,7 +160,7 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
                 if delay > 0:
                     time.sleep(delay)  # poll(timeout) returns early once a callback is served
             key = f"b{i}"
-            event = {"type": "trigger", "at": format_us(int(time.time() * 1e6)), "incident_id": key,
+            event: dict[str, Any] = {"type": "trigger", "at": format_us(int(time.time() * 1e6)), "incident_id": key,
                      "application": "mon", "plan": "page", "context": {"summary": "disk", "host": "h"}}
             producer.produce(names.incidents, key=key.encode(), value=json.dumps(event).encode(),
                              on_delivery=delivered)
@@ -342,46 +362,779 @@ def bench_whatif(incidents_per_day: int, days: int = 7) -> dict[str, Any]:
             "iris_week_minutes_extrapolated": round(per_event * IRIS_EVENTS_PER_WEEK / 60, 1)}
 
 
+
+# ---------------------------------------------------------------------------------------------
+# End to end: trigger appended to the broker -> worker(s) -> sender -> vendor fake accepted it.
+# ---------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+E2E_PARTITIONS = 12
+FAKE_MODES = ("sms", "call", "slack", "email", "webhook")
+TEAMS = ("db", "web", "net", "cache", "queue", "storage")
+APPS = ("grafana", "prometheus", "pagerduty")
+#: (plan shape, team) per plan; the shapes are below in `e2e_config`.
+PLANS = {f"{team}-{shape}": (shape, team) for team in TEAMS for shape in ("critical", "warning", "urgent")}
+CLAIM_FRACTION, CLAIM_AFTER = 0.3, 2.5
+RETRIGGER_FRACTION, RETRIGGER_AFTER = 0.1, 1.0
+RESOLVE_FRACTION, RESOLVE_AFTER = 0.4, 16.0
+
+
+def e2e_config(fakes: dict[str, Any]) -> str:
+    """Several applications, teams with rotations and per-user modes over every vendor mode, plans with
+    repeats and waits of seconds; sender rates far above what is reached, so they are not the limit."""
+    users: dict[str, Any] = {}
+    teams: dict[str, Any] = {}
+    for t, team in enumerate(TEAMS):
+        members = [f"{team}{k}" for k in range(4)]
+        for k, name in enumerate(members):
+            n = t * 4 + k
+            modes = [{"high": "slack"}, {"high": "sms", "medium": "slack"}, {}][n % 3]
+            users[name] = {"contacts": {"sms": f"+1555{n:07d}", "call": f"+1555{n:07d}",
+                                        "email": f"{name}@example.com", "slack": f"U{n:08d}"},
+                           **({"modes": modes} if modes else {})}
+        users[f"{team}-boss"] = {"contacts": {"call": f"+1666{t:07d}", "email": f"{team}-boss@example.com"}}
+        teams[team] = {"members": members, "manager": f"{team}-boss", "rotations": {
+            "primary": {"users": members, "start": "2026-01-01T00:00:00Z", "shift": "1h"},
+            "secondary": {"users": members[::-1], "start": "2026-01-01T00:00:00Z", "shift": "1h"}}}
+    users["hookbot"] = {"contacts": {"webhook": fakes["webhook"]},
+                        "modes": dict.fromkeys(("urgent", "high", "medium", "low"), "webhook")}
+    shapes: dict[str, list[list[dict[str, Any]]]] = {
+        # pages at 0 and 5 s (sms/slack), then the manager at 10 s (call)
+        "critical": [[{"role": "oncall-primary", "priority": "high", "repeat": 1, "wait": 5}],
+                     [{"role": "manager", "priority": "urgent"}]],
+        # an email and a webhook at 0, the secondary's email at 8 s
+        "warning": [[{"role": "oncall-primary", "priority": "medium", "wait": 8},
+                     {"role": "user", "target": "hookbot", "priority": "high"}],
+                    [{"role": "oncall-secondary", "priority": "low"}]],
+        # calls at 0, 4 and 8 s, then the manager (call) at 12 s
+        "urgent": [[{"role": "oncall-primary", "priority": "urgent", "repeat": 2, "wait": 4}],
+                   [{"role": "manager", "priority": "high"}]],
+    }
+    plans: dict[str, Any] = {}
+    for plan, (shape, team) in PLANS.items():
+        plans[plan] = {"owner": f"{team}-boss", "steps": [
+            [{"target": team, **n, "template": "page"} for n in step] for step in shapes[shape]]}
+    plans["warmup"] = {"steps": [[{"role": "user", "target": "hookbot", "priority": "low", "template": "page"}]]}
+    fast = {"rate": 100000, "burst": 100000}
+    config = {
+        "priorities": {"urgent": "call", "high": "sms", "medium": "email", "low": "email"},
+        "applications": {"grafana": {"default_modes": {"high": "slack"}}, "prometheus": {}, "pagerduty": {}},
+        "users": users, "teams": teams, "plans": plans,
+        "templates": {"page": {"default": {
+            "default": {"subject": "[{{ severity }}] {{ summary }}",
+                        "body": "{{ summary }} on {{ host }} ({{ incident.id }})"},
+            "sms": {"body": "{{ incident.id }}: {{ summary }} (reply 'claim {{ incident.id }}')"}}}},
+        "senders": {
+            # status_callback_url and gather_url carry the message id to the fake (as they do to Twilio)
+            "twilio": {"account_sid": fakes["twilio_sid"], "auth_token": fakes["twilio_token"],
+                       "from_number": "+15559990000", "base_url": fakes["twilio"],
+                       "gather_url": "http://127.0.0.1:9/voice", "status_callback_url": "http://127.0.0.1:9/status"},
+            "slack": {"token": fakes["slack_token"], "base_url": fakes["slack"]},
+            "smtp": {"host": "127.0.0.1", "port": fakes["smtp_port"]},
+            "webhook": {"secret": "bench"},
+            "rates": dict.fromkeys(FAKE_MODES, fast),
+            "concurrency": 32,
+            "max_queued": 100000,
+        },
+    }
+    return json.dumps(config, indent=1)  # JSON is YAML
+
+
+# -- the collector: every vendor fake in a process of its own --------------------------------
+
+_MESSAGE_ID = re.compile(r"(?:message_id|streamproc-|X-Streamproc-Message-Id)[^0-9a-f]{0,8}([0-9a-f]{32})")
+
+
+async def _collector_main() -> None:
+    """Serve the vendor fakes of tests/fakes (so: run from a checkout) and, on a control port,
+    `GET /arrivals?since=N`: [mode, message id, accepted at (epoch s)] of every accepted request."""
+    from aiohttp import web
+
+    fakes: Any = importlib.import_module("tests.fakes")
+    twilio, slack, hook = fakes.FakeTwilio(), fakes.FakeSlack(), fakes.FakeWebhook()
+    for fake in (twilio, slack, hook):
+        await fake.start()
+    smtp = fakes.FakeSmtp().start()
+    items: list[tuple[str, str, float]] = []
+    cursors = {"twilio": 0, "slack": 0, "webhook": 0, "smtp": 0}
+
+    def collect() -> None:
+        for source, log in (("twilio", twilio.requests), ("slack", slack.requests), ("webhook", hook.requests)):
+            new = log[cursors[source]:]
+            cursors[source] += len(new)
+            for r in new:
+                if not r.ok:
+                    continue
+                if source == "twilio":
+                    mode, text = ("sms" if r.path.endswith("/Messages.json") else "call"), " ".join(r.form.values())
+                else:
+                    mode, text = source, r.body.decode(errors="replace")
+                found = _MESSAGE_ID.search(text)
+                items.append((mode, found.group(1) if found else "", r.at))
+        mails = smtp.messages[cursors["smtp"]:]
+        cursors["smtp"] += len(mails)
+        for m in mails:
+            found = _MESSAGE_ID.search(m.data.decode(errors="replace"))
+            items.append(("email", found.group(1) if found else "", m.at))
+
+    async def arrivals(request: web.Request) -> web.Response:
+        collect()
+        since = int(request.query.get("since", "0"))
+        return web.json_response({"n": len(items), "items": items[since:]})
+
+    control = web.Application()
+    control.router.add_get("/arrivals", arrivals)
+    runner = web.AppRunner(control, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(json.dumps({"control": f"http://127.0.0.1:{port}", "twilio": twilio.url, "twilio_sid": twilio.account_sid,
+                      "twilio_token": twilio.auth_token, "slack": slack.api_url, "slack_token": slack.token,
+                      "smtp_port": smtp.port, "webhook": hook.hook_url}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    for fake in (twilio, slack, hook):
+        await fake.close()
+    smtp.stop()
+
+
+class Collector:
+    """The collector child process, and the pages it has seen accepted."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.log = open(workdir / "collector.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "streamproc.bench", "--collector"], cwd=REPO,
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the collector did not start: see {workdir / 'collector.log'}")
+        self.fakes: dict[str, Any] = json.loads(line)
+        self.seen: list[tuple[str, str, float]] = []
+
+    def poll(self) -> list[tuple[str, str, float]]:
+        """Fetch what arrived since the last call; returns the new arrivals."""
+        with urllib.request.urlopen(f"{self.fakes['control']}/arrivals?since={len(self.seen)}", timeout=30) as resp:
+            new = [tuple(x) for x in json.loads(resp.read())["items"]]
+        self.seen.extend(new)  # type: ignore[arg-type]
+        return new  # type: ignore[return-value]
+
+    def close(self) -> None:
+        terminate(self.proc, 10)  # type: ignore[arg-type]
+        self.log.close()
+
+
+# -- the stack: worker(s) and a sender as child processes, as `streamproc run` starts them ------
+
+def _proc_status(pid: int, field_name: str) -> float:
+    """A kB figure of /proc/<pid>/status (VmHWM: peak RSS) in MB; 0 when unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+class Stack:
+    """`streamproc worker` xN (distinct --web-port/--data-dir, one namespace, so one group) and one
+    `streamproc sender` for every mode, each logging to a file in `workdir`."""
+
+    def __init__(self, bootstrap: str, namespace: str, config: Path, workdir: Path) -> None:
+        self.bootstrap, self.namespace, self.config, self.workdir = bootstrap, namespace, config, workdir
+        self.env = {**os.environ, "STREAMPROC_NAMESPACE": namespace, "STREAMPROC_LOG_FORMAT": "json"}
+        self.workers: list[tuple[subprocess.Popen[bytes], int]] = []
+        self.sender: subprocess.Popen[bytes] | None = None
+        self._logs: list[Any] = []
+        self.cpu_at_kill: dict[int, float] = {}
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115
+        self._logs.append(log)
+        return subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], cwd=REPO, env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+    def start(self, workers: int) -> None:
+        for i in range(workers):
+            port = free_port()
+            proc = self._spawn(f"worker-{i}", [
+                "worker", "--config", str(self.config), "--bootstrap", self.bootstrap,
+                "--partitions", str(E2E_PARTITIONS), "--data-dir", str(self.workdir / f"worker-{i}"),
+                "--web-port", str(port)])
+            self.workers.append((proc, port))
+        self.sender = self._spawn("sender", ["sender", "--config", str(self.config), "--bootstrap", self.bootstrap])
+
+    def ready(self, port: int) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as resp:
+                body: dict[str, Any] = json.loads(resp.read())
+                return body
+        except Exception:
+            return None
+
+    def wait_ready(self, timeout: float) -> None:
+        """Every live worker ready, and together they own every partition exactly once."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            states = [self.ready(port) for proc, port in self.workers if proc.poll() is None]
+            owned = [p for s in states if s and s.get("ready") for p in s.get("partitions", [])]
+            if all(s and s.get("ready") for s in states) and sorted(owned) == list(range(E2E_PARTITIONS)):
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"workers not ready within {timeout:.0f} s (logs in {self.workdir})")
+
+    def check_alive(self) -> None:
+        for i, (proc, _) in enumerate(self.workers):
+            if proc.poll() is not None and proc.returncode != -signal.SIGKILL:
+                raise RuntimeError(f"worker-{i} exited with {proc.returncode}: see {self.workdir}/worker-{i}.log")
+        if self.sender is not None and self.sender.poll() is not None:
+            raise RuntimeError(f"the sender exited with {self.sender.returncode}: see {self.workdir}/sender.log")
+
+    def kill_worker(self, index: int) -> list[int]:
+        """SIGKILL one worker; returns the partitions it owned."""
+        proc, port = self.workers[index]
+        state = self.ready(port) or {}
+        self.cpu_at_kill[proc.pid] = _cpu_seconds(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        return list(state.get("partitions", []))
+
+    def cpu(self) -> tuple[float, float]:
+        """(CPU seconds of all workers, of the sender) so far; a killed worker counts up to its kill."""
+        workers = sum(self.cpu_at_kill.get(p.pid, 0.0) if p.poll() is not None else _cpu_seconds(p.pid)
+                      for p, _ in self.workers)
+        return workers, _cpu_seconds(self.sender.pid) if self.sender else 0.0
+
+    def peak_rss_mb(self) -> tuple[float, float]:
+        """(largest VmHWM of the live workers, the sender's), MB."""
+        workers = max((_proc_status(p.pid, "VmHWM") for p, _ in self.workers if p.poll() is None), default=0.0)
+        return workers, _proc_status(self.sender.pid, "VmHWM") if self.sender else 0.0
+
+    def stop(self) -> None:
+        procs = [p for p, _ in self.workers] + ([self.sender] if self.sender else [])
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for log in self._logs:
+            log.close()
+
+
+# -- the load generator ------------------------------------------------------------------------
+
+@dataclass
+class Load:
+    """What was produced: every event (in produce order) and each trigger's broker append time (ms)."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    appended_ms: dict[str, float] = field(default_factory=dict)
+    log_append_time: bool = True
+    failed: int = 0
+
+
+class Generator:
+    """Produces realistic incidents to the namespace's incidents topic: several applications and plans,
+    a fraction triggered again while open (absorbed), claimed after a few seconds, resolved later."""
+
+    def __init__(self, bootstrap: str, topic: str, seed: int = 1) -> None:
+        from confluent_kafka import Producer
+
+        from streamproc.kafka.clients import producer_config
+
+        self.producer = Producer(producer_config(bootstrap, **{"linger.ms": 5}))
+        self.topic = topic
+        self.rng = random.Random(seed)
+        self.load = Load()
+        self._followups: list[tuple[float, int, dict[str, Any]]] = []
+        self._seq = 0
+
+    def _delivered(self, incident: str | None, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.load.failed += 1
+            return
+        if incident is not None:
+            kind, ms = msg.timestamp()
+            self.load.log_append_time &= kind == 2  # TIMESTAMP_LOG_APPEND_TIME
+            self.load.appended_ms[incident] = float(ms)
+
+    def _send(self, event: dict[str, Any], first_trigger: bool) -> None:
+        event["at"] = format_us(int(time.time() * 1e6))
+        self.load.events.append(event)
+        incident = event["incident_id"]
+        self.producer.produce(self.topic, key=incident.encode(), value=json.dumps(event).encode(),
+                              on_delivery=functools.partial(self._delivered, incident if first_trigger else None))
+        self.producer.poll(0)
+
+    def trigger(self, incident: str, followups: bool = True, plan: str | None = None) -> None:
+        rng = self.rng
+        app = rng.choice(APPS)
+        plan = plan or rng.choice(sorted(PLANS))
+        event: dict[str, Any] = {"type": "trigger", "incident_id": incident, "application": app, "plan": plan,
+                 "context": {"summary": rng.choice(["disk full", "5xx rate", "latency p99", "replica lag"]),
+                             "host": f"h{rng.randrange(200):03d}", "severity": rng.choice(["high", "critical"])}}
+        self._send(event, True)
+        if not followups:
+            return
+        now = time.time()
+        if rng.random() < RETRIGGER_FRACTION:
+            self._later(now + RETRIGGER_AFTER, {**event, "context": {**event["context"], "repeat": True}})
+        if rng.random() < CLAIM_FRACTION:
+            self._later(now + CLAIM_AFTER, {"type": "claim", "incident_id": incident, "owner": "responder"})
+        if rng.random() < RESOLVE_FRACTION:
+            self._later(now + RESOLVE_AFTER, {"type": "resolve", "incident_id": incident})
+
+    def _later(self, when: float, event: dict[str, Any]) -> None:
+        self._seq += 1
+        heapq.heappush(self._followups, (when, self._seq, event))
+
+    def due_followups(self) -> None:
+        now = time.time()
+        while self._followups and self._followups[0][0] <= now:
+            self._send(dict(heapq.heappop(self._followups)[2]), False)
+
+    def next_followup(self) -> float | None:
+        return self._followups[0][0] if self._followups else None
+
+    def run_paced(self, prefix: str, rate: float, seconds: float, on_tick: Callable[[float], None]) -> None:
+        """`rate` triggers a second for `seconds`, and their follow-ups until the last is sent."""
+        started = time.time()
+        total = int(rate * seconds)
+        i = 0
+        while i < total or self._followups:
+            now = time.time()
+            on_tick(now - started)
+            next_trigger = started + i / rate if i < total else None
+            if next_trigger is not None and next_trigger <= now:
+                self.trigger(f"{prefix}-{i}")
+                i += 1
+                continue
+            self.due_followups()
+            wake = min(x for x in (next_trigger, self.next_followup(), now + 0.2) if x is not None)
+            self.producer.poll(max(0.0, min(0.05, wake - time.time())))
+            delay = wake - time.time()
+            if delay > 0:
+                time.sleep(delay)
+        self.flush()
+
+    def flush(self) -> None:
+        remaining = self.producer.flush(60)
+        self.load.failed += remaining
+
+
+# -- one scenario ------------------------------------------------------------------------------
+
+def _stats_ms(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+    return {"p50": round(pct(values, 0.5)), "p99": round(pct(values, 0.99)), "max": round(max(values))}
+
+
+def _expected_pages(config: Path, events: list[dict[str, Any]]) -> list[Any]:
+    """The project's definition of correct: the replay engine on the very events produced."""
+    from streamproc.config import load_config
+    from streamproc.engine.core import Engine
+    from streamproc.replay import replay_events
+    from streamproc.wire.events import parse_event
+    from streamproc.wire.outcomes import Message
+
+    engine = Engine(load_config(config))
+    report = replay_events(engine, ((i, parse_event(json.dumps(e))) for i, e in enumerate(events)))
+    return [e.outcome for e in report.emitted if isinstance(e.outcome, Message)]
+
+
+def _deliveries(bootstrap: str, topic: str) -> dict[str, Any]:
+    """Statuses the senders recorded on the deliveries topic, and the ids they dropped as claimed."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from streamproc.kafka.security import client_config
+
+    consumer = Consumer(client_config(bootstrap, **{"group.id": f"bench-{uuid.uuid4().hex}",
+                                                    "enable.auto.commit": False}))
+    statuses: dict[str, int] = {}
+    dropped: set[str] = set()
+    try:
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(E2E_PARTITIONS)}
+        consumer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
+        left = sum(ends.values())
+        deadline = time.monotonic() + 60
+        while left > 0 and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error():
+                    continue
+                left -= 1
+                try:
+                    record = json.loads(msg.value() or b"{}")
+                except ValueError:
+                    continue
+                status = str(record.get("status"))
+                statuses[status] = statuses.get(status, 0) + 1
+                if status.startswith("dropped"):
+                    dropped.add(str(record.get("message_id")))
+    finally:
+        consumer.close()
+    return {"statuses": statuses, "dropped_ids": dropped}
+
+
+@dataclass
+class Scenario:
+    name: str
+    workers: int
+    incidents: int = 0
+    """burst size (when `rate` is None)"""
+    rate: float | None = None
+    """paced: triggers per second"""
+    seconds: float = 0.0
+    kill_at: float | None = None
+    """failover: SIGKILL half of the workers this many seconds into the load"""
+
+
+def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Path, workdir: Path,
+                 say: Callable[[str], None]) -> dict[str, Any]:
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    from streamproc.kafka.admin import ensure_topics
+    from streamproc.kafka.security import client_config
+    from streamproc.kafka.topics import Topics, partition_for
+
+    namespace = f"bench{sc.name.replace('-', '')}{uuid.uuid4().hex[:6]}"
+    names = Topics(namespace)
+    # Trigger time = the broker's append time: the one clock shared with the fakes (same machine).
+    admin = AdminClient(client_config(bootstrap))
+    for future in admin.create_topics([NewTopic(names.incidents, E2E_PARTITIONS, 1,
+                                                config={"message.timestamp.type": "LogAppendTime"})]).values():
+        future.result(30)
+    ensure_topics(bootstrap, E2E_PARTITIONS, names=names)
+    scdir = workdir / sc.name
+    scdir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(bootstrap, namespace, config, scdir)
+    gen = Generator(bootstrap, names.incidents, seed=len(sc.name))
+    try:
+        t0 = time.monotonic()
+        stack.start(sc.workers)
+        stack.wait_ready(180)
+        # Warm-up: a page on every partition, so the groups have settled and every client is open.
+        warm = Generator(bootstrap, names.incidents, seed=0)
+        for j in range(2 * E2E_PARTITIONS):
+            warm.trigger(f"warm-{j}", followups=False, plan="warmup")
+        warm.flush()
+        warm_ids = {m.message_id for m in _expected_pages(config, warm.load.events)}
+        deadline = time.monotonic() + 120
+        while True:
+            collector.poll()
+            if warm_ids <= {a[1] for a in collector.seen}:
+                break
+            stack.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"warm-up pages did not arrive (logs in {scdir})")
+            time.sleep(0.3)
+        say(f"  {sc.name}: stack up and warm in {time.monotonic() - t0:.0f} s")
+        mark = len(collector.seen)
+        cpu0 = stack.cpu()
+        killed: dict[str, Any] = {}
+
+        def on_tick(elapsed: float) -> None:
+            if sc.kill_at is not None and not killed and elapsed >= sc.kill_at:
+                victims = range(sc.workers // 2)
+                partitions = sorted(p for i in victims for p in stack.kill_worker(i))
+                killed.update({"at": time.time(), "partitions": partitions, "workers": len(victims)})
+                say(f"  {sc.name}: SIGKILLed {len(victims)} of {sc.workers} workers (partitions {partitions})")
+
+        load_started = time.time()
+        if sc.rate is None:
+            for i in range(sc.incidents):
+                gen.trigger(f"{sc.name}-{i}", followups=False)
+            gen.flush()
+        else:
+            gen.run_paced(sc.name, sc.rate, sc.seconds, on_tick)
+        load_s = time.time() - load_started
+        expected = _expected_pages(config, gen.load.events)
+        by_id = {m.message_id: m for m in expected}
+        step1 = {m.message_id for m in expected if m.step == 1 and m.repeat == 0}
+        last_due = max((to_us(m.at) / 1e6 for m in expected), default=time.time())
+        # Wait for every expected page (a burst: up to 5 minutes; paced: 2 minutes after the last is due).
+        deadline = max(time.time(), last_due) + (300 if sc.rate is None else 120)
+        step1_done: float | None = None
+        while True:
+            collector.poll()
+            got = {a[1] for a in collector.seen[mark:]}
+            if step1_done is None and step1 <= got:
+                step1_done = time.time()
+            if by_id.keys() <= got or time.time() > deadline:
+                break
+            stack.check_alive()
+            time.sleep(0.5)
+        done_at = time.time()
+        cpu1 = stack.cpu()
+        rss = stack.peak_rss_mb()
+        time.sleep(2)  # late duplicates
+        collector.poll()
+    finally:
+        stack.stop()
+    deliveries = _deliveries(bootstrap, names.deliveries)
+
+    arrivals = collector.seen[mark:]
+    first_accept: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for _, message_id, at in arrivals:
+        counts[message_id] = counts.get(message_id, 0) + 1
+        first_accept.setdefault(message_id, at)
+    missing = [i for i in by_id if i not in first_accept]
+    dropped_claimed = [i for i in missing if i in deliveries["dropped_ids"]]
+    first_page: dict[str, float] = {}
+    for message_id in step1:
+        if message_id in first_accept:
+            incident = by_id[message_id].incident_id
+            first_page[incident] = min(first_page.get(incident, math.inf), first_accept[message_id])
+    appended = gen.load.appended_ms
+    trigger_to_page = [first_page[i] * 1000 - appended[i] for i in first_page if i in appended]
+    lateness = [(first_accept[i] - to_us(m.at) / 1e6) * 1000 for i, m in by_id.items() if i in first_accept]
+    incidents = len(appended)
+    pages = len(by_id)
+    result: dict[str, Any] = {
+        "workers": sc.workers, "incidents": incidents, "events": len(gen.load.events),
+        "expected_pages": pages, "accepted_pages": pages - len(missing),
+        "pages_missing": len(missing) - len(dropped_claimed),
+        "pages_dropped_as_claimed": len(dropped_claimed),
+        "pages_sent_twice": sum(1 for i, c in counts.items() if c > 1 and i in by_id),
+        "unexpected_pages": sum(1 for i in counts if i not in by_id),
+        "trigger_to_first_page_ms": _stats_ms(trigger_to_page),
+        "scheduled_to_accepted_ms": _stats_ms(lateness),
+        "cpu_s_per_1000_incidents": {
+            "processor": round((cpu1[0] - cpu0[0]) * 1000 / max(1, incidents), 2),
+            "senders": round((cpu1[1] - cpu0[1]) * 1000 / max(1, incidents), 2)},
+        "peak_rss_mb": {"processor": round(rss[0]), "senders": round(rss[1])},
+        "load_s": round(load_s, 1), "measured_s": round(done_at - load_started, 1),
+        "deliveries": deliveries["statuses"],
+    }
+    if not gen.load.log_append_time:
+        result["note"] = "trigger times are producer create times (the topic did not use LogAppendTime)"
+    if gen.load.failed:
+        result["produce_failures"] = gen.load.failed
+    if sc.rate is None:
+        first_append = min(appended.values()) / 1000 if appended else load_started
+        result["all_step1_pages_s"] = round(step1_done - first_append, 2) if step1_done else None
+        result["incidents_per_s"] = round(incidents / (step1_done - first_append)) if step1_done else None
+    else:
+        result["rate_per_s"] = sc.rate
+        result["seconds"] = sc.seconds
+    if killed:
+        kill_at = killed["at"]
+        victims = set(killed["partitions"])
+        moved: dict[int, float] = {}
+        for message_id, at in first_accept.items():
+            m = by_id.get(message_id)
+            if m is None or to_us(m.at) / 1e6 < kill_at:
+                continue
+            partition = partition_for(m.incident_id.encode(), E2E_PARTITIONS)
+            if partition in victims:
+                moved[partition] = min(moved.get(partition, math.inf), at)
+        after = [(first_accept[i] - to_us(m.at) / 1e6) * 1000 for i, m in by_id.items()
+                 if i in first_accept and to_us(m.at) / 1e6 >= kill_at - 1]
+        result["failover"] = {
+            "killed_workers": killed["workers"], "killed_partitions": sorted(victims),
+            "kill_at_s": sc.kill_at,
+            "seconds_until_all_move": (round(max(moved.values()) - kill_at, 1)
+                                       if moved and len(moved) == len(victims) else None),
+            "partitions_moving_again": len(moved),
+            "max_lateness_after_kill_ms": round(max(after)) if after else None,
+        }
+    return result
+
+# -- scenarios, the table, results.json ---------------------------------------------------------
+
+IRIS_MESSAGES_PER_DAY = 700_000
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    """The full run stays under 15 minutes on a 2-core box; the quick one under 2."""
+    if quick:
+        return [Scenario("burst-w1", 1, incidents=500), Scenario("burst-w2", 2, incidents=500),
+                Scenario("paced-100s", 1, rate=100, seconds=10),
+                Scenario("failover-w2", 2, rate=50, seconds=30, kill_at=10)]
+    return [Scenario("burst-w1", 1, incidents=6000), Scenario("burst-w2", 2, incidents=6000),
+            Scenario("burst-w4", 4, incidents=6000),
+            Scenario("paced-100s", 1, rate=100, seconds=90),
+            Scenario("paced-2000min", 1, rate=2000 / 60, seconds=90),
+            Scenario("failover-w2", 2, rate=100 / 3, seconds=90, kill_at=30)]
+
+
+def run_e2e(bootstrap: str, chosen: list[Scenario], say: Callable[[str], None]) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="streamproc-bench-e2e-"))
+    say(f"end to end: logs in {workdir}")
+    collector = Collector(workdir)
+    results: dict[str, Any] = {}
+    try:
+        config = workdir / "bench.yaml"
+        config.write_text(e2e_config(collector.fakes))
+        for sc in chosen:
+            started = time.monotonic()
+            try:
+                results[sc.name] = run_scenario(sc, bootstrap, collector, config, workdir, say)
+            except (TimeoutError, RuntimeError) as exc:  # report and go on: the bench never asserts
+                results[sc.name] = {"error": str(exc)}
+            say(f"  {sc.name} ({time.monotonic() - started:.0f} s): "
+                + json.dumps({k: v for k, v in results[sc.name].items() if k != "deliveries"}))
+    finally:
+        collector.close()
+    return results
+
+
+def _get(figures: dict[str, Any] | None, path: str) -> Any:
+    value: Any = figures
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+ROWS: dict[str, list[tuple[str, str]]] = {
+    "burst": [("all step-1 pages accepted (s)", "all_step1_pages_s"), ("incidents/s", "incidents_per_s"),
+              ("trigger → first page p50 (ms)", "trigger_to_first_page_ms.p50"),
+              ("trigger → first page p99 (ms)", "trigger_to_first_page_ms.p99")],
+    "paced": [("trigger → first page p50 (ms)", "trigger_to_first_page_ms.p50"),
+              ("trigger → first page p99 (ms)", "trigger_to_first_page_ms.p99"),
+              ("trigger → first page max (ms)", "trigger_to_first_page_ms.max"),
+              ("every page, due → accepted p99 (ms)", "scheduled_to_accepted_ms.p99")],
+    "failover": [("s until every escalation moves again", "failover.seconds_until_all_move"),
+                 ("max lateness after the kill (ms)", "failover.max_lateness_after_kill_ms"),
+                 ("trigger → first page p99 (ms)", "trigger_to_first_page_ms.p99"),
+                 ("dropped by the sender as claimed", "pages_dropped_as_claimed")],
+    "common": [("pages missing", "pages_missing"), ("pages sent twice", "pages_sent_twice"),
+               ("processor CPU s / 1000 incidents", "cpu_s_per_1000_incidents.processor"),
+               ("senders CPU s / 1000 incidents", "cpu_s_per_1000_incidents.senders"),
+               ("processor peak RSS (MB)", "peak_rss_mb.processor"), ("senders peak RSS (MB)", "peak_rss_mb.senders")],
+    "replay": [("events/s", "events_per_s"), ("Iris days/s (700,000 messages a day)", "iris_days_per_s")],
+    "whatif": [("events/s", "events_per_s"), ("Iris week (min, extrapolated)", "iris_week_minutes_extrapolated")],
+    "api": [("single events/s", "single.events_per_s"), ("single p99 (ms)", "single.latency_ms_p99"),
+            ("batch events/s", "batch_100.events_per_s")],
+    "senders": [],
+    "topic": [("incidents/s (to the messages topic)", "incidents_per_s"), ("p99 (ms)", "latency_ms_p99")],
+}
+
+
+def _rows_for(section: str) -> list[tuple[str, str]]:
+    kind = section.split("-")[0]
+    if kind in ("burst", "paced", "failover"):
+        return ROWS[kind] + ROWS["common"]
+    return ROWS.get(kind, [])
+
+
+def print_table(results: dict[str, Any], previous: dict[str, Any], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name, justify in (("scenario", "left"), ("figure", "left"), ("previous", "right"), ("new", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+
+    def show(value: Any) -> str:
+        return "—" if value is None else f"{value:,}" if isinstance(value, int | float) else str(value)
+
+    for section, figures in results.items():
+        if isinstance(figures, dict) and "error" in figures:
+            table.add_row(section, "[red]error[/red]", "", figures["error"][:80])
+            continue
+        label = section
+        if isinstance(figures, dict) and "workers" in figures:
+            label = f"{section} ({figures['workers']} worker{'s' if figures['workers'] > 1 else ''}, " \
+                    f"{figures.get('incidents', 0):,} incidents)"
+        for i, (name, path) in enumerate(_rows_for(section)):
+            table.add_row(label if i == 0 else "", name, show(_get(previous.get(section), path)),
+                          show(_get(figures, path)), end_section=i == len(_rows_for(section)) - 1)
+    Console(width=None if sys.stdout.isatty() else 110).print(table)
+
+
+def _load_previous(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    except (OSError, ValueError):
+        return {}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="streamproc.bench")
+    parser = argparse.ArgumentParser(prog="streamproc.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", "127.0.0.1:19092"))
-    parser.add_argument("--replay-events", type=int, default=100_000)
-    parser.add_argument("--incidents", type=int, default=6000)
-    parser.add_argument("--paced-rate", type=int, default=100, help="incidents/s for the latency run")
+    parser.add_argument("--quick", action="store_true", help="small sizes (make bench-quick): under 2 minutes")
+    parser.add_argument("--only", action="append", default=[],
+                        choices=["replay", "e2e", "burst", "paced", "failover", "topic", "senders", "api", "whatif"],
+                        help="run only these (repeatable); default: replay and the end-to-end scenarios")
+    parser.add_argument("--replay-events", type=int, default=None)
     parser.add_argument("--api-requests", type=int, default=10_000, help="single-event requests for the api run")
     parser.add_argument("--api-concurrency", type=int, default=32, help="client connections for the api run")
     parser.add_argument("--whatif-per-day", type=int, default=20_000, help="incidents per day for the whatif run")
-    parser.add_argument("--only", choices=["replay", "processor", "senders", "api", "whatif"], default=None)
+    parser.add_argument("--results", default=str(REPO / "bench" / "results.json"))
+    parser.add_argument("--collector", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.collector:
+        asyncio.run(_collector_main())
+        return 0
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # so every `finally` stops its children
+
+    signal.signal(signal.SIGTERM, on_term)
+    only = set(args.only) or {"replay", "e2e"}
+    if "e2e" in only:
+        only |= {"burst", "paced", "failover"}
+    kind = "quick" if args.quick else "full"
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:6.0f}s] {text}", flush=True)
+
     results: dict[str, Any] = {}
-    if args.only in (None, "replay"):
-        results["replay"] = bench_replay(args.replay_events)
-        print("replay:", json.dumps(results["replay"]), flush=True)
-    if args.only in (None, "whatif"):
-        results["whatif"] = bench_whatif(args.whatif_per_day)
-        print(f"whatif (a week, {args.whatif_per_day} incidents a day, extrapolated to a week at Iris scale):",
-              json.dumps(results["whatif"]), flush=True)
-    if args.only in (None, "processor"):
-        results["processor"] = bench_processor(args.bootstrap, args.incidents)
-        print(f"processor (1 worker, burst of {args.incidents}):", json.dumps(results["processor"]), flush=True)
-        results["processor_paced"] = bench_processor(args.bootstrap, args.paced_rate * 20, rate=args.paced_rate)
-        print(f"processor (1 worker, {args.paced_rate}/s for 20 s):", json.dumps(results["processor_paced"]),
-              flush=True)
-    if args.only in (None, "senders"):
-        try:
-            from streamproc.senders.bench import bench as sender_bench
-        except ImportError as exc:
-            print(f"senders: not measured ({exc})")
-        else:
-            results["senders"] = asyncio.run(sender_bench(args.bootstrap))
-            print("senders:", json.dumps(results["senders"]), flush=True)
-    if args.only in (None, "api"):
-        results["api"] = bench_api(args.bootstrap, args.api_requests, args.api_concurrency)
-        for name, figures in results["api"].items():
-            if isinstance(figures, dict):
-                print(f"api ({name}, {args.api_concurrency} connections):", json.dumps(figures), flush=True)
-        print("api (records on the incidents topic):", results["api"]["on_topic"],
-              f"(expected {results['api']['expected_on_topic']})", flush=True)
+    if "replay" in only:
+        results["replay"] = bench_replay(args.replay_events or (20_000 if args.quick else 100_000))
+        say("replay: " + json.dumps(results["replay"]))
+    chosen = [sc for sc in scenarios(args.quick) if sc.name.split("-")[0] in only]
+    if chosen:
+        results.update(run_e2e(args.bootstrap, chosen, say))
+    if "topic" in only:
+        results["topic"] = bench_processor(args.bootstrap, 600 if args.quick else 6000)
+        say("topic (1 worker, burst, to the messages topic): " + json.dumps(results["topic"]))
+    if "senders" in only:
+        from streamproc.senders.bench import bench as sender_bench
+
+        results["senders"] = asyncio.run(sender_bench(args.bootstrap))
+        say("senders: " + json.dumps(results["senders"]))
+    if "api" in only:
+        results["api"] = bench_api(args.bootstrap, args.api_requests // (10 if args.quick else 1),
+                                   args.api_concurrency)
+        say("api: " + json.dumps(results["api"]))
+    if "whatif" in only:
+        results["whatif"] = bench_whatif(args.whatif_per_day // (10 if args.quick else 1))
+        say("whatif: " + json.dumps(results["whatif"]))
+
+    path = Path(args.results)
+    stored = _load_previous(path)
+    before = stored.get(kind, {})
+    previous: dict[str, Any] = dict(before.get("previous", {}).get("results", {}))
+    previous.update(before.get("results", {}))  # a section not re-run keeps its older figures
+    merged = {**before.get("results", {}), **results}
+    stored[kind] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.monotonic() - started),
+                    "host": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
+                    "results": merged,
+                    "previous": {"at": before.get("at"), "results": before.get("results", {})}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stored, indent=1, default=str) + "\n")
+    print_table(results, previous, f"make bench{'-quick' if args.quick else ''}: previous ({before.get('at', 'none')})"
+                f" → new, {round(time.monotonic() - started)} s")
+    print(f"figures written to {path}")
     return 0
 
 
