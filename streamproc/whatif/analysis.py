@@ -25,7 +25,7 @@ from streamproc.whatif.model import (
     WhatifReport,
 )
 from streamproc.wire.events import Event
-from streamproc.wire.outcomes import Dropped, Message, Undeliverable
+from streamproc.wire.outcomes import Batched, Dropped, Message, Undeliverable
 
 NIGHT_START, NIGHT_END = 22, 7  # local hours: [22:00, 07:00)
 _BUCKET_US = 900 * 1_000_000  # every UTC offset in use is a multiple of 15 minutes
@@ -49,6 +49,10 @@ class Tally:
     undeliverable: Counter[tuple[str, str]] = field(default_factory=Counter)
     dropped: int = 0
     report: ReplayReport | None = None
+    held: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    """(user, batch time, incident id) -> instance, from `batched` outcomes (spec §7)."""
+    batches: list[tuple[Message, tuple[object, ...], int]] = field(default_factory=list)
+    """Batch messages, credited to each incident in them by `settle()` once all outcomes are in."""
     _local: dict[int, tuple[int, str]] = field(default_factory=dict)
 
     def local(self, at_us: int) -> tuple[int, str]:
@@ -71,11 +75,10 @@ class Tally:
             self.by_user_day[(o.user, day)] += 1
             if hour >= NIGHT_START or hour < NIGHT_END:
                 self.night_by_user[o.user] += 1
-            key = (o.incident_id, o.instance)
-            self.pages_by_incident[key] += 1
-            known = self.first.get(key)
-            if known is None or emitted.sort_key < known[0]:
-                self.first[key] = (emitted.sort_key, at, o.user, o.mode)
+            if o.batch is not None:
+                self.batches.append((o, emitted.sort_key, at))
+            else:
+                self._paged((o.incident_id, o.instance), emitted.sort_key, at, o.user, o.mode)
             if o.render_error:
                 first_line = o.body.splitlines()[0] if o.body else ""
                 self.render_errors[(o.plan, o.subject, first_line[:200])] += 1
@@ -83,6 +86,26 @@ class Tally:
             self.undeliverable[(o.user or "", o.reason)] += 1
         elif isinstance(o, Dropped):
             self.dropped += 1
+        elif isinstance(o, Batched):
+            self.held[(o.user, to_us(o.batch_at), o.incident_id)] = o.instance
+
+    def _paged(self, key: IncidentKey, sort_key: tuple[object, ...], at: int, user: str, mode: str) -> None:
+        self.pages_by_incident[key] += 1
+        known = self.first.get(key)
+        if known is None or sort_key < known[0]:
+            self.first[key] = (sort_key, at, user, mode)
+
+    def settle(self) -> None:
+        """A batch message is one page (in the totals), and it pages every incident in it."""
+        for o, sort_key, at in self.batches:
+            assert o.batch is not None
+            for incident_id in o.batch.incident_ids:
+                instance = self.held.get((o.user, at, incident_id))
+                if instance is None and incident_id == o.incident_id:
+                    instance = o.instance
+                if instance is not None:
+                    self._paged((incident_id, instance), sort_key, at, o.user, o.mode)
+        self.batches, self.held = [], {}
 
     def totals(self, incidents: Sequence[IncidentKey]) -> Totals:
         paged = sum(1 for k in incidents if k in self.first)
@@ -95,6 +118,7 @@ class Tally:
 def run(engine: Engine, events: Sequence[tuple[int, Event | str]], tz: ZoneInfo) -> Tally:
     tally = Tally(tz)
     tally.report = replay_events(engine, events, on_emit=tally.add)
+    tally.settle()
     return tally
 
 
