@@ -15,6 +15,7 @@ Per user, in the order of the inputs:
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right, insort
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,17 @@ def message_key(m: Message) -> tuple[Any, ...]:
     """The §4 order of a message: (at, incident_id, step, notification, repeat, user, mode), as the
     engine's `Emitted.sort_key`."""
     return (to_us(m.at), m.incident_id, m.step, m.notification, m.repeat, m.user, m.mode)
+
+
+def _count(times: list[int], since: int, until: int) -> int:
+    """How many of the ascending `times` are in (since, until]."""
+    return bisect_right(times, until) - bisect_right(times, since)
+
+
+def _prune(times: list[int], cutoff: int) -> None:
+    """Drop the ascending `times` at or before `cutoff`."""
+    if times and times[0] <= cutoff:
+        del times[: bisect_right(times, cutoff)]
 
 
 def batch_message_id(plan: str, user: str, at_us: int) -> str:
@@ -159,9 +171,11 @@ class FloodControl:
         rules = self.rules.get(m.user)
         if not rules:
             return m
-        cutoff = at - self._rule_span[m.user]
-        if s.recent and s.recent[0][0] <= cutoff:
-            s.recent = [r for r in s.recent if r[0] > cutoff]
+        cutoff = s.latest - self._rule_span[m.user]
+        for mode_, times in list(s.recent.items()):
+            _prune(times, cutoff)
+            if not times:
+                del s.recent[mode_]
         user = self.config.users.get(m.user)
         contacts: dict[str, str] = {str(k): v for k, v in user.contacts.items()} if user is not None else {}
         mode: str = m.mode
@@ -174,7 +188,7 @@ class FloodControl:
                                      user=m.user, reason="no-contact")
             had.update((to, goes_by))
             mode, destination = goes_by, contacts[goes_by]
-        s.recent.append((at, mode))
+        insort(s.recent.setdefault(mode, []), at)
         if mode == m.mode:
             return m
         return m.model_copy(update={
@@ -184,7 +198,7 @@ class FloodControl:
         })
 
     @staticmethod
-    def _rule_step(rules: list[DowngradeRule], recent: list[tuple[int, str]], mode: str, had: set[str],
+    def _rule_step(rules: list[DowngradeRule], recent: dict[str, list[int]], mode: str, had: set[str],
                    contacts: dict[str, str], at: int) -> tuple[str, str | None] | None:
         """The first rule from `mode` that holds: (its `to`, the mode the message then goes by, or
         None when the user has neither that contact nor email). None when no rule holds."""
@@ -195,27 +209,24 @@ class FloodControl:
             goes_by = rule.to if rule.to in contacts else ("email" if "email" in contacts else None)
             if rule.to in had or (goes_by is not None and goes_by in had):
                 continue  # a mode this message already had is never taken again
-            since = at - rule.window * US_PER_S
-            if sum(1 for t, md in recent if md == mode and since < t <= at) >= rule.count:
+            if _count(recent.get(mode, []), at - rule.window * US_PER_S, at) >= rule.count:
                 return rule.to, goes_by
         return None
 
     # ---- batching ------------------------------------------------------------------------------
     def _batch(self, s: UserFloodState, m: Message, at: int, out: list[Emitted]) -> None:
+        self._prune_keys(s)
         settings = self.batching.get(m.plan)
         if settings is None:
             out.append(Emitted(m, message_key(m)))
             return
-        self._prune_keys(s)
         key = s.keys.get(m.plan)
         if key is None:
             key = s.keys[m.plan] = KeyState()
-        key.times.append(at)
-        if key.next_at is None:
-            since = at - settings.window * US_PER_S
-            if sum(1 for t in key.times if since < t <= at) > settings.threshold:
-                key.t0 = at
-                key.next_at = at + settings.every * US_PER_S
+        insort(key.times, at)
+        if key.next_at is None and _count(key.times, at - settings.window * US_PER_S, at) > settings.threshold:
+            key.t0 = at
+            key.next_at = at + settings.every * US_PER_S
         if key.next_at is None:
             out.append(Emitted(m, message_key(m)))
             return
@@ -234,9 +245,7 @@ class FloodControl:
             key = s.keys[plan]
             settings = self.batching.get(plan)
             span = max(settings.window, settings.quiet) * US_PER_S if settings else 0
-            cutoff = s.latest - span
-            if key.times and key.times[0] <= cutoff:
-                key.times = [t for t in key.times if t > cutoff]
+            _prune(key.times, s.latest - span)
             if key.next_at is None and not key.times:
                 del s.keys[plan]
 
@@ -269,8 +278,7 @@ class FloodControl:
         if settings is None:  # batching taken out of the config while the key was batching
             key.t0 = key.next_at = None
             return
-        since = b - settings.quiet * US_PER_S
-        if any(since < t <= b for t in key.times):
+        if _count(key.times, b - settings.quiet * US_PER_S, b):
             key.next_at = b + settings.every * US_PER_S
         else:
             key.t0 = key.next_at = None

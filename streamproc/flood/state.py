@@ -25,7 +25,7 @@ class KeyState(BaseModel):
     t0: int | None = Field(default=None, description="When the key started batching")
     next_at: int | None = Field(default=None, description="Due time of the next batch (µs); None: idle")
     held: list[Message] = Field(default_factory=list, description="Held for the batch at next_at, §4 order")
-    times: list[int] = Field(default_factory=list, description="at of the key's recent messages (µs)")
+    times: list[int] = Field(default_factory=list, description="at of the key's recent messages (µs, ascending)")
 
     @property
     def batching(self) -> bool:
@@ -42,8 +42,8 @@ class UserFloodState(BaseModel):
 
     user: str
     latest: int = Field(default=0, description="Latest message time seen (µs): the pruning reference")
-    recent: list[tuple[int, str]] = Field(
-        default_factory=list, description="(at µs, final mode) of recent messages, for downgrade rules")
+    recent: dict[str, list[int]] = Field(
+        default_factory=dict, description="Final mode -> at (µs, ascending) of recent messages, for downgrade rules")
     keys: dict[str, KeyState] = Field(default_factory=dict, description="Batching state by plan")
     instances: dict[str, list[tuple[int, StatusKind]]] = Field(
         default_factory=dict,
@@ -54,7 +54,7 @@ class UserFloodState(BaseModel):
     def clone(self) -> UserFloodState:
         """A copy whose lists can be changed without touching this one (messages are frozen: shared)."""
         return UserFloodState(
-            user=self.user, latest=self.latest, recent=list(self.recent),
+            user=self.user, latest=self.latest, recent={mode: list(v) for mode, v in self.recent.items()},
             keys={plan: key.clone() for plan, key in self.keys.items()},
             instances={k: list(v) for k, v in self.instances.items()}, seen=list(self.seen),
         )

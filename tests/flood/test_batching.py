@@ -244,3 +244,19 @@ users:
 
     assert fourth_mode(3) == "sms"    # 10:00, 10:00:10 and the held 10:00:20
     assert fourth_mode(4) == "call"
+
+
+def test_state_keeps_only_what_later_decisions_can_look_at() -> None:
+    doc = BATCHING + """
+users:
+  alice:
+    contacts: {call: "+1001", sms: "+1001", email: "alice@x"}
+    downgrade: [{from: call, to: sms, count: 5, window: 10m}]
+"""
+    f, _ = storm(*(f"10:0{i}:{s}0" for i in range(5) for s in range(6)), doc=doc)
+    f.flush()
+    assert f.state().keys["p"].next_at is None and f.state().instances == {}
+    f.send("11:00", "late", plan="q")                      # an hour later, another plan
+    state = f.state()
+    assert state.recent == {"call": [us("11:00")]} and state.keys == {}
+    assert len(state.model_dump_json()) < 2000
