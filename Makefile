@@ -51,8 +51,14 @@ image:
 run: venv
 	tools/run.sh
 
+# End to end, trigger -> worker(s) -> sender -> vendor fakes (see README "Benchmarks"): under 15 minutes;
+# bench-quick: the same with small sizes, under 2. Figures: bench/results.json (beside the previous run's).
+.PHONY: bench-quick
 bench: venv
 	tools/run.sh $(PY) -m streamproc.bench $(BENCH_ARGS)
+
+bench-quick: venv
+	tools/run.sh $(PY) -m streamproc.bench --quick $(BENCH_ARGS)
 
 # Stops every broker whose state lives under .run (e.g. a test broker left behind by a killed
 # test session, or one started with another KAFKA_RUN_DIR=.run/...) before deleting it.
