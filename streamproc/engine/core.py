@@ -22,7 +22,16 @@ from streamproc.engine.targets import resolve_targets
 from streamproc.timeutil import US_PER_S, format_us, from_us
 from streamproc.wire.common import Priority
 from streamproc.wire.events import Acknowledge, Claim, Event, Resolve, Trigger, Unclaim
-from streamproc.wire.outcomes import Audit, Dropped, Exhausted, Message, SpecOutcome, Undeliverable
+from streamproc.wire.outcomes import (
+    Audit,
+    AuditKind,
+    SpecOutcome,
+    new_audit,
+    new_dropped,
+    new_exhausted,
+    new_message,
+    new_undeliverable,
+)
 
 SEEN_EVENTS_KEPT = 512
 """How many event ids each incident remembers for idempotency."""
@@ -60,8 +69,19 @@ def message_id(incident_id: str, instance: int, step: int, notification: int, re
                user: str, mode: str, at_us: int) -> str:
     """Deterministic id. The scheduled time is part of it so a step restarted by an unclaim
     pages again instead of being taken for a duplicate."""
-    raw = "\x1f".join(str(p) for p in (incident_id, instance, step, notification, repeat, user, mode, at_us))
+    raw = f"{incident_id}\x1f{instance}\x1f{step}\x1f{notification}\x1f{repeat}\x1f{user}\x1f{mode}\x1f{at_us}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _pending_order(p: Pending) -> tuple[int, int, int, str]:
+    return (p.at, p.notification, p.repeat, p.user or "")
+
+
+def _update(s: IncidentState, **fields: Any) -> None:
+    """Set fields of the engine's working copy at once: what pydantic's `__setattr__` does for a
+    model without assignment validation, without its per-attribute dispatch."""
+    s.__dict__.update(fields)
+    s.__pydantic_fields_set__.update(fields)
 
 
 def _dynamic_indices(plan: Plan) -> list[int]:
@@ -75,6 +95,9 @@ class Engine:
         self.config = config
         self.renderer = Renderer(config)
         self._rendered: dict[tuple[Any, ...], Rendered] = {}
+        # Pure functions of the configuration, looked up per send: computed once.
+        self._routes: dict[tuple[str, str, str], tuple[str, str, str | None]] = {}
+        self._needed: dict[str, int] = {}
 
     # ---- input checks --------------------------------------------------------------------
     def check_trigger(self, trigger: Trigger) -> str | None:
@@ -84,9 +107,11 @@ class Engine:
         plan = self.config.plans.get(trigger.plan)
         if plan is None:
             return f"plan: unknown plan {trigger.plan!r}"
-        needed = _dynamic_indices(plan)
-        if needed and max(needed) >= len(trigger.dynamic_targets):
-            return (f"dynamic_targets: plan {trigger.plan!r} uses dynamic index {max(needed)} but the "
+        needed = self._needed.get(trigger.plan)
+        if needed is None:
+            needed = self._needed[trigger.plan] = max(_dynamic_indices(plan), default=-1)
+        if needed >= len(trigger.dynamic_targets):
+            return (f"dynamic_targets: plan {trigger.plan!r} uses dynamic index {needed} but the "
                     f"trigger has {len(trigger.dynamic_targets)} dynamic target(s)")
         return None
 
@@ -102,7 +127,8 @@ class Engine:
             if reason is not None:
                 return Result(state, rejected=reason)
         result = self.advance(state, at_us, inclusive=False)
-        s = result.state.model_copy()
+        # advance() returns a fresh state when it changed anything: no need to copy that one again.
+        s = result.state.clone() if result.state is state else result.state
         if event.event_id is not None:
             s.seen_events = [*s.seen_events[-(SEEN_EVENTS_KEPT - 1):], event.event_id]
         audit = self._apply(s, event, at_us)
@@ -120,7 +146,7 @@ class Engine:
         def due(t: int) -> bool:
             return t <= until_us if inclusive else t < until_us
 
-        s = state.model_copy()
+        s = state.clone()
         plan = state.plan
         out: list[Emitted] = []
         pending = s.pending
@@ -140,7 +166,7 @@ class Engine:
                 continue
             s.status = "exhausted"
             out.append(Emitted(
-                Exhausted(at=from_us(s.step_end), incident_id=s.incident_id, instance=s.instance),
+                new_exhausted(from_us(s.step_end), s.incident_id, s.instance),
                 (s.step_end, s.incident_id, len(plan.steps) + 1, 0, 0, "", ""),
             ))
             pending, i = [], 0
@@ -169,18 +195,10 @@ class Engine:
             if s.is_open:
                 s.absorbed += 1
                 return self._audit(s, "absorbed", at)
-            plan = self.config.plans[event.plan]
-            s.instance += 1
-            s.status = "escalating"
-            s.plan_name = event.plan
-            s.plan = plan
-            s.application = event.application
-            s.context = dict(event.context)
-            s.dynamic_targets = list(event.dynamic_targets)
-            s.created = at
-            s.absorbed = 0
-            s.claimed_at = s.claimed_step = None
-            s.owner = None
+            _update(s, instance=s.instance + 1, status="escalating", plan_name=event.plan,
+                    plan=self.config.plans[event.plan], application=event.application,
+                    context=dict(event.context), dynamic_targets=list(event.dynamic_targets), created=at,
+                    absorbed=0, claimed_at=None, claimed_step=None, owner=None)
             self._start_step(s, 0, at)
             return self._audit(s, "triggered", at)
         if isinstance(event, Claim | Acknowledge):
@@ -216,9 +234,8 @@ class Engine:
         return None
 
     @staticmethod
-    def _audit(s: IncidentState, kind: str, at: int, owner: str | None = None) -> Audit:
-        return Audit.model_validate({"kind": kind, "at": from_us(at), "incident_id": s.incident_id,
-                                     "instance": s.instance, "owner": owner, "step": s.step + 1})
+    def _audit(s: IncidentState, kind: AuditKind, at: int, owner: str | None = None) -> Audit:
+        return new_audit(kind, from_us(at), s.incident_id, s.instance, owner, s.step + 1)
 
     @staticmethod
     def _step_started_by(s: IncidentState, at: int) -> int:
@@ -245,16 +262,15 @@ class Engine:
             if users:
                 wait = note.wait * US_PER_S
                 for k in range(note.repeat + 1):
+                    at = start + k * wait
                     for user in users:
-                        pending.append(Pending(at=start + k * wait, notification=j, repeat=k, user=user))
+                        pending.append(Pending(at, j, k, user))
             elif not note.optional:
                 pending.append(Pending(at=start, notification=j, repeat=0, user=s.plan.owner,
                                        unresolved=f"{role}:{target}"))
-        pending.sort(key=lambda p: (p.at, p.notification, p.repeat, p.user or ""))
-        s.step = index
-        s.step_start = start
-        s.step_end = start + max(n.duration for n in notes) * US_PER_S
-        s.pending = pending
+        pending.sort(key=_pending_order)
+        _update(s, step=index, step_start=start, step_end=start + max(n.duration for n in notes) * US_PER_S,
+                pending=pending)
 
     @staticmethod
     def _role_target(s: IncidentState, note: Notification) -> tuple[str, str]:
@@ -296,24 +312,36 @@ class Engine:
                 return candidate
         return None
 
+    def _route(self, application: str, user: str, priority: Priority) -> tuple[str, str, str | None]:
+        """(what a send to `user` gives: `no-mode`, `drop`, `no-contact` or `send`; the final mode;
+        the destination). A pure function of the configuration, so computed once per key."""
+        key = (application, user, priority)
+        route = self._routes.get(key)
+        if route is None:
+            mode = self.choose_mode(application, user, priority)
+            if mode is None:
+                route = ("no-mode", "", None)
+            elif mode == "drop":
+                route = ("drop", "drop", None)
+            else:
+                contacts = self.config.users[user].contacts
+                destination = contacts.get(mode)  # type: ignore[call-overload]
+                if destination is None:
+                    mode, destination = "email", contacts.get("email")
+                route = ("no-contact", "", None) if destination is None else ("send", mode, destination)
+            self._routes[key] = route
+        return route
+
     def _send(self, s: IncidentState, p: Pending, step_no: int, user: str, priority: Priority,
               role: str, target: str, template: str | None, unresolved: str | None = None) -> Emitted:
         at = from_us(p.at)
-        mode = self.choose_mode(s.application, user, priority)
-        if mode is None:
-            return Emitted(Undeliverable(at=at, incident_id=s.incident_id, instance=s.instance, step=step_no,
-                                         user=user, reason="no-mode"), self._key(s, p, step_no, user, ""))
-        if mode == "drop":
-            return Emitted(Dropped(at=at, incident_id=s.incident_id, instance=s.instance, step=step_no,
-                                   user=user), self._key(s, p, step_no, user, "drop"))
-        contacts = self.config.users[user].contacts
-        destination = contacts.get(mode)  # type: ignore[call-overload]
+        what, mode, destination = self._route(s.application, user, priority)
+        sort_key = (p.at, s.incident_id, step_no, p.notification, p.repeat, user, mode)
         if destination is None:
-            mode, destination = "email", contacts.get("email")
-            if destination is None:
-                return Emitted(Undeliverable(at=at, incident_id=s.incident_id, instance=s.instance,
-                                             step=step_no, user=user, reason="no-contact"),
-                               self._key(s, p, step_no, user, ""))
+            if what == "drop":
+                return Emitted(new_dropped(at, s.incident_id, s.instance, step_no, user), sort_key)
+            return Emitted(new_undeliverable(at, s.incident_id, s.instance, step_no, user,
+                                             "no-mode" if what == "no-mode" else "no-contact"), sort_key)
         if template is None:
             subject, body, html, error = self._unresolved_text(s, step_no, p.notification, unresolved or "")
         else:
@@ -328,22 +356,19 @@ class Engine:
                 self._rendered[cache_key] = rendered
             subject, body, html, error = (rendered.subject, rendered.body, rendered.email_html,
                                           rendered.render_error)
-        message = Message(
-            at=at, incident_id=s.incident_id, instance=s.instance, plan=s.plan_name, application=s.application,
-            step=step_no, notification=p.notification, repeat=p.repeat, role=role, target=target, user=user,
-            priority=priority, mode=mode, destination=destination, subject=subject, body=body,  # type: ignore[arg-type]
-            render_error=error,
-            message_id=message_id(s.incident_id, s.instance, step_no, p.notification, p.repeat, user, mode, p.at),
-            unresolved=unresolved, email_html=html,
+        message = new_message(
+            at, s.incident_id, s.instance, s.plan_name, s.application, step_no, p.notification, p.repeat, role,
+            target, user, priority, mode, destination, subject, body, error,  # type: ignore[arg-type]
+            message_id(s.incident_id, s.instance, step_no, p.notification, p.repeat, user, mode, p.at),
+            unresolved, html,
         )
-        return Emitted(message, self._key(s, p, step_no, user, mode))
+        return Emitted(message, sort_key)
 
     def _owner_message(self, s: IncidentState, p: Pending, step_no: int) -> Emitted:
         owner = p.user
         owner_user = self.config.users.get(owner) if owner else None
         if owner is None or owner_user is None or not owner_user.active:
-            return Emitted(Undeliverable(at=from_us(p.at), incident_id=s.incident_id, instance=s.instance,
-                                         step=step_no, user=owner, reason="unresolved"),
+            return Emitted(new_undeliverable(from_us(p.at), s.incident_id, s.instance, step_no, owner, "unresolved"),
                            self._key(s, p, step_no, owner, ""))
         return self._send(s, p, step_no, owner, "low", "owner", owner, None, unresolved=p.unresolved)
 

@@ -6,6 +6,7 @@ Everything in it is plain data so it serialises to JSON for the table's changelo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,10 +18,12 @@ Status = Literal["none", "escalating", "claimed", "exhausted", "resolved"]
 OPEN: frozenset[str] = frozenset({"escalating", "claimed", "exhausted"})
 
 
-class Pending(BaseModel):
-    """One scheduled send of the current step (times in µs since the epoch)."""
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One scheduled send of the current step (times in µs since the epoch).
 
-    model_config = ConfigDict(frozen=True)
+    A dataclass, not a model: the engine makes one per scheduled send, and pydantic still
+    validates and serialises it inside `IncidentState` (same JSON as a model)."""
 
     at: int
     notification: int
@@ -57,6 +60,16 @@ class IncidentState(BaseModel):
     correlation_id: str | None = None
     """Of the record that opened the instance (`streamproc.kafka.headers`): for records and logs
     derived from it. The engine never reads it; replay leaves it unset."""
+
+    def clone(self) -> IncidentState:
+        """A shallow copy, as `model_copy()` makes, without its generic steps (the engine makes
+        one or two per event). The engine replaces lists and dicts, never mutates them."""
+        new = IncidentState.__new__(IncidentState)
+        object.__setattr__(new, "__dict__", self.__dict__.copy())
+        object.__setattr__(new, "__pydantic_fields_set__", self.__pydantic_fields_set__.copy())
+        object.__setattr__(new, "__pydantic_extra__", None)
+        object.__setattr__(new, "__pydantic_private__", None)
+        return new
 
     @property
     def is_open(self) -> bool:

@@ -7,10 +7,10 @@ Incidents are independent, so each one advances only when one of its own events 
 from __future__ import annotations
 
 import gzip
-import json
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import IO
 
 from pydantic import ValidationError
@@ -21,7 +21,7 @@ from streamproc.flood import FloodControl, apply_flood
 from streamproc.flood.control import STATUS_KINDS
 from streamproc.timeutil import to_us
 from streamproc.wire.events import Event, error_text, parse_event
-from streamproc.wire.outcomes import Audit, Message, outcome_dict
+from streamproc.wire.outcomes import Audit, Message, outcome_json
 
 
 @dataclass
@@ -39,11 +39,14 @@ class ReplayReport:
 
     def ordered(self) -> list[Emitted]:
         """Spec §4 order: at, incident_id, step, notification, repeat, user, mode."""
-        indexed = sorted(enumerate(self.emitted), key=lambda pair: (pair[1].sort_key, pair[0]))
-        return [e for _, e in indexed]
+        # sorted() is stable: outcomes with equal keys keep the order they were emitted in.
+        return sorted(self.emitted, key=_sort_key)
 
     def lines(self) -> list[str]:
-        return [json.dumps(outcome_dict(e.outcome)) for e in self.ordered()]
+        return [outcome_json(e.outcome) for e in self.ordered()]
+
+
+_sort_key = attrgetter("sort_key")
 
 
 def parse_lines(lines: Iterable[str]) -> Iterable[tuple[int, Event | str]]:

@@ -1,0 +1,120 @@
+"""The engine builds outcomes, audits and states without pydantic validation and serialises
+outcomes from their fields (issue #10): these tests hold that shortcut to what the validated
+models give, so a field added to a model without updating the builders fails here."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+from streamproc.engine.core import Engine
+from streamproc.engine.state import IncidentState, Pending
+from streamproc.replay import replay
+from streamproc.wire.outcomes import (
+    OUTCOME_ADAPTER,
+    Audit,
+    Batched,
+    BatchInfo,
+    Dropped,
+    Exhausted,
+    Message,
+    Undeliverable,
+    new_audit,
+    new_dropped,
+    new_exhausted,
+    new_message,
+    new_undeliverable,
+    outcome_dict,
+    outcome_json,
+)
+from tests.engine.harness import BASE, make_config
+
+AT = datetime(2026, 3, 1, 10, 5, 0, 250_000, tzinfo=UTC)
+
+MESSAGE_ARGS = dict(at=AT, incident_id="inc-1", instance=2, plan="p", application="app", step=1,
+                    notification=0, repeat=1, role="team", target="db", user="alice", priority="high",
+                    mode="sms", destination="+1001", subject="", body="caf\u00e9 \u2603 \"q\"\n",
+                    render_error=False, message_id="0" * 32, unresolved=None, email_html=None)
+
+
+def _same(built: object, validated: object) -> None:
+    assert built == validated
+    assert type(built) is type(validated)
+    assert list(built.__dict__) == list(validated.__dict__)  # field order: the JSON key order
+    assert built.__pydantic_fields_set__ == validated.__pydantic_fields_set__  # type: ignore[attr-defined]
+    assert built.model_dump_json() == validated.model_dump_json()  # type: ignore[attr-defined]
+
+
+def test_builders_equal_validated_models() -> None:
+    _same(new_message(**MESSAGE_ARGS), Message(**MESSAGE_ARGS))  # type: ignore[arg-type]
+    args = dict(at=AT, incident_id="inc-1", instance=1, step=2, user=None, reason="unresolved")
+    _same(new_undeliverable(**args), Undeliverable(**args))  # type: ignore[arg-type]
+    _same(new_dropped(AT, "inc-1", 1, 2, "bob"), Dropped(at=AT, incident_id="inc-1", instance=1, step=2, user="bob"))
+    _same(new_exhausted(AT, "inc-1", 3), Exhausted(at=AT, incident_id="inc-1", instance=3))
+    _same(new_audit("claimed", AT, "inc-1", 1, "alice", 2),
+          Audit.model_validate({"kind": "claimed", "at": AT, "incident_id": "inc-1", "instance": 1,
+                                "owner": "alice", "step": 2}))
+
+
+def test_built_models_copy_with_update_like_validated_ones() -> None:
+    built = new_message(**MESSAGE_ARGS)  # type: ignore[arg-type]
+    copied = built.model_copy(update={"mode": "email", "downgraded_from": "sms"})
+    assert copied.mode == "email" and copied.downgraded_from == "sms" and built.mode == "sms"
+    assert "downgraded_from" in copied.model_fields_set and "downgraded_from" not in built.model_fields_set
+
+
+def _slow_dict(outcome: object) -> dict[str, object]:
+    data = outcome.model_dump(mode="json")  # type: ignore[attr-defined]
+    for name in ("unresolved", "email_html", "downgraded_from", "batch"):
+        if name in data and data[name] is None:
+            del data[name]
+    return {"kind": data.pop("kind"), **data}
+
+
+def test_outcome_dict_and_json_match_pydantic_serialisation() -> None:
+    paris = timezone(timedelta(hours=1))
+    outcomes = [
+        new_message(**MESSAGE_ARGS),  # type: ignore[arg-type]
+        Message(**{**MESSAGE_ARGS, "unresolved": "team:x", "email_html": "<p>\u00e9</p>", "at": AT.astimezone(paris),
+                   "downgraded_from": "call"}),  # type: ignore[arg-type]
+        Message(**{**MESSAGE_ARGS, "batch": BatchInfo(count=2, incident_ids=["a", "b"])}),  # type: ignore[arg-type]
+        new_undeliverable(AT, "inc-1", 1, 2, None, "no-mode"),
+        new_dropped(AT, "inc-1", 1, 2, "bob"),
+        new_exhausted(datetime(2026, 3, 1, tzinfo=UTC), "inc-1", 3),
+        Batched(at=AT, incident_id="inc-1", instance=1, step=1, user="bob", batch_at=AT + timedelta(minutes=5)),
+    ]
+    for outcome in outcomes:
+        expected = _slow_dict(outcome)
+        assert list(outcome_dict(outcome).items()) == list(expected.items())  # type: ignore[arg-type]
+        assert outcome_json(outcome) == json.dumps(expected)  # type: ignore[arg-type]
+
+
+def test_replayed_outcomes_and_states_survive_validation_round_trips() -> None:
+    """Everything the engine built without validation validates back to itself."""
+    config = make_config(BASE, """
+plans:
+  p:
+    owner: dave
+    steps:
+      - - {role: oncall, target: db, priority: high, template: t, repeat: 2, wait: 60}
+        - {role: oncall-tertiary, target: db, priority: low, template: t}
+      - - {role: manager, target: db, priority: urgent, template: t}
+""")
+    lines = [
+        json.dumps({"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "a", "application": "app",
+                    "plan": "p", "context": {"summary": "disk"}}),
+        json.dumps({"type": "trigger", "at": "2026-03-01T10:00:30Z", "incident_id": "b", "application": "app",
+                    "plan": "p", "context": {"summary": "cpu"}}),
+        json.dumps({"type": "claim", "at": "2026-03-01T10:01:30Z", "incident_id": "b", "owner": "bob"}),
+    ]
+    report = replay(Engine(config), lines)
+    outcomes = [e.outcome for e in report.emitted]
+    assert {o.kind for o in outcomes} >= {"message", "exhausted"}
+    for outcome in outcomes:
+        assert OUTCOME_ADAPTER.validate_json(outcome.model_dump_json()) == outcome
+    for state in report.states.values():
+        again = IncidentState.model_validate_json(state.model_dump_json())
+        assert again == state
+        assert all(isinstance(p, Pending) for p in again.pending)
+    clone = report.states["a"].clone()
+    assert clone == report.states["a"] and clone is not report.states["a"]
