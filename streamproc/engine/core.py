@@ -345,8 +345,12 @@ class Engine:
         if template is None:
             subject, body, html, error = self._unresolved_text(s, step_no, p.notification, unresolved or "")
         else:
-            # Repeats of one notification to one user render the same text: render once.
-            cache_key = (s.incident_id, s.instance, s.created, template, mode, step_no, priority, role, target, user)
+            # Sends of one instance render the same text when they agree on what the template
+            # reads (repeats always do; often the whole team does): render once for them.
+            v = self.renderer.varying(template, s.application, mode)
+            cache_key = (s.incident_id, s.instance, s.created, template, mode, step_no if v[0] else None,
+                         priority if v[1] else None, role if v[2] else None, target if v[3] else None,
+                         user if v[4] else None)
             rendered = self._rendered.get(cache_key)
             if rendered is None:
                 rendered = self.renderer.render(template, s.application, mode,

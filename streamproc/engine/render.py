@@ -16,6 +16,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from streamproc.config.models import Config, TemplateEntry
 
 FIELDS = ("subject", "body", "email_html")
+VARYING = ("step", "priority", "role", "target", "user")
+"""The `incident` variables that differ between sends of one instance (`mode` picks the entry)."""
 
 
 def make_environment() -> SandboxedEnvironment:
@@ -40,6 +42,7 @@ class Renderer:
         self._compiled: dict[str, Template | TemplateError] = {}
         self._globals = dict(self._env.globals)
         self._simple: dict[str, list[str | tuple[str, ...]] | None] = {}
+        self._prepared: dict[tuple[str, str, str], _Prepared] = {}
 
     def lookup(self, template: str, application: str, mode: str) -> TemplateEntry | None:
         """`[application][mode]`, then `[application]["default"]`, then `["default"][mode]`,
@@ -81,28 +84,60 @@ class Renderer:
                 if value is _MISSING:
                     continue
                 for attr in part[1:]:
+                    if type(value) is dict and attr not in _DICT_ATTRS:
+                        # What the sandbox's getattr does for a plain dict and a name that is not
+                        # one of its methods: the item, or undefined.
+                        value = value.get(attr, _MISSING)
+                        if value is _MISSING:
+                            break
+                        continue
                     value = self._env.getattr(value, attr)
                     if isinstance(value, Undefined):
                         break
-                if not isinstance(value, Undefined):
+                if value is not _MISSING and not isinstance(value, Undefined):
                     out.append(str(value))
             return "".join(out)
         # Equivalent to compiled.render(variables) without copying the globals per call.
         context = compiled.new_context({**self._globals, **variables}, shared=True)
         return "".join(compiled.root_render_func(context))
 
-    def render(self, template: str, application: str, mode: str, variables: dict[str, Any]) -> Rendered:
+    def _prepare(self, template: str, application: str, mode: str) -> _Prepared:
+        """The entry's fields compiled, and which of `VARYING` the texts can depend on."""
+        key = (template, application, mode)
+        prepared = self._prepared.get(key)
+        if prepared is not None:
+            return prepared
         entry = self.lookup(template, application, mode)
         if entry is None:
-            return _error(template, f"template {template!r} has no entry for application "
-                                    f"{application!r} and mode {mode!r}", variables)
+            prepared = _Prepared(f"template {template!r} has no entry for application {application!r} and "
+                                 f"mode {mode!r}", (), (False,) * len(VARYING))
+        else:
+            fields = []
+            uses: set[str] = set()
+            for name in FIELDS:
+                text = getattr(entry, name)
+                compiled = self._compile(text) if text is not None else None
+                fields.append((name, text, compiled))
+                if isinstance(compiled, Template):
+                    uses |= _uses(self._simple.get(text or ""))
+            prepared = _Prepared(None, tuple(fields), tuple(v in uses for v in VARYING))
+        self._prepared[key] = prepared
+        return prepared
+
+    def varying(self, template: str, application: str, mode: str) -> tuple[bool, ...]:
+        """For each of `VARYING`, whether the rendered text can depend on it. Sends of one instance
+        that agree on these (and the mode) get the same text, so the engine renders once for them."""
+        return self._prepare(template, application, mode).varying
+
+    def render(self, template: str, application: str, mode: str, variables: dict[str, Any]) -> Rendered:
+        prepared = self._prepare(template, application, mode)
+        if prepared.missing is not None:
+            return _error(template, prepared.missing, variables)
         out: dict[str, str | None] = {}
-        for name in FIELDS:
-            text = getattr(entry, name)
-            if text is None:
+        for name, text, compiled in prepared.fields:
+            if text is None or compiled is None:
                 out[name] = None
                 continue
-            compiled = self._compile(text)
             if isinstance(compiled, TemplateError):
                 return _error(template, f"{name} does not compile: {_describe(compiled)}", variables)
             try:
@@ -113,6 +148,29 @@ class Renderer:
 
 
 _MISSING = object()
+_DICT_ATTRS = frozenset(dir(dict))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    missing: str | None
+    """Why there is no entry for the template, application and mode."""
+    fields: tuple[tuple[str, str | None, Template | TemplateError | None], ...]
+    varying: tuple[bool, ...]
+
+
+def _uses(parts: list[str | tuple[str, ...]] | None) -> set[str]:
+    """The `VARYING` names a template's parts read (`incident.user`, `iris.step`); all of them for
+    a template that is not simple or reads `incident` as a whole."""
+    if parts is None:
+        return set(VARYING)
+    uses: set[str] = set()
+    for part in parts:
+        if isinstance(part, tuple) and part[0] in ("incident", "iris"):
+            if len(part) == 1:
+                return set(VARYING)
+            uses.add(part[1])
+    return uses
 
 
 def _path(node: nodes.Node) -> tuple[str, ...] | None:

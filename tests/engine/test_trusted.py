@@ -78,7 +78,10 @@ def test_outcome_dict_and_json_match_pydantic_serialisation() -> None:
         Message(**{**MESSAGE_ARGS, "unresolved": "team:x", "email_html": "<p>\u00e9</p>", "at": AT.astimezone(paris),
                    "downgraded_from": "call"}),  # type: ignore[arg-type]
         Message(**{**MESSAGE_ARGS, "batch": BatchInfo(count=2, incident_ids=["a", "b"])}),  # type: ignore[arg-type]
+        new_message(**{**MESSAGE_ARGS, "unresolved": "team:x", "email_html": "<p>\u00e9</p>"}),  # type: ignore[arg-type]
+        new_message(**MESSAGE_ARGS).model_copy(update={"mode": "email", "downgraded_from": "sms"}),  # type: ignore[arg-type]
         new_undeliverable(AT, "inc-1", 1, 2, None, "no-mode"),
+        new_undeliverable(AT, "inc-\u00e9", 1, 2, "bob", "no-contact"),
         new_dropped(AT, "inc-1", 1, 2, "bob"),
         new_exhausted(datetime(2026, 3, 1, tzinfo=UTC), "inc-1", 3),
         Batched(at=AT, incident_id="inc-1", instance=1, step=1, user="bob", batch_at=AT + timedelta(minutes=5)),
@@ -118,3 +121,30 @@ plans:
         assert all(isinstance(p, Pending) for p in again.pending)
     clone = report.states["a"].clone()
     assert clone == report.states["a"] and clone is not report.states["a"]
+
+
+def test_texts_rendered_once_per_instance_still_differ_where_the_template_reads_the_send() -> None:
+    """The engine renders once for sends of an instance that agree on what the template reads:
+    a text that reads the user (simply or through Jinja logic) still differs per user."""
+    from tests.engine.harness import Timeline
+
+    tl = Timeline("""
+plans:
+  p:
+    steps:
+      - - {role: team, target: db, priority: high, template: t2, repeat: 1, wait: 60}
+        - {role: team, target: db, priority: high, template: t3}
+templates:
+  t2:
+    default:
+      default: {subject: "{{ summary }}", body: "to {{ incident.user }} as {{ iris.role }} step {{ incident.step }}"}
+  t3:
+    default:
+      default: {subject: "{{ summary }}", body: "{% if incident.user == 'bob' %}bob!{% else %}{{ incident.user|upper }}{% endif %}"}
+""")
+    out = [o for o in tl.trigger("10:00").run() if o["kind"] == "message"]
+    bodies = {(o["notification"], o["repeat"], o["user"]): o["body"] for o in out}
+    for user in ("alice", "bob", "carol"):
+        assert bodies[(0, 0, user)] == bodies[(0, 1, user)] == f"to {user} as team step 1"
+    assert [bodies[(1, 0, u)] for u in ("alice", "bob", "carol")] == ["ALICE", "bob!", "CAROL"]
+    assert {o["subject"] for o in out} == {"disk full"}
