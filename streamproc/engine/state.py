@@ -60,6 +60,21 @@ class IncidentState(BaseModel):
     correlation_id: str | None = None
     """Of the record that opened the instance (`streamproc.kafka.headers`): for records and logs
     derived from it. The engine never reads it; replay leaves it unset."""
+    flood_users: list[str] = Field(default_factory=list)
+    """Users this instance sent messages of batching plans through the live flood-control stage
+    (spec §7): its claims and resolves go to them. The engine never reads it."""
+
+    @classmethod
+    def new(cls, incident_id: str) -> IncidentState:
+        """`IncidentState(incident_id=...)` without validating the defaults (one per new incident)."""
+        fields = dict(_DEFAULTS)
+        fields.update(incident_id=incident_id, context={}, dynamic_targets=[], pending=[], seen_events=[])
+        state = cls.__new__(cls)
+        object.__setattr__(state, "__dict__", fields)
+        object.__setattr__(state, "__pydantic_fields_set__", {"incident_id"})
+        object.__setattr__(state, "__pydantic_extra__", None)
+        object.__setattr__(state, "__pydantic_private__", None)
+        return state
 
     def clone(self) -> IncidentState:
         """A shallow copy, as `model_copy()` makes, without its generic steps (the engine makes
@@ -81,3 +96,7 @@ class IncidentState(BaseModel):
         if self.status != "escalating":
             return None
         return self.pending[0].at if self.pending else self.step_end
+
+
+_DEFAULTS = dict(IncidentState(incident_id="").__dict__)
+"""Every field's default, in declaration order (the mutable ones are replaced in `new`)."""

@@ -22,6 +22,7 @@ def all_topics(partitions: int, names: topics.Topics = topics.CURRENT) -> dict[s
         names.incidents: partitions,
         names.events: partitions,
         names.ticks: partitions,
+        names.flood: partitions,
         names.outcomes: partitions,
         names.deliveries: partitions,
         names.deadletter: 1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -55,6 +56,50 @@ class AsyncProducer:
         if headers:
             kwargs["headers"] = headers
         self.producer.produce(topic, **kwargs)
+        return future
+
+    def enqueue_all(self, records: list[tuple[str, bytes | None, bytes, int | None, list[tuple[str, bytes]] | None]]
+                    ) -> asyncio.Future[None]:
+        """Hands (topic, key, value, partition, headers) records to librdkafka in order; the one
+        future resolves once the broker has all of them, or raises with the first error. One
+        hand-over to the event loop per call, not per record (the worker's batches are large).
+        When librdkafka's local queue is full it blocks (the calling thread) until the polling
+        thread has drained some: back-pressure that only a very large backlog reaches."""
+        future: asyncio.Future[None] = self._loop.create_future()
+        if not records:
+            future.set_result(None)
+            return future
+        outstanding = [len(records)]
+        errors: list[KafkaError] = []
+
+        def settle() -> None:
+            if future.done():
+                return
+            if errors:
+                future.set_exception(KafkaException(errors[0]))
+            else:
+                future.set_result(None)
+
+        def report(err: KafkaError | None, _msg: Any) -> None:  # on the polling thread
+            if err is not None:
+                errors.append(err)
+            outstanding[0] -= 1
+            if outstanding[0] == 0:
+                self._loop.call_soon_threadsafe(settle)
+
+        produce = self.producer.produce
+        for topic, key, value, partition, headers in records:
+            kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": report}
+            if partition is not None:
+                kwargs["partition"] = partition
+            if headers:
+                kwargs["headers"] = headers
+            while True:
+                try:
+                    produce(topic, **kwargs)
+                    break
+                except BufferError:
+                    time.sleep(0.01)
         return future
 
     async def produce(

@@ -42,6 +42,12 @@ class Topics:
         return f"{self.namespace}.ticks"
 
     @property
+    def flood(self) -> str:
+        """Internal: messages that flood control (spec §7) may change, the claims and resolves that
+        batches need, and its wake-ups; keyed by user and placed by `partition_for`."""
+        return f"{self.namespace}.flood"
+
+    @property
     def outcomes(self) -> str:
         """undeliverable / dropped / exhausted outcomes and audit records, keyed by incident id."""
         return f"{self.namespace}.outcomes"
@@ -65,6 +71,7 @@ CURRENT = Topics(NAMESPACE)
 INCIDENTS = CURRENT.incidents
 EVENTS = CURRENT.events
 TICKS = CURRENT.ticks
+FLOOD = CURRENT.flood
 OUTCOMES = CURRENT.outcomes
 DEADLETTER = CURRENT.deadletter
 DELIVERIES = CURRENT.deliveries

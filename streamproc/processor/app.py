@@ -5,9 +5,10 @@ otherwise, and one incident's records must be handled in order):
 
 - `rekey` reads `streamproc.incidents`, as written by any client with any partitioner and any key
   (or none), and re-produces every valid event to `streamproc.events`, keyed by incident id on the
-  partition `topics.partition_for` gives; bad input goes to the dead-letter topic. It awaits each
-  acknowledgement before taking the next record, so a crash repeats an event (harmless: same
-  `event_id`, same `at`) but never skips one, and the order of each source partition is kept.
+  partition `topics.partition_for` gives; bad input goes to the dead-letter topic. It awaits the
+  acknowledgements of a batch before Faust may commit its offsets, so a crash repeats an event
+  (harmless: same `event_id`, same `at`) but never skips one, and the order of each source
+  partition is kept (the producer has one request in flight per partition).
 - `escalate` reads `streamproc.events` and `streamproc.ticks` (co-partitioned, placed by the same
   function) and owns the `escalations` table.
 
@@ -42,25 +43,32 @@ import faust
 
 from streamproc.config import ConfigError, load_config
 from streamproc.engine.core import Engine
+from streamproc.engine.state import IncidentState
+from streamproc.flood import FloodControl, UserFloodState
 from streamproc.kafka import security, topics
 from streamproc.kafka.admin import ensure_topics
 from streamproc.kafka.headers import correlation_headers, correlation_of, new_correlation_id
 from streamproc.localnet import free_port
-from streamproc.logs import dict_config
+from streamproc.logs import dict_config, level_of
 from streamproc.processor import metrics
 from streamproc.processor.catchup import BARRIER_HEADER, CatchUp, barrier_token
-from streamproc.processor.faustfix import SeekFirstTableManager, Transport
+from streamproc.processor.faustfix import SeekFirstTableManager, Transport, make_current
+from streamproc.processor.producer import Outputs, Record
 from streamproc.processor.records import (
     Output,
     Processed,
-    on_event_record,
+    dump_state,
+    load_flood_state,
+    load_state,
+    on_event,
+    on_flood_record,
     on_incident_record,
-    on_tick_record,
+    on_tick,
     owned_states,
 )
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.processor.status import worker_status
-from streamproc.wire.records import Tick
+from streamproc.wire.records import FloodTick, Tick
 
 log = logging.getLogger("streamproc.worker")
 
@@ -117,6 +125,11 @@ class WorkerSettings:
     session_timeout: float = 10.0
     standby_replicas: int = 0
     app_id: str = topics.NAMESPACE
+    loglevel: str = "warning"
+    batch_max: int = 1000
+    """Records an agent takes at once (one round of acknowledgements per batch)."""
+    batch_within: float = 0.002
+    """Seconds an agent waits for more records before it handles what it has."""
 
 
 @dataclass
@@ -125,30 +138,39 @@ class Runtime:
 
     engine: Engine
     config_path: str
+    flood: FloodControl
     schedule: WakeSchedule = field(default_factory=WakeSchedule)
+    flood_schedule: WakeSchedule = field(default_factory=WakeSchedule)
+    """Users' next batch times (spec §7), on this worker's flood partitions."""
     ready: bool = False
     processed: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a wake-up earlier than the one the ticker sleeps towards was scheduled."""
     catchup: CatchUp = field(default_factory=CatchUp)
 
-    def set_wake(self, key: str, partition: int, wake_at: int | None) -> None:
-        earliest = self.schedule.next_due()
-        self.schedule.set(key, partition, wake_at)
+    def set_wake(self, key: str, partition: int, wake_at: int | None, schedule: WakeSchedule | None = None) -> None:
+        schedule = self.schedule if schedule is None else schedule
+        earliest = schedule.next_due()
+        schedule.set(key, partition, wake_at)
         if wake_at is not None and (earliest is None or wake_at < earliest):
             self.changed.set()
+
+    def flood_for(self) -> FloodControl | None:
+        """The flood-control rules when any are configured (else messages skip the stage)."""
+        return self.flood if self.flood.active else None
 
     def reload(self) -> None:
         """SIGHUP: load the config again. Open instances keep their plan snapshot."""
         try:
-            self.engine = Engine(load_config(self.config_path))
+            config = load_config(self.config_path)
+            self.engine, self.flood = Engine(config), FloodControl(config)
             log.warning("config reloaded from %s", self.config_path)
         except ConfigError as exc:
             log.error("config reload failed, keeping the old one:\n%s", exc)
 
 
 def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Runtime]:
-    runtime = Runtime(engine=engine, config_path=settings.config_path)
+    runtime = Runtime(engine=engine, config_path=settings.config_path, flood=FloodControl(engine.config))
     data_dir = settings.data_dir or tempfile.mkdtemp(prefix="streamproc-worker-")
     extra: dict[str, Any] = {}
     if settings.instance_id:
@@ -186,17 +208,23 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
                        partitions=settings.partitions)
     table = app.Table("escalations", default=None, partitions=settings.partitions, key_type=bytes,
                       value_type=bytes)
+    flood_source = app.topic(topics.FLOOD, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+    flood_table = app.Table("flood", default=None, partitions=settings.partitions, key_type=bytes,
+                            value_type=bytes)
     partitions = settings.partitions
 
-    async def publish(outputs: list[Output], headers: list[tuple[str, bytes]] | None = None) -> None:
-        # Straight to the app's producer (the one Faust flushes before committing offsets),
-        # skipping Topic.send's per-record channel machinery. Every record of the event is
-        # enqueued before the producer's sender task runs, then all acknowledgements awaited.
-        producer = app.producer
-        if outputs:
-            futures = await asyncio.gather(*(producer.send(o.topic, o.key, o.value, o.partition, None, headers)
-                                             for o in outputs))
-            await asyncio.gather(*futures)
+    Headers = list[tuple[str, bytes]] | None
+    # Everything the agents and the ticker produce goes through one librdkafka producer
+    # (`producer.py`); Faust's own aiokafka producer only writes the table's changelog. The agents
+    # await their outputs' acknowledgements before a batch is done, and Faust commits a batch's
+    # offsets only after that.
+    outputs = Outputs(settings.bootstrap)
+
+    def records(items: list[Output], headers: Headers = None) -> list[Record]:
+        return [(o.topic, o.key, o.value, o.partition, headers) for o in items]
+
+    async def publish(items: list[Output], headers: Headers = None) -> None:
+        await outputs.send(records(items, headers))
 
     def active_partitions(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
@@ -204,57 +232,123 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     async def append_barriers(topic: str, owned: set[int], token: bytes) -> None:
         await publish([Output(topic, None, b"", p) for p in sorted(owned)], headers=[(BARRIER_HEADER, token)])
 
+    # Both agents take the records that are there (up to `batch_max`, waiting at most
+    # `batch_within` for more), enqueue all their outputs, await every acknowledgement once, and
+    # only then write the table; Faust acks (and may commit) a batch's records only after the
+    # agent has finished with the batch, so "acknowledged before the state is written, committed
+    # after both" holds for the batch as it did for each record.
+
     @app.agent(incidents, concurrency=1, name="rekey")
     async def rekey(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            token = barrier_token(message.headers)
-            if token is not None:
-                if runtime.catchup.incidents_read(message.partition, token):
-                    await append_barriers(topics.EVENTS, runtime.catchup.events, token)
-                continue
-            timestamp = round(message.timestamp * 1000) * 1000
-            # The correlation id comes with the record (the API, or any client, sets the header)
-            # or is made here; it goes on with the event.
-            correlation_id = correlation_of(message.headers) or new_correlation_id()
-            output = on_incident_record(runtime.engine, event.key, event.value, timestamp,
-                                        message.partition, message.offset, partitions)
-            await publish([output], correlation_headers(correlation_id))
-            metrics.count([output], now_us())
-            log_rekeyed(output, correlation_id, message.partition, message.offset)
+        async for batch in stream.take_events(settings.batch_max, settings.batch_within):
+            pending: list[Record] = []
+            done: list[tuple[Output, str, int, int]] = []
+            for event in batch:
+                message = event.message
+                token = barrier_token(message.headers)
+                if token is not None:
+                    if runtime.catchup.incidents_read(message.partition, token):
+                        # Behind everything re-keyed before it.
+                        pending.extend(records([Output(topics.EVENTS, None, b"", p)
+                                                for p in sorted(runtime.catchup.events)], [(BARRIER_HEADER, token)]))
+                    continue
+                timestamp = round(message.timestamp * 1000) * 1000
+                # The correlation id comes with the record (the API, or any client, sets the header)
+                # or is made here; it goes on with the event.
+                correlation_id = correlation_of(message.headers) or new_correlation_id()
+                output = on_incident_record(runtime.engine, event.key, event.value, timestamp,
+                                            message.partition, message.offset, partitions)
+                pending.extend(records([output], correlation_headers(correlation_id)))
+                done.append((output, correlation_id, message.partition, message.offset))
+            await outputs.send(pending)
+            now = now_us()
+            for output, correlation_id, source_partition, offset in done:
+                metrics.count([output], now)
+                log_rekeyed(output, correlation_id, source_partition, offset)
 
     @app.agent(source, concurrency=1, name="escalate")
     async def escalate(stream: Any) -> None:
-        async for event in stream.events():
+        async for batch in stream.take_events(settings.batch_max, settings.batch_within):
+            await escalate_batch(batch)
+
+    async def escalate_batch(batch: list[Any]) -> None:
+        # key -> (its latest record, latest state, changed): later records of a key see it.
+        states: dict[bytes, tuple[Any, IncidentState | None, bool]] = {}
+        pending: list[Record] = []
+        done: list[tuple[bytes, Any, Processed, str | None, str | None]] = []
+        barrier_read = False
+        for event in batch:
             message = event.message
             key: bytes | None = event.key
             token = barrier_token(message.headers)
             if token is not None:
-                if runtime.catchup.events_read(message.partition, token):
-                    runtime.changed.set()
+                barrier_read |= runtime.catchup.events_read(message.partition, token)
                 continue
             if key is None:
                 continue  # nothing the processor writes; not an incident's
-            stored = table.get(key)
+            make_current(event)  # the table reads and writes the record's partition
+            if key in states:
+                _, state, changed = states[key]
+            else:
+                state, changed = load_state(table.get(key)), False
             event_correlation = correlation_of(message.headers)
             if message.topic == topics.TICKS:
-                processed: Processed = on_tick_record(runtime.engine, stored, event.value, now_us())
+                processed: Processed = on_tick(runtime.engine, state, event.value, now_us(), runtime.flood_for(),
+                                               partitions)
             else:
-                processed = on_event_record(runtime.engine, stored, event.value, message.partition,
-                                            message.offset, now_us(), event_correlation)
+                processed = on_event(runtime.engine, state, event.value, message.partition, message.offset,
+                                     now_us(), event_correlation, runtime.flood_for(), partitions)
+            states[key] = (event, processed.state, changed or processed.changed)
             # Records derived from an instance carry the id of the record that opened it.
             correlation_id = processed.correlation_id or event_correlation
-            # Outputs first, acknowledged; then the state. A crash in between repeats outputs
-            # (deduplicated downstream by message_id); it can never lose them.
-            await publish(processed.outputs, correlation_headers(correlation_id))
-            metrics.count(processed.outputs, now_us())
+            pending.extend(records(processed.outputs, correlation_headers(correlation_id)))
+            done.append((key, message, processed, correlation_id, event_correlation))
+        # Outputs first, acknowledged; then the state. A crash in between repeats outputs
+        # (deduplicated downstream by message_id); it can never lose them.
+        await outputs.send(pending)
+        now = now_us()
+        for key, message, processed, correlation_id, event_correlation in done:
+            metrics.count(processed.outputs, now)
             log_processed(key, message.topic, message.partition, processed, correlation_id, event_correlation)
-            if processed.changed and processed.state is not None:
-                table[key] = processed.state.model_dump_json().encode()
-            runtime.set_wake(key.decode(), message.partition, processed.wake_at)
-            metrics.open_escalations.set(key.decode(), message.partition,
-                                         processed.state.status if processed.state is not None else None)
-            runtime.processed += 1
+        for key, (event, state, changed) in states.items():
+            partition = event.message.partition
+            if changed and state is not None:
+                make_current(event)
+                table[key] = dump_state(state)
+            runtime.set_wake(key.decode(), partition, state.wake_at if state is not None else None)
+            metrics.open_escalations.set(key.decode(), partition, state.status if state is not None else None)
+        runtime.processed += len(done)
+        if barrier_read:
+            runtime.changed.set()
+
+    @app.agent(flood_source, concurrency=1, name="flood")
+    async def flood(stream: Any) -> None:
+        """Flood control (spec §7), keyed by user: downgrade, then batching; batch times come back
+        as ticks on the same topic. Same rules as `escalate`: outputs acknowledged before the state."""
+        async for batch in stream.take_events(settings.batch_max, settings.batch_within):
+            states: dict[bytes, tuple[Any, UserFloodState | None, bool]] = {}
+            pending: list[Record] = []
+            for event in batch:
+                key: bytes | None = event.key
+                if key is None:
+                    continue
+                make_current(event)
+                if key in states:
+                    _, state, changed = states[key]
+                else:
+                    state, changed = load_flood_state(flood_table.get(key)), False
+                message = event.message
+                processed = on_flood_record(runtime.flood, state, event.value, now_us(), message.partition,
+                                            message.offset)
+                states[key] = (event, processed.state, changed or processed.changed)
+                pending.extend(records(processed.outputs, correlation_headers(correlation_of(message.headers))))
+            await outputs.send(pending)
+            for key, (event, state, changed) in states.items():
+                if changed and state is not None:
+                    make_current(event)
+                    flood_table[key] = state.model_dump_json().encode()
+                runtime.set_wake(key.decode(), event.message.partition, state.wake_at if state is not None else None,
+                                 runtime.flood_schedule)
 
     def rebuild(actives: set[int]) -> None:
         """Derive the wake schedule from the table for the partitions this worker owns."""
@@ -263,13 +357,22 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         for key, partition, state in owned_states(list(table.items()), partitions, actives):
             runtime.schedule.set(key.decode(), partition, state.wake_at)
             metrics.open_escalations.set(key.decode(), partition, state.status)
-        log.info("wake schedule rebuilt: %d incidents pending on partitions %s", len(runtime.schedule),
-                 sorted(actives))
+        runtime.flood_schedule.clear()
+        for key, raw in list(flood_table.items()):
+            if key is None or raw is None:
+                continue
+            partition = topics.partition_for(key, partitions)
+            if partition in actives:
+                flood_state = load_flood_state(raw)
+                runtime.flood_schedule.set(key.decode(), partition, flood_state.wake_at if flood_state else None)
+        log.info("wake schedule rebuilt: %d incidents and %d users pending on partitions %s", len(runtime.schedule),
+                 len(runtime.flood_schedule), sorted(actives))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         runtime.ready = False
         runtime.schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
+        runtime.flood_schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.FLOOD})
         metrics.open_escalations.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
@@ -299,9 +402,16 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
                     metrics.wakeup(due, now_us())
                     tick = Tick(incident_id=key, due=due, version=0)
                     encoded = key.encode()
-                    await app.producer.send(topics.TICKS, encoded, tick.model_dump_json().encode(),
-                                            topics.partition_for(encoded, partitions), None, None)
-            nxt = runtime.schedule.next_due(held=runtime.catchup.events) if runtime.ready else None
+                    outputs.send([(topics.TICKS, encoded, tick.model_dump_json().encode(),
+                                   topics.partition_for(encoded, partitions), None)])
+                # Batch times; held like the escalations' while claims may still be in a backlog.
+                for key, due in runtime.flood_schedule.pop_due(now_us(), held=runtime.catchup.events):
+                    encoded = key.encode()
+                    outputs.send([(topics.FLOOD, encoded, FloodTick(user=key, due=due).model_dump_json().encode(),
+                                   topics.partition_for(encoded, partitions), None)])
+            nxt = min((t for t in (runtime.schedule.next_due(held=runtime.catchup.events),
+                                   runtime.flood_schedule.next_due(held=runtime.catchup.events)) if t is not None),
+                      default=None) if runtime.ready else None
             delay = settings.tick_interval if nxt is None else (nxt - now_us()) / 1_000_000
             runtime.changed.clear()
             if delay > 0:
@@ -310,6 +420,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
 
     @app.task
     async def on_start() -> None:
+        # Faust's start-up leaves loggers at INFO whatever --loglevel says: without this every
+        # info line of the hot path is built and then thrown away.
+        logging.getLogger("streamproc").setLevel(level_of(settings.loglevel))
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
             loop.add_signal_handler(signal.SIGHUP, runtime.reload)
@@ -350,6 +463,7 @@ def run_worker(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         web_port=args.web_port,
         tick_interval=args.tick_interval,
+        loglevel=args.loglevel,
         instance_id=os.environ.get("STREAMPROC_INSTANCE_ID") or os.environ.get("POD_NAME"),
         session_timeout=float(os.environ.get("STREAMPROC_SESSION_TIMEOUT", "10")),
     )

@@ -28,9 +28,11 @@ stream partitions. Everything else is what Faust does.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
+from faust.streams import _current_event
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as driver
@@ -114,3 +116,10 @@ class SeekFirstTableManager(TableManager):  # type: ignore[misc]
         if self._recovery is None:
             self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery
+
+
+def make_current(event: Any) -> None:
+    """Make `event` Faust's current event in this task. Tables find a key's partition (and its
+    RocksDB store) through the current event; an agent that takes records in batches
+    (`Stream.take_events`) handles each one after Faust has moved on, so it says which."""
+    _current_event.set(weakref.ref(event))

@@ -8,7 +8,6 @@ Faust so it can be tested alone; the Faust agents in `app.py` only move bytes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,11 +16,12 @@ from pydantic import ValidationError
 
 from streamproc.engine.core import Engine, Result
 from streamproc.engine.state import IncidentState
+from streamproc.flood import FloodControl, UserFloodState
 from streamproc.kafka import topics
 from streamproc.timeutil import from_us, to_us
 from streamproc.wire.events import Trigger, error_text, parse_event
-from streamproc.wire.outcomes import Dropped, Message, outcome_dict
-from streamproc.wire.records import DeadLetter, Tick
+from streamproc.wire.outcomes import Dropped, Message, outcome_json
+from streamproc.wire.records import FLOOD_ADAPTER, DeadLetter, FloodMessage, FloodStatus, FloodTick, Tick
 
 DeadLetterKind = Literal["invalid-event", "unknown-application", "unknown-plan", "dynamic-targets",
                          "not-from-stage-1", "rejected"]
@@ -116,15 +116,31 @@ def dead_letter(reason: str, kind: DeadLetterKind, topic: str, partition: int | 
     return Output(topics.DEADLETTER, key or b"", record.model_dump_json().encode(), tally=Tally("dead-letter", kind))
 
 
-def outputs_of(result: Result) -> list[Output]:
+def outputs_of(result: Result, flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS
+               ) -> list[Output]:
+    """The records of an engine result. With flood control (spec §7) configured, a message it may
+    change goes to `streamproc.flood`, keyed by its user, instead of its mode's topic, and the
+    instance's claims and resolves follow to the users it sent such messages of batching plans
+    (`IncidentState.flood_users`, updated here on `result.state`)."""
     out: list[Output] = []
+    state = result.state
+    if flood is not None and any(a.kind == "triggered" for a in result.audits):
+        state.flood_users = []  # a new instance
     for emitted in result.emitted:
         outcome = emitted.outcome
-        value = json.dumps(outcome_dict(outcome)).encode()
+        value = outcome_json(outcome).encode()
         if isinstance(outcome, Message):
+            tally = Tally("outcome", outcome.kind, outcome.mode, to_us(outcome.at))
+            if flood is not None and flood.applies(outcome):
+                user_key = outcome.user.encode()
+                out.append(Output(topics.FLOOD, user_key, FloodMessage(message=outcome).model_dump_json().encode(),
+                                  topics.partition_for(user_key, partitions), kind="flood",
+                                  message_id=outcome.message_id, tally=tally))
+                if outcome.plan in flood.batching and outcome.user not in state.flood_users:
+                    state.flood_users = [*state.flood_users, outcome.user]
+                continue
             out.append(Output(topics.messages_topic(outcome.mode), topics.message_key(outcome.user), value,
-                              kind=outcome.kind, message_id=outcome.message_id,
-                              tally=Tally("outcome", outcome.kind, outcome.mode, to_us(outcome.at))))
+                              kind=outcome.kind, message_id=outcome.message_id, tally=tally))
         else:
             tally = Tally("outcome", outcome.kind, "drop" if isinstance(outcome, Dropped) else "", to_us(outcome.at))
             out.append(Output(topics.OUTCOMES, outcome.incident_id.encode(), value, kind=outcome.kind, tally=tally))
@@ -133,6 +149,15 @@ def outputs_of(result: Result) -> list[Output]:
             continue  # the trigger itself is on the incidents topic; nothing downstream needs it
         out.append(Output(topics.OUTCOMES, audit.incident_id.encode(), audit.model_dump_json().encode(),
                           kind=audit.kind))
+        if flood is not None and audit.kind in ("claimed", "unclaimed", "resolved"):
+            for user in state.flood_users:
+                status = FloodStatus(user=user, incident_id=audit.incident_id, instance=audit.instance,
+                                     status=audit.kind, at=audit.at)  # type: ignore[arg-type]
+                user_key = user.encode()
+                out.append(Output(topics.FLOOD, user_key, status.model_dump_json().encode(),
+                                  topics.partition_for(user_key, partitions), kind="flood-" + audit.kind))
+            if audit.kind == "resolved":
+                state.flood_users = []
     return out
 
 
@@ -162,6 +187,13 @@ def on_incident_record(engine: Engine, key: bytes | None, value: bytes | None, t
 def on_event_record(engine: Engine, stored: bytes | None, value: bytes | None, partition: int | None = None,
                     offset: int | None = None, now_us: int | None = None,
                     correlation_id: str | None = None) -> Processed:
+    """`on_event` for a stored table value."""
+    return on_event(engine, load_state(stored), value, partition, offset, now_us, correlation_id)
+
+
+def on_event(engine: Engine, state: IncidentState | None, value: bytes | None, partition: int | None = None,
+             offset: int | None = None, now_us: int | None = None, correlation_id: str | None = None,
+             flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS) -> Processed:
     """Second stage: an event from `streamproc.events` (checked and given its `at` by the first).
     Sends due at the event's time go out at once, but never before the wall clock `now_us`
     reaches them (an event dated in the future waits for its wake-up like any other send).
@@ -173,13 +205,12 @@ def on_event_record(engine: Engine, stored: bytes | None, value: bytes | None, p
     except (ValidationError, ValueError) as exc:  # not written by the first stage
         reason = error_text(exc) if isinstance(exc, ValidationError) else str(exc)
         return Processed([dead_letter(reason, "not-from-stage-1", topics.EVENTS, partition, offset, None, value,
-                                      now_us or 0)])
+                                      now_us or 0)], state=state)
     at = to_us(event.at)
-    state = load_state(stored)
     result = engine.handle(state, event, at)
     if result.rejected is not None:  # the config changed (SIGHUP) between the two stages
         return Processed([dead_letter(result.rejected, rejection_kind(result.rejected), topics.EVENTS, partition,
-                                      offset, event.key.encode(), value, at)])
+                                      offset, event.key.encode(), value, at)], state=state)
     if result.duplicate:
         return Processed(state=state)
     advanced = engine.advance(result.state, at if now_us is None else min(at, now_us))
@@ -188,12 +219,17 @@ def on_event_record(engine: Engine, stored: bytes | None, value: bytes | None, p
     opened = state is None or result.state.instance != state.instance
     if correlation_id is not None and result.state is not state and (opened or result.state.correlation_id is None):
         result.state.correlation_id = correlation_id  # a new copy: the stored state is never touched
-    return Processed(outputs_of(result), result.state, result.state is not state)
+    return Processed(outputs_of(result, flood, partitions), result.state, result.state is not state)
 
 
 def on_tick_record(engine: Engine, stored: bytes | None, value: bytes | None, now_us: int) -> Processed:
+    """`on_tick` for a stored table value."""
+    return on_tick(engine, load_state(stored), value, now_us)
+
+
+def on_tick(engine: Engine, state: IncidentState | None, value: bytes | None, now_us: int,
+            flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS) -> Processed:
     """A wake-up: emit whatever is due by now (the wall clock, never earlier than the tick's due time)."""
-    state = load_state(stored)
     try:
         tick = Tick.model_validate_json(value or b"")
     except ValidationError:
@@ -201,4 +237,53 @@ def on_tick_record(engine: Engine, stored: bytes | None, value: bytes | None, no
     if state is None:
         return Processed()
     result = engine.advance(state, max(now_us, tick.due))
-    return Processed(outputs_of(result), result.state, result.state is not state)
+    return Processed(outputs_of(result, flood, partitions), result.state, result.state is not state)
+
+
+@dataclass
+class FloodProcessed:
+    outputs: list[Output] = field(default_factory=list)
+    state: UserFloodState | None = None
+    """The user's flood-control state after the record (None: the user has none)."""
+    changed: bool = False
+
+    @property
+    def wake_at(self) -> int | None:
+        return self.state.wake_at if self.state is not None else None
+
+
+def load_flood_state(raw: bytes | None) -> UserFloodState | None:
+    return UserFloodState.model_validate_json(raw) if raw else None
+
+
+def on_flood_record(control: FloodControl, state: UserFloodState | None, value: bytes | None, now_us: int,
+                    partition: int | None = None, offset: int | None = None) -> FloodProcessed:
+    """The flood-control stage (spec §7), keyed by user: a message from the escalation stage, a
+    claim or resolve of an instance the user was sent messages of, or a wake-up for a batch.
+    Its messages go to their mode's topic and its `batched` (and `undeliverable`) outcomes to
+    `streamproc.outcomes`, as the escalation stage's do."""
+    try:
+        record = FLOOD_ADAPTER.validate_json(value or b"")
+    except ValidationError as exc:  # not written by the escalation stage
+        return FloodProcessed([dead_letter(error_text(exc), "not-from-stage-1", topics.FLOOD, partition, offset, None,
+                                           value, now_us)], state=state)
+    if isinstance(record, FloodMessage):
+        result = control.on_message(state, record.message)
+    elif isinstance(record, FloodStatus):
+        result = control.on_status(state, record.incident_id, record.instance, record.status, to_us(record.at),
+                                   user=record.user)
+    else:
+        assert isinstance(record, FloodTick)
+        if state is None:
+            return FloodProcessed()
+        result = control.advance(state, max(now_us, record.due))
+    out: list[Output] = []
+    for emitted in result.emitted:
+        outcome = emitted.outcome
+        value_out = outcome_json(outcome).encode()
+        if isinstance(outcome, Message):
+            out.append(Output(topics.messages_topic(outcome.mode), topics.message_key(outcome.user), value_out,
+                              kind=outcome.kind, message_id=outcome.message_id))
+        else:
+            out.append(Output(topics.OUTCOMES, outcome.incident_id.encode(), value_out, kind=outcome.kind))
+    return FloodProcessed(out, result.state, result.state is not state)

@@ -18,6 +18,7 @@ SCHEMAS: tuple[tuple[str, str, str], ...] = (
     ("outcome.schema.json", "streamproc.wire.outcomes", "OUTCOME_ADAPTER"),
     ("audit.schema.json", "streamproc.wire.outcomes", "Audit"),
     ("tick.schema.json", "streamproc.wire.records", "Tick"),
+    ("flood.schema.json", "streamproc.wire.records", "FLOOD_ADAPTER"),
     ("deadletter.schema.json", "streamproc.wire.records", "DeadLetter"),
     ("delivery.schema.json", "streamproc.wire.deliveries", "Delivery"),
     ("config.schema.json", "streamproc.config.models", "Config"),
