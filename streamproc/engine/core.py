@@ -118,8 +118,9 @@ class Engine:
     # ---- driving -------------------------------------------------------------------------
     def handle(self, state: IncidentState | None, event: Event, at_us: int) -> Result:
         """Apply one event that happened at `at_us` (its `at`, or its record's timestamp)."""
+        fresh = state is None
         if state is None:
-            state = IncidentState(incident_id=event.key)
+            state = IncidentState.new(event.key)
         if event.event_id is not None and event.event_id in state.seen_events:
             return Result(state, duplicate=True)
         if isinstance(event, Trigger):
@@ -128,12 +129,12 @@ class Engine:
                 return Result(state, rejected=reason)
         result = self.advance(state, at_us, inclusive=False)
         # advance() returns a fresh state when it changed anything: no need to copy that one again.
-        s = result.state.clone() if result.state is state else result.state
+        s = result.state.clone() if result.state is state and not fresh else result.state
         if event.event_id is not None:
             s.seen_events = [*s.seen_events[-(SEEN_EVENTS_KEPT - 1):], event.event_id]
         audit = self._apply(s, event, at_us)
         if audit is not None:
-            s.version += 1
+            _update(s, version=s.version + 1)
             result.audits.append(audit)
         result.state = s
         return result
@@ -142,10 +143,10 @@ class Engine:
         """Emit everything scheduled before `until_us` (or at it, when inclusive)."""
         if state.status != "escalating" or state.plan is None:
             return Result(state)
-
-        def due(t: int) -> bool:
-            return t <= until_us if inclusive else t < until_us
-
+        last = until_us if inclusive else until_us - 1  # times are integers: t < u is t <= u - 1
+        wake = state.pending[0].at if state.pending else state.step_end
+        if wake > last:  # nothing due (pending is in time order and ends by step_end)
+            return Result(state)
         s = state.clone()
         plan = state.plan
         out: list[Emitted] = []
@@ -153,18 +154,18 @@ class Engine:
         i = 0
         while True:
             if i < len(pending):
-                if not due(pending[i].at):
+                if pending[i].at > last:
                     break
-                out.extend(self._emit(s, pending[i]))
+                out.append(self._emit(s, pending[i]))
                 i += 1
                 continue
-            if not due(s.step_end):
+            if s.step_end > last:
                 break
             if s.step + 1 < len(plan.steps):
                 self._start_step(s, s.step + 1, s.step_end)
                 pending, i = s.pending, 0
                 continue
-            s.status = "exhausted"
+            _update(s, status="exhausted")
             out.append(Emitted(
                 new_exhausted(from_us(s.step_end), s.incident_id, s.instance),
                 (s.step_end, s.incident_id, len(plan.steps) + 1, 0, 0, "", ""),
@@ -172,8 +173,7 @@ class Engine:
             pending, i = [], 0
             break
         if out or i:
-            s.pending = pending[i:]
-            s.version += 1
+            _update(s, pending=pending[i:], version=s.version + 1)
             return Result(s, out)
         return Result(state)
 
@@ -204,32 +204,25 @@ class Engine:
         if isinstance(event, Claim | Acknowledge):
             if s.status not in ("escalating", "exhausted") or s.plan is None:
                 return None
-            s.claimed_step = self._step_started_by(s, at)
-            s.claimed_at = at
-            s.owner = event.owner if isinstance(event, Claim) else (event.application or s.application)
-            s.status = "claimed"
-            s.pending = []
-            return self._audit(s, "claimed", at, owner=s.owner)
+            owner = event.owner if isinstance(event, Claim) else (event.application or s.application)
+            _update(s, claimed_step=self._step_started_by(s, at), claimed_at=at, owner=owner, status="claimed",
+                    pending=[])
+            return self._audit(s, "claimed", at, owner=owner)
         if isinstance(event, Unclaim):
             if s.status != "claimed" or s.claimed_step is None:
                 return None
             step = s.claimed_step
-            s.status = "escalating"
-            s.claimed_at = s.claimed_step = None
-            s.owner = None
+            _update(s, status="escalating", claimed_at=None, claimed_step=None, owner=None)
             self._start_step(s, step, at)
             return self._audit(s, "unclaimed", at)
         if isinstance(event, Resolve):
             if not s.is_open:
                 return None
-            s.status = "resolved"
-            s.pending = []
+            _update(s, status="resolved", pending=[])
             audit = self._audit(s, "resolved", at)
             # A resolved instance never runs again: keep only what the next trigger needs
             # (the instance counter, seen event ids), not the plan snapshot and context.
-            s.plan = None
-            s.context = {}
-            s.dynamic_targets = []
+            _update(s, plan=None, context={}, dynamic_targets=[])
             return audit
         return None
 
@@ -283,15 +276,15 @@ class Engine:
         return note.role, note.target
 
     # ---- sends ---------------------------------------------------------------------------
-    def _emit(self, s: IncidentState, p: Pending) -> list[Emitted]:
+    def _emit(self, s: IncidentState, p: Pending) -> Emitted:
         assert s.plan is not None
         note = s.plan.steps[s.step][p.notification]
         step_no = s.step + 1
         if p.unresolved is not None:
-            return [self._owner_message(s, p, step_no)]
+            return self._owner_message(s, p, step_no)
         assert p.user is not None
         role, target = self._role_target(s, note)
-        return [self._send(s, p, step_no, p.user, note.priority, role, target, note.template)]
+        return self._send(s, p, step_no, p.user, note.priority, role, target, note.template)
 
     def _key(self, s: IncidentState, p: Pending, step_no: int, user: str | None, mode: str) -> tuple[Any, ...]:
         return (p.at, s.incident_id, step_no, p.notification, p.repeat, user or "", mode)

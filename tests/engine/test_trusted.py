@@ -148,3 +148,13 @@ templates:
         assert bodies[(0, 0, user)] == bodies[(0, 1, user)] == f"to {user} as team step 1"
     assert [bodies[(1, 0, u)] for u in ("alice", "bob", "carol")] == ["ALICE", "bob!", "CAROL"]
     assert {o["subject"] for o in out} == {"disk full"}
+
+
+def test_new_state_equals_a_validated_one_and_owns_its_lists() -> None:
+    built, validated = IncidentState.new("inc-1"), IncidentState(incident_id="inc-1")
+    assert built == validated and list(built.__dict__) == list(validated.__dict__)
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.model_dump_json() == validated.model_dump_json()
+    other = IncidentState.new("inc-2")
+    for name in ("context", "dynamic_targets", "pending", "seen_events"):
+        assert getattr(built, name) is not getattr(other, name)
