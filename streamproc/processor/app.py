@@ -35,9 +35,10 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 
@@ -238,38 +239,65 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     # agent has finished with the batch, so "acknowledged before the state is written, committed
     # after both" holds for the batch as it did for each record.
 
+    async def whole(batch_done: Awaitable[None]) -> None:
+        """Handle a batch to its end. Faust acknowledges a batch's records as the agent leaves it,
+        handled or not, and then commits them: a stopping worker (the agent cancelled) first
+        finishes the batch, and an error while handling one ends the process instead of letting
+        its records be committed unhandled (they are read again after the restart)."""
+        task = asyncio.ensure_future(batch_done)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                await asyncio.wait([task])  # the agent was cancelled: finish the batch first
+            if task.cancelled() or task.exception() is not None:
+                fatal(task)
+            raise
+        except BaseException:
+            fatal(task)
+
+    def fatal(task: asyncio.Future[None]) -> NoReturn:
+        error = None if task.cancelled() else task.exception()
+        log.critical("a batch failed (%r): exiting before Faust commits its records", error,
+                     exc_info=error)
+        logging.shutdown()
+        os._exit(70)
+
     @app.agent(incidents, concurrency=1, name="rekey")
     async def rekey(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_max, settings.batch_within):
-            pending: list[Record] = []
-            done: list[tuple[Output, str, int, int]] = []
-            for event in batch:
-                message = event.message
-                token = barrier_token(message.headers)
-                if token is not None:
-                    if runtime.catchup.incidents_read(message.partition, token):
-                        # Behind everything re-keyed before it.
-                        pending.extend(records([Output(topics.EVENTS, None, b"", p)
-                                                for p in sorted(runtime.catchup.events)], [(BARRIER_HEADER, token)]))
-                    continue
-                timestamp = round(message.timestamp * 1000) * 1000
-                # The correlation id comes with the record (the API, or any client, sets the header)
-                # or is made here; it goes on with the event.
-                correlation_id = correlation_of(message.headers) or new_correlation_id()
-                output = on_incident_record(runtime.engine, event.key, event.value, timestamp,
-                                            message.partition, message.offset, partitions)
-                pending.extend(records([output], correlation_headers(correlation_id)))
-                done.append((output, correlation_id, message.partition, message.offset))
-            await outputs.send(pending)
-            now = now_us()
-            for output, correlation_id, source_partition, offset in done:
-                metrics.count([output], now)
-                log_rekeyed(output, correlation_id, source_partition, offset)
+            await whole(rekey_batch(batch))
+
+    async def rekey_batch(batch: list[Any]) -> None:
+        pending: list[Record] = []
+        done: list[tuple[Output, str, int, int]] = []
+        for event in batch:
+            message = event.message
+            token = barrier_token(message.headers)
+            if token is not None:
+                if runtime.catchup.incidents_read(message.partition, token):
+                    # Behind everything re-keyed before it.
+                    pending.extend(records([Output(topics.EVENTS, None, b"", p)
+                                            for p in sorted(runtime.catchup.events)], [(BARRIER_HEADER, token)]))
+                continue
+            timestamp = round(message.timestamp * 1000) * 1000
+            # The correlation id comes with the record (the API, or any client, sets the header)
+            # or is made here; it goes on with the event.
+            correlation_id = correlation_of(message.headers) or new_correlation_id()
+            output = on_incident_record(runtime.engine, event.key, event.value, timestamp,
+                                        message.partition, message.offset, partitions)
+            pending.extend(records([output], correlation_headers(correlation_id)))
+            done.append((output, correlation_id, message.partition, message.offset))
+        await outputs.send(pending)
+        now = now_us()
+        for output, correlation_id, source_partition, offset in done:
+            metrics.count([output], now)
+            log_rekeyed(output, correlation_id, source_partition, offset)
 
     @app.agent(source, concurrency=1, name="escalate")
     async def escalate(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_max, settings.batch_within):
-            await escalate_batch(batch)
+            await whole(escalate_batch(batch))
 
     async def escalate_batch(batch: list[Any]) -> None:
         # key -> (its latest record, latest state, changed): later records of a key see it.
@@ -326,29 +354,32 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         """Flood control (spec §7), keyed by user: downgrade, then batching; batch times come back
         as ticks on the same topic. Same rules as `escalate`: outputs acknowledged before the state."""
         async for batch in stream.take_events(settings.batch_max, settings.batch_within):
-            states: dict[bytes, tuple[Any, UserFloodState | None, bool]] = {}
-            pending: list[Record] = []
-            for event in batch:
-                key: bytes | None = event.key
-                if key is None:
-                    continue
+            await whole(flood_batch(batch))
+
+    async def flood_batch(batch: list[Any]) -> None:
+        states: dict[bytes, tuple[Any, UserFloodState | None, bool]] = {}
+        pending: list[Record] = []
+        for event in batch:
+            key: bytes | None = event.key
+            if key is None:
+                continue
+            make_current(event)
+            if key in states:
+                _, state, changed = states[key]
+            else:
+                state, changed = load_flood_state(flood_table.get(key)), False
+            message = event.message
+            processed = on_flood_record(runtime.flood, state, event.value, now_us(), message.partition,
+                                        message.offset)
+            states[key] = (event, processed.state, changed or processed.changed)
+            pending.extend(records(processed.outputs, correlation_headers(correlation_of(message.headers))))
+        await outputs.send(pending)
+        for key, (event, state, changed) in states.items():
+            if changed and state is not None:
                 make_current(event)
-                if key in states:
-                    _, state, changed = states[key]
-                else:
-                    state, changed = load_flood_state(flood_table.get(key)), False
-                message = event.message
-                processed = on_flood_record(runtime.flood, state, event.value, now_us(), message.partition,
-                                            message.offset)
-                states[key] = (event, processed.state, changed or processed.changed)
-                pending.extend(records(processed.outputs, correlation_headers(correlation_of(message.headers))))
-            await outputs.send(pending)
-            for key, (event, state, changed) in states.items():
-                if changed and state is not None:
-                    make_current(event)
-                    flood_table[key] = state.model_dump_json().encode()
-                runtime.set_wake(key.decode(), event.message.partition, state.wake_at if state is not None else None,
-                                 runtime.flood_schedule)
+                flood_table[key] = state.model_dump_json().encode()
+            runtime.set_wake(key.decode(), event.message.partition, state.wake_at if state is not None else None,
+                             runtime.flood_schedule)
 
     def rebuild(actives: set[int]) -> None:
         """Derive the wake schedule from the table for the partitions this worker owns."""
