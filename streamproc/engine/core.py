@@ -18,7 +18,7 @@ from typing import Any
 from streamproc.config.models import Config, Notification, Plan
 from streamproc.engine.render import Rendered, Renderer
 from streamproc.engine.state import IncidentState, Pending
-from streamproc.engine.targets import resolve_targets
+from streamproc.engine.targets import Targets
 from streamproc.timeutil import US_PER_S, format_us, from_us
 from streamproc.wire.common import Priority
 from streamproc.wire.events import Acknowledge, Claim, Event, Resolve, Trigger, Unclaim
@@ -73,10 +73,6 @@ def message_id(incident_id: str, instance: int, step: int, notification: int, re
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def _pending_order(p: Pending) -> tuple[int, int, int, str]:
-    return (p.at, p.notification, p.repeat, p.user or "")
-
-
 def _update(s: IncidentState, **fields: Any) -> None:
     """Set fields of the engine's working copy at once: what pydantic's `__setattr__` does for a
     model without assignment validation, without its per-attribute dispatch."""
@@ -94,6 +90,7 @@ class Engine:
     def __init__(self, config: Config):
         self.config = config
         self.renderer = Renderer(config)
+        self.targets = Targets(config)
         self._rendered: dict[tuple[Any, ...], Rendered] = {}
         # Pure functions of the configuration, looked up per send: computed once.
         self._routes: dict[tuple[str, str, str], tuple[str, str, str | None]] = {}
@@ -248,22 +245,24 @@ class Engine:
         """Resolve the step's targets at `start` and schedule all its sends."""
         assert s.plan is not None
         notes = s.plan.steps[index]
-        pending: list[Pending] = []
+        # Rows sort as the sends must go: (at, notification, repeat, user); the running number
+        # settles nothing (those four are unique) but keeps the comparison on plain values.
+        rows: list[tuple[int, int, int, str, int, str | None, str | None]] = []
         for j, note in enumerate(notes):
             role, target = self._role_target(s, note)
-            users = resolve_targets(self.config, role, target, start) if role and target else []
+            users = self.targets.resolve(role, target, start) if role and target else ()
             if users:
                 wait = note.wait * US_PER_S
                 for k in range(note.repeat + 1):
                     at = start + k * wait
                     for user in users:
-                        pending.append(Pending(at, j, k, user))
+                        rows.append((at, j, k, user, len(rows), user, None))
             elif not note.optional:
-                pending.append(Pending(at=start, notification=j, repeat=0, user=s.plan.owner,
-                                       unresolved=f"{role}:{target}"))
-        pending.sort(key=_pending_order)
+                owner = s.plan.owner
+                rows.append((start, j, 0, owner or "", len(rows), owner, f"{role}:{target}"))
+        rows.sort()
         _update(s, step=index, step_start=start, step_end=start + max(n.duration for n in notes) * US_PER_S,
-                pending=pending)
+                pending=[Pending(row[0], row[1], row[2], row[5], row[6]) for row in rows])
 
     @staticmethod
     def _role_target(s: IncidentState, note: Notification) -> tuple[str, str]:

@@ -140,7 +140,9 @@ templates:
       default: {subject: "{{ summary }}", body: "to {{ incident.user }} as {{ iris.role }} step {{ incident.step }}"}
   t3:
     default:
-      default: {subject: "{{ summary }}", body: "{% if incident.user == 'bob' %}bob!{% else %}{{ incident.user|upper }}{% endif %}"}
+      default:
+        subject: "{{ summary }}"
+        body: "{% if incident.user == 'bob' %}bob!{% else %}{{ incident.user|upper }}{% endif %}"
 """)
     out = [o for o in tl.trigger("10:00").run() if o["kind"] == "message"]
     bodies = {(o["notification"], o["repeat"], o["user"]): o["body"] for o in out}
@@ -158,3 +160,37 @@ def test_new_state_equals_a_validated_one_and_owns_its_lists() -> None:
     other = IncidentState.new("inc-2")
     for name in ("context", "dynamic_targets", "pending", "seen_events"):
         assert getattr(built, name) is not getattr(other, name)
+
+
+def test_cached_targets_resolve_as_resolve_targets_at_every_time() -> None:
+    from streamproc.engine.targets import Targets, resolve_targets
+    from streamproc.timeutil import parse_time, to_us
+
+    config = make_config(BASE, """
+users:
+  erin: {contacts: {email: "erin@x"}, active: false}
+teams:
+  db:
+    members: [alice, bob, erin, alice]
+    manager: dave
+    rotations:
+      primary: {users: [alice, bob, carol, erin], start: "2026-03-01T00:00:00Z", shift: 5h}
+      secondary: {users: [carol, alice], start: "2026-03-01T03:00:00Z", shift: 1d}
+    overrides:
+      - {role: primary, user: dave, start: "2026-03-01T10:00:00Z", end: "2026-03-01T12:00:00Z"}
+      - {role: oncall-primary, user: erin, start: "2026-03-01T11:00:00Z", end: "2026-03-01T11:30:00Z"}
+      - {role: secondary, user: bob, start: "2026-02-27T00:00:00Z", end: "2026-02-28T00:00:00Z"}
+""")
+    targets = Targets(config)
+    roles = [("user", "bob"), ("user", "erin"), ("user", "nobody"), ("team", "db"), ("team", "nope"),
+             ("manager", "db"), ("oncall", "db"), ("oncall-primary", "db"), ("oncall-secondary", "db"),
+             ("oncall-tertiary", "db"), ("oncall", "nope")]
+    t0 = to_us(parse_time("2026-02-25T00:00:00Z"))
+    seen = set()
+    for minute in range(0, 10 * 24 * 60, 7):
+        at = t0 + minute * 60_000_000
+        for role, target in roles:
+            users = targets.resolve(role, target, at)
+            assert list(users) == resolve_targets(config, role, target, at), (role, target, at)
+            seen.add((role, users))
+    assert ("oncall", ("dave",)) in seen and ("oncall", ()) in seen and ("oncall-secondary", ("bob",)) in seen
