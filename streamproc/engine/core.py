@@ -17,7 +17,7 @@ from typing import Any
 
 from streamproc.config.models import Config, Notification, Plan
 from streamproc.engine.render import Rendered, Renderer
-from streamproc.engine.state import IncidentState, Pending
+from streamproc.engine.state import IncidentState, Pending, remember_plans
 from streamproc.engine.targets import Targets
 from streamproc.timeutil import US_PER_S, format_us, from_us
 from streamproc.wire.common import Priority
@@ -91,6 +91,7 @@ class Engine:
         self.config = config
         self.renderer = Renderer(config)
         self.targets = Targets(config)
+        remember_plans(config.plans)
         self._rendered: dict[tuple[Any, ...], Rendered] = {}
         # Pure functions of the configuration, looked up per send: computed once.
         self._routes: dict[tuple[str, str, str], tuple[str, str, str | None]] = {}

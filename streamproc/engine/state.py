@@ -6,10 +6,11 @@ Everything in it is plain data so it serialises to JSON for the table's changelo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, ValidatorFunctionWrapHandler, WrapValidator
 
 from streamproc.config.models import Plan
 from streamproc.wire.events import DynamicTarget
@@ -33,6 +34,27 @@ class Pending:
     """Set on a message to the plan owner: the `role:target` that resolved to nobody."""
 
 
+_KNOWN_PLANS: dict[str, list[tuple[dict[str, Any], Plan]]] = {}
+
+
+def remember_plans(plans: Mapping[str, Plan]) -> None:
+    """Let states whose snapshot equals one of these plans load it without validating it again:
+    the live processor loads a state per record, and validating its plan was most of that."""
+    for name, plan in plans.items():
+        known = _KNOWN_PLANS.setdefault(name, [])
+        if not any(p is plan for _, p in known):
+            known.append((plan.model_dump(mode="json"), plan))
+            del known[:-4]  # a few configs per process at most (whatif runs two)
+
+
+def _plan_snapshot(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    if isinstance(value, dict):
+        for dumped, plan in _KNOWN_PLANS.get(info.data.get("plan_name", ""), ()):
+            if dumped == value:  # what validating `value` would give: an equal Plan
+                return plan
+    return handler(value)
+
+
 class IncidentState(BaseModel):
     model_config = ConfigDict(frozen=False, validate_assignment=False)
 
@@ -41,7 +63,8 @@ class IncidentState(BaseModel):
     status: Status = "none"
     version: int = 0
     plan_name: str = ""
-    plan: Plan | None = Field(default=None, description="Snapshot taken when the instance started")
+    plan: Annotated[Plan | None, WrapValidator(_plan_snapshot)] = Field(
+        default=None, description="Snapshot taken when the instance started")
     application: str = ""
     context: dict[str, Any] = Field(default_factory=dict)
     dynamic_targets: list[DynamicTarget] = Field(default_factory=list)
@@ -68,7 +91,9 @@ class IncidentState(BaseModel):
     def new(cls, incident_id: str) -> IncidentState:
         """`IncidentState(incident_id=...)` without validating the defaults (one per new incident)."""
         fields = dict(_DEFAULTS)
-        fields.update(incident_id=incident_id, context={}, dynamic_targets=[], pending=[], seen_events=[])
+        fields["incident_id"] = incident_id
+        for name in _FRESH:  # every state its own lists and dicts
+            fields[name] = _DEFAULTS[name].copy()
         state = cls.__new__(cls)
         object.__setattr__(state, "__dict__", fields)
         object.__setattr__(state, "__pydantic_fields_set__", {"incident_id"})
@@ -100,3 +125,4 @@ class IncidentState(BaseModel):
 
 _DEFAULTS = dict(IncidentState(incident_id="").__dict__)
 """Every field's default, in declaration order (the mutable ones are replaced in `new`)."""
+_FRESH = tuple(name for name, value in _DEFAULTS.items() if isinstance(value, list | dict))

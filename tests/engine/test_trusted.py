@@ -158,7 +158,9 @@ def test_new_state_equals_a_validated_one_and_owns_its_lists() -> None:
     assert built.model_fields_set == validated.model_fields_set
     assert built.model_dump_json() == validated.model_dump_json()
     other = IncidentState.new("inc-2")
-    for name in ("context", "dynamic_targets", "pending", "seen_events"):
+    mutable = [name for name, value in validated.__dict__.items() if isinstance(value, list | dict)]
+    assert {"context", "pending", "seen_events"} <= set(mutable)
+    for name in mutable:
         assert getattr(built, name) is not getattr(other, name)
 
 
@@ -194,3 +196,23 @@ teams:
             assert list(users) == resolve_targets(config, role, target, at), (role, target, at)
             seen.add((role, users))
     assert ("oncall", ("dave",)) in seen and ("oncall", ()) in seen and ("oncall-secondary", ("bob",)) in seen
+
+
+def test_a_state_loads_its_plan_snapshot_as_the_configured_plan_only_when_equal() -> None:
+    config = make_config(BASE, """
+plans:
+  p:
+    steps:
+      - - {role: team, target: db, priority: high, template: t, repeat: 1, wait: 60}
+""")
+    engine = Engine(config)
+    report = replay(engine, [json.dumps({"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "a",
+                                         "application": "app", "plan": "p"})],
+                    until_us=1_772_359_200_000_000)  # 2026-03-01T10:00:00Z: the instance is escalating
+    raw = report.states["a"].model_dump_json()
+    loaded = IncidentState.model_validate_json(raw)
+    assert loaded == report.states["a"] and loaded.plan is config.plans["p"]
+    edited = json.loads(raw)
+    edited["plan"]["steps"][0][0]["repeat"] = 3  # a snapshot of an older version of the plan
+    other = IncidentState.model_validate_json(json.dumps(edited))
+    assert other.plan is not None and other.plan.steps[0][0].repeat == 3
