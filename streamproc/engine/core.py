@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from streamproc.config.models import Config, Notification, Plan
 from streamproc.engine.render import Rendered, Renderer
@@ -37,10 +37,10 @@ SEEN_EVENTS_KEPT = 512
 """How many event ids each incident remembers for idempotency."""
 
 
-@dataclass(frozen=True)
-class Emitted:
+class Emitted(NamedTuple):
     """An outcome and its position in the spec's order:
-    (at, incident_id, step, notification, repeat, user, mode)."""
+    (at, incident_id, step, notification, repeat, user, mode). A named tuple: immutable, and
+    made for every outcome, which a frozen dataclass costs twice as much for."""
 
     outcome: SpecOutcome
     sort_key: tuple[Any, ...]
@@ -96,6 +96,7 @@ class Engine:
         # Pure functions of the configuration, looked up per send: computed once.
         self._routes: dict[tuple[str, str, str], tuple[str, str, str | None]] = {}
         self._needed: dict[str, int] = {}
+        self._varying: dict[tuple[str, str, str], tuple[bool, ...]] = {}
 
     # ---- input checks --------------------------------------------------------------------
     def check_trigger(self, trigger: Trigger) -> str | None:
@@ -328,7 +329,8 @@ class Engine:
     def _send(self, s: IncidentState, p: Pending, step_no: int, user: str, priority: Priority,
               role: str, target: str, template: str | None, unresolved: str | None = None) -> Emitted:
         at = from_us(p.at)
-        what, mode, destination = self._route(s.application, user, priority)
+        what, mode, destination = self._routes.get((s.application, user, priority)) or \
+            self._route(s.application, user, priority)
         sort_key = (p.at, s.incident_id, step_no, p.notification, p.repeat, user, mode)
         if destination is None:
             if what == "drop":
@@ -340,7 +342,10 @@ class Engine:
         else:
             # Sends of one instance render the same text when they agree on what the template
             # reads (repeats always do; often the whole team does): render once for them.
-            v = self.renderer.varying(template, s.application, mode)
+            v = self._varying.get((template, s.application, mode))
+            if v is None:
+                v = self._varying[(template, s.application, mode)] = self.renderer.varying(template, s.application,
+                                                                                           mode)
             cache_key = (s.incident_id, s.instance, s.created, template, mode, step_no if v[0] else None,
                          priority if v[1] else None, role if v[2] else None, target if v[3] else None,
                          user if v[4] else None)
