@@ -1003,7 +1003,7 @@ def scenarios(quick: bool) -> list[Scenario]:
                 Scenario("failover-w2", 2, rate=30, seconds=12, kill_at=3)]
     return [Scenario("burst-w1", 1, incidents=6000), Scenario("burst-w2", 2, incidents=6000),
             Scenario("burst-w4", 4, incidents=6000),
-            Scenario("paced-100s", 1, rate=100, seconds=60),  # more than one worker keeps up with here
+            Scenario("paced-100s", 1, rate=100, seconds=60),  # 1 worker falls behind at 100/s here: a long drain
             Scenario("paced-2000min", 1, rate=2000 / 60, seconds=90),
             Scenario("failover-w2", 2, rate=100 / 3, seconds=90, kill_at=30)]
 
