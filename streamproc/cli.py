@@ -117,6 +117,8 @@ def cmd_sender(args: argparse.Namespace) -> int:
         argv += ["--metrics-host", args.metrics_host]
     if args.status_port is not None:
         argv += ["--status-port", str(args.status_port)]
+    if args.loglevel is not None:
+        argv += ["--loglevel", args.loglevel]
     return int(sender_main(argv) or 0)
 
 
@@ -191,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address of the metrics endpoint (default $STREAMPROC_WEB_BIND, else 127.0.0.1)")
     p.add_argument("--status-port", type=int, default=None,
                    help="serve JSON /status for `streamproc inspect senders` (default $STREAMPROC_SENDER_STATUS_PORT)")
+    p.add_argument("--loglevel", default=None, help="debug, info (the default), warning or error")
     add_format_argument(p)
     p.set_defaults(func=cmd_sender)
 

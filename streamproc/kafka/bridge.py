@@ -14,10 +14,24 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+Record = tuple[str, bytes | None, bytes, int | None, list[tuple[str, bytes]] | None]
+"""(topic, key, value, partition, headers), as `AsyncProducer.enqueue_all` takes them."""
+
+
+def _settle_all(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
 
 class AsyncProducer:
     def __init__(self, config: dict[str, Any], loop: asyncio.AbstractEventLoop, name: str = "producer") -> None:
         self._loop = loop
+        self._batch: list[tuple[Record, asyncio.Future[None]]] | None = None
         self.producer = Producer(config)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
@@ -120,6 +134,40 @@ class AsyncProducer:
             except BufferError:  # local queue full: let it drain
                 await asyncio.sleep(0.05)
         await future
+
+    def write(
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[None]:
+        """Like `produce` (the future resolves once the broker has the record), but records
+        written in the same turn of the event loop are handed to librdkafka together, by
+        `enqueue_all` at the end of the turn: one delivery future and one hand-over back to
+        the loop for all of them, not one per record. A failure fails every record of its
+        batch (the first error). Call it on the loop."""
+        raw_key = key.encode() if isinstance(key, str) else key
+        future: asyncio.Future[None] = self._loop.create_future()
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = []
+            self._loop.call_soon(self._write_batch)
+        batch.append(((topic, raw_key, value, partition, headers), future))
+        return future
+
+    def _write_batch(self) -> None:
+        batch = self._batch or []
+        self._batch = None
+        waiters = [future for _record, future in batch]
+        try:
+            done = self.enqueue_all([record for record, _future in batch])
+        except Exception as exc:
+            _settle_all(waiters, exc)
+            return
+        done.add_done_callback(
+            lambda f: _settle_all(waiters, asyncio.CancelledError() if f.cancelled() else f.exception()))
 
     def close(self, timeout: float = 10.0) -> None:
         self.producer.flush(timeout)

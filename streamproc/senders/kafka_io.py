@@ -244,8 +244,9 @@ class KafkaSink:
 
     async def record(self, delivery: Delivery, pending: Pending) -> None:
         partition = pending.partition if self._co_partitioned else None
-        await self._producer.produce(self._topics.deliveries, pending.message.user, delivery_bytes(delivery), partition,
-                                     correlation_headers(pending.correlation_id))
+        # `write`: the records of sends settled in the same turn of the loop go to the broker together.
+        await self._producer.write(self._topics.deliveries, pending.message.user, delivery_bytes(delivery), partition,
+                                   correlation_headers(pending.correlation_id))
         if delivery.status == "sent" and self._crash_after is not None:
             self._sent += 1
             if self._sent >= self._crash_after:
@@ -255,8 +256,8 @@ class KafkaSink:
     async def requeue(self, message: Message, pending: Pending) -> None:
         partition = pending.partition if self._email_co_partitioned else None
         body = json.dumps(outcome_dict(message), separators=(",", ":"), ensure_ascii=False).encode()
-        await self._producer.produce(self._topics.messages("email"), message.user, body, partition,
-                                     correlation_headers(pending.correlation_id))
+        await self._producer.write(self._topics.messages("email"), message.user, body, partition,
+                                   correlation_headers(pending.correlation_id))
 
     def done(self, pending: Pending) -> None:
         self._tracker.done(pending.partition, pending.offset)

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -43,25 +44,38 @@ SCHEDULED_TO_ACCEPTED = Histogram("streamproc_sender_scheduled_to_accepted_secon
                                   buckets=SECONDS_BUCKETS)
 
 
+_children: dict[tuple[object, ...], Any] = {}
+"""Label children by (metric, labels...): `labels()` validates and locks on every call, and the
+label values are few (bounded, see above), so each child is looked up once."""
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def settled(mode: str, vendor: str, status: str) -> None:
-    MESSAGES.labels(mode, vendor, status).inc()
+    _child(MESSAGES, mode, vendor, status).inc()
 
 
 def retried(mode: str, vendor: str) -> None:
-    RETRIES.labels(mode, vendor).inc()
+    _child(RETRIES, mode, vendor).inc()
 
 
 def waited(mode: str, seconds: float) -> None:
-    RATELIMIT_WAIT.labels(mode).observe(seconds)
+    _child(RATELIMIT_WAIT, mode).observe(seconds)
 
 
 def vendor_called(mode: str, vendor: str, result: VendorResult, seconds: float, message: Message,
                   now: float | None = None) -> None:
     """A vendor call returned after `seconds`; an accepted message also gets its end-to-end time."""
-    VENDOR_CALL.labels(mode, vendor, result.outcome).observe(seconds)
+    _child(VENDOR_CALL, mode, vendor, result.outcome).observe(seconds)
     if result.outcome == "ok":
         accepted = time.time() if now is None else now
-        SCHEDULED_TO_ACCEPTED.labels(mode, vendor).observe(max(0.0, accepted - message.at.timestamp()))
+        _child(SCHEDULED_TO_ACCEPTED, mode, vendor).observe(max(0.0, accepted - message.at.timestamp()))
 
 
 def serve(port: int, host: str) -> tuple[int, Callable[[], None]]:

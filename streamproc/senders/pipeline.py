@@ -150,6 +150,11 @@ class ModePipeline:
         self._active[message_id] = item.partition
         self.lanes.push(item)
 
+    def enqueue_all(self, items: Iterable[Pending]) -> None:
+        """`enqueue` for each, in order: what the consumer thread hands over per batch."""
+        for item in items:
+            self.enqueue(item)
+
     # the dispatcher ------------------------------------------------------------------------
     async def run(self) -> None:
         """Take messages in lane order, pass them through the gates, start their sends.

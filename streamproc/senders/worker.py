@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 SENDER_MODES: tuple[ContactMode, ...] = ("call", "sms", "email", "slack", "webhook")
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 COMMIT_EVERY = 0.2
+CONSUME_BATCH = 500
+"""Records taken from the consumer at a time (and handed to the loop together)."""
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def group_id(mode: str, topics: Topics) -> str:
@@ -195,13 +198,9 @@ class ModeConsumer(threading.Thread):
                 elif paused and queued < self._settings.max_queued // 2:
                     consumer.resume(consumer.assignment())
                     paused = False
-                msg = consumer.poll(0.1)
-                if msg is None:
-                    continue
-                if msg.error() is not None:
-                    log.warning("%s: consumer error: %s", self.mode, msg.error())
-                    continue
-                self._take(msg)
+                batch = consumer.consume(CONSUME_BATCH, 0.1)
+                if batch:
+                    self._take_all(batch)
             self._commit(consumer)
         except BaseException as exc:
             log.exception("%s: consumer thread failed", self.mode)
@@ -210,7 +209,22 @@ class ModeConsumer(threading.Thread):
             with contextlib.suppress(Exception):
                 consumer.close()  # revokes: sends in flight are recorded and committed first
 
-    def _take(self, msg: Any) -> None:
+    def _take_all(self, batch: list[Any]) -> None:
+        """Parse a batch of records and hand them to the loop in one call (one wake-up of the
+        loop per batch, not per record)."""
+        items: list[Pending] = []
+        for msg in batch:
+            error = msg.error()
+            if error is not None:
+                log.warning("%s: consumer error: %s", self.mode, error)
+                continue
+            item = self._parse(msg)
+            if item is not None:
+                items.append(item)
+        if items:
+            self._loop.call_soon_threadsafe(self._pipeline.enqueue_all, items)
+
+    def _parse(self, msg: Any) -> Pending | None:
         partition, offset = msg.partition(), msg.offset()
         self._tracker.track(partition, offset)
         try:
@@ -225,16 +239,15 @@ class ModeConsumer(threading.Thread):
                 exc,
             )
             self._tracker.done(partition, offset)
-            return
+            return None
         _kind, stamp = msg.timestamp()
-        item = Pending(
+        return Pending(
             message=message,
             partition=partition,
             offset=offset,
             appended_at=stamp / 1000 if stamp > 0 else None,
             correlation_id=correlation_of(msg.headers()),
         )
-        self._loop.call_soon_threadsafe(self._pipeline.enqueue, item)
 
 
 def _limits_for(modes: Sequence[str], vendors: dict[str, Vendor], settings: SendersSettings) -> RateLimits:
@@ -380,11 +393,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", DEFAULT_BOOTSTRAP))
     parser.add_argument("--config", help="configuration file or directory (senders: and users:)")
     parser.add_argument("--topic-prefix", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--loglevel", type=str.lower, choices=LOG_LEVELS, default="info",
+                        help="how much to log (default info: a line per vendor call and per delivery record)")
     add_format_argument(parser)
     metrics.add_arguments(parser)
     status.add_arguments(parser)
     args = parser.parse_args(argv)
-    setup_logging(args.log_format, logging.INFO)
+    setup_logging(args.log_format, args.loglevel)
     settings, email_of = _config_parts(args.config)
     modes = list(dict.fromkeys(args.mode or SENDER_MODES))
 

@@ -171,6 +171,7 @@ async def test_slack_posts_message_with_claim_button(slack: FakeSlack) -> None:
     msg = message(mode="slack", destination="U01ALICE", subject="[crit] disk full", body="db01 at 99%")
     result = await vendor.send(msg)
 
+    await vendor.close()
     assert result.outcome == "ok" and result.vendor_id
     [got] = slack.delivered
     assert got.headers["Authorization"] == f"Bearer {slack.token}"
@@ -196,9 +197,10 @@ async def test_slack_failures_classify(slack: FakeSlack) -> None:
     unknown = await vendor.send(message(mode="slack", destination="U0NOBODY"))
     slack.fail_next(500)
     broken = await vendor.send(message(mode="slack", destination="U01ALICE"))
-    bad_token = await SlackVendor(SlackSettings(token="xoxb-wrong", base_url=slack.api_url)).send(
-        message(mode="slack", destination="U01ALICE")
-    )
+    wrong = SlackVendor(SlackSettings(token="xoxb-wrong", base_url=slack.api_url))
+    bad_token = await wrong.send(message(mode="slack", destination="U01ALICE"))
+    await vendor.close()
+    await wrong.close()
 
     assert (limited.outcome, limited.retry_after) == ("temporary", 7.0)
     assert unknown.outcome == "permanent" and "channel_not_found" in unknown.detail
@@ -227,6 +229,7 @@ async def test_email_sends_text_and_html_alternative(smtp: FakeSmtp) -> None:
         email_html="<p><b>db01</b> at 99%</p>",
     )
     result = await vendor.send(msg)
+    await vendor.close()
 
     assert result.outcome == "ok"
     [got] = smtp.messages
@@ -245,6 +248,7 @@ async def test_email_sends_text_and_html_alternative(smtp: FakeSmtp) -> None:
 async def test_email_without_html_is_plain_text(smtp: FakeSmtp) -> None:
     vendor = SmtpVendor(SmtpSettings(host=smtp.host, port=smtp.port))
     assert (await vendor.send(message(mode="email", destination="a@example.com", body="x"))).outcome == "ok"
+    await vendor.close()
     assert smtp.messages[0].message.get_content_type() == "text/plain"
 
 
@@ -258,6 +262,8 @@ async def test_email_authenticates_when_configured(monkeypatch: pytest.MonkeyPat
         bad = SmtpVendor(SmtpSettings(host=fake.host, port=fake.port, username="pager", password="nope"))
         ok = await good.send(message(mode="email", destination="a@example.com"))
         refused = await bad.send(message(mode="email", destination="a@example.com"))
+        await good.close()
+        await bad.close()
     finally:
         fake.stop()
     assert ok.outcome == "ok" and fake.messages[0].authenticated_as == "pager"
@@ -291,6 +297,8 @@ async def test_email_starttls(self_signed: tuple[Path, Path]) -> None:
         plain = SmtpVendor(SmtpSettings(host=fake.host, port=fake.port))
         ok = await vendor.send(message(mode="email", destination="a@example.com"))
         refused = await plain.send(message(mode="email", destination="a@example.com"))
+        await vendor.close()
+        await plain.close()
     finally:
         fake.stop()
     assert ok.outcome == "ok"
@@ -306,6 +314,7 @@ async def test_email_failures_classify(smtp: FakeSmtp) -> None:
     later = await vendor.send(message(mode="email", destination="a@example.com"))
     smtp.stop()
     down = await vendor.send(message(mode="email", destination="a@example.com"))
+    await vendor.close()
     assert unknown.outcome == "permanent" and unknown.detail.startswith("550")
     assert later.outcome == "temporary" and later.detail.startswith("451")
     assert down.outcome == "temporary"

@@ -10,6 +10,7 @@ itself.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import aiohttp
@@ -60,6 +61,9 @@ def claim_blocks(message: Message) -> list[dict[str, Any]]:
 
 
 class SlackVendor:
+    """One client and one aiohttp session for every send: without a session of its own the SDK
+    opens (and closes) a session, and so a connection, per call."""
+
     name = "slack"
 
     def __init__(self, settings: SlackSettings) -> None:
@@ -68,15 +72,30 @@ class SlackVendor:
             raise ValueError("slack needs a token")
         self._token = token
         self._settings = settings
+        self._client: AsyncWebClient | None = None
         self.account: str | None = "slack" if settings.rate else None
 
+    def _get_client(self) -> AsyncWebClient:
+        # Built lazily: an aiohttp session belongs to the loop it is created in.
+        client = self._client
+        if client is None or client.session is None or client.session.closed:
+            timeout = int(max(1, self._settings.timeout))
+            # The SDK builds a debug line per request whenever its logger's own level is unset
+            # (it tests `logger.level`, not the effective level): give it one with a level.
+            sdk_log = logging.getLogger(f"{__name__}.sdk")
+            sdk_log.setLevel(sdk_log.getEffectiveLevel())
+            client = self._client = AsyncWebClient(
+                token=self._token,
+                base_url=self._settings.base_url or AsyncWebClient.BASE_URL,
+                timeout=timeout,
+                session=aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)),
+                logger=sdk_log,
+                retry_handlers=[],
+            )
+        return client
+
     async def send(self, message: Message) -> VendorResult:
-        client = AsyncWebClient(
-            token=self._token,
-            base_url=self._settings.base_url or AsyncWebClient.BASE_URL,
-            timeout=int(max(1, self._settings.timeout)),
-            retry_handlers=[],
-        )
+        client = self._get_client()
         fallback_text = f"{message.subject}: {message.body}" if message.subject else message.body
         try:
             response = await client.chat_postMessage(
@@ -96,4 +115,6 @@ class SlackVendor:
         return VendorResult.ok(vendor_id=str(response.get("ts") or "") or None)
 
     async def close(self) -> None:
-        return None
+        client, self._client = self._client, None
+        if client is not None and client.session is not None:
+            await client.session.close()

@@ -2,10 +2,17 @@
 
 STARTTLS and AUTH are used only when the settings ask for them. SMTP's own reply codes
 classify failures: 4xx is temporary, 5xx (bad recipient, auth refused) is permanent.
+
+Connections are kept and reused (one per concurrent send): connect, EHLO, STARTTLS, AUTH and
+QUIT cost more than the mail itself. A connection idle for `IDLE_REUSE` seconds is closed
+rather than reused (servers drop idle clients, RFC 5321 says after 5 minutes); one that fails
+in any way is closed. A reused connection the server has dropped meanwhile (the send fails
+as disconnected) is replaced by a fresh one for that send, once.
 """
 
 from __future__ import annotations
 
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -34,6 +41,10 @@ def build_email(message: Message, sender: str) -> EmailMessage:
     return email
 
 
+IDLE_REUSE = 30.0
+"""Seconds a kept connection may sit idle and still be reused."""
+
+
 class SmtpVendor:
     name = "smtp"
 
@@ -42,22 +53,63 @@ class SmtpVendor:
             raise ValueError("smtp needs a host")
         self._host = settings.host
         self._settings = settings
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        """Connected clients not in use, and since when (monotonic); the newest last."""
         self.account: str | None = f"smtp:{settings.host}" if settings.rate else None
 
-    async def send(self, message: Message) -> VendorResult:
+    async def _connect(self) -> aiosmtplib.SMTP:
         settings = self._settings
-        email = build_email(message, settings.from_)
+        client = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=settings.port,
+            start_tls=settings.starttls,
+            cert_bundle=settings.ca_file,
+            username=settings.username,
+            password=settings.resolved_password() if settings.username else None,
+            timeout=settings.timeout,
+        )
         try:
-            await aiosmtplib.send(
-                email,
-                hostname=self._host,
-                port=settings.port,
-                start_tls=settings.starttls,
-                cert_bundle=settings.ca_file,
-                username=settings.username,
-                password=settings.resolved_password() if settings.username else None,
-                timeout=settings.timeout,
-            )
+            await client.connect()
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _take_idle(self) -> aiosmtplib.SMTP | None:
+        cutoff = time.monotonic() - IDLE_REUSE
+        while self._idle:
+            client, since = self._idle.pop()
+            if since >= cutoff and client.is_connected:
+                return client
+            client.close()
+        return None
+
+    async def _deliver(self, email: EmailMessage) -> None:
+        client = self._take_idle()
+        if client is not None:
+            try:
+                await client.send_message(email)
+            except aiosmtplib.SMTPServerDisconnected:
+                client.close()  # dropped while idle: this send goes on a fresh connection
+                client = None
+            except BaseException:
+                client.close()
+                raise
+            else:
+                self._idle.append((client, time.monotonic()))
+                return
+        client = await self._connect()
+        try:
+            await client.send_message(email)
+        except BaseException:
+            client.close()
+            raise
+        self._idle.append((client, time.monotonic()))
+
+    async def send(self, message: Message) -> VendorResult:
+        email = build_email(message, self._settings.from_)
+        try:
+            await self._deliver(email)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
@@ -74,4 +126,11 @@ class SmtpVendor:
         return VendorResult.ok(vendor_id=str(email["Message-ID"]))
 
     async def close(self) -> None:
-        return None
+        idle, self._idle = self._idle, []
+        for client, _since in idle:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, TimeoutError, OSError):
+                pass
+            finally:
+                client.close()

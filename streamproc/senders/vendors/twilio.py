@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -73,6 +74,16 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         if response.status_code == 429:
             _retry_after.set(response.headers.get("Retry-After"))
         return response
+
+    # The client logs every request and response at INFO, some ten lines each (URL, every
+    # header): at DEBUG only, so a sender at its default level logs its own two lines a page.
+    def log_request(self, kwargs: dict[str, Any]) -> None:
+        if self.logger.isEnabledFor(logging.DEBUG):
+            super().log_request(kwargs)
+
+    def log_response(self, status_code: int, response: Any) -> None:
+        if self.logger.isEnabledFor(logging.DEBUG):
+            super().log_response(status_code, response)
 
 
 def with_page(url: str, message: Message) -> str:
