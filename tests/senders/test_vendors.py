@@ -12,9 +12,12 @@ import ssl
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import aiosmtplib
 import pytest
 
 from streamproc.config.senders import (
@@ -25,11 +28,13 @@ from streamproc.config.senders import (
     WebhookSettings,
 )
 from streamproc.senders.vendors import ConsoleVendor, build_vendor
+from streamproc.senders.vendors import smtp as smtp_vendor_module
 from streamproc.senders.vendors.base import parse_retry_after
 from streamproc.senders.vendors.slack import CLAIM_ACTION_ID, SlackVendor
-from streamproc.senders.vendors.smtp import SmtpVendor
+from streamproc.senders.vendors.smtp import SUBJECT_LIMIT, SmtpVendor, build_email
 from streamproc.senders.vendors.twilio import TwilioVendor
 from streamproc.senders.vendors.webhook import SIGNATURE_HEADER, WebhookVendor
+from streamproc.wire.outcomes import Message
 from tests.fakes import FakeSlack, FakeSmtp, FakeTwilio, FakeWebhook
 from tests.senders.helpers import message
 
@@ -319,6 +324,86 @@ async def test_email_failures_classify(smtp: FakeSmtp) -> None:
     assert later.outcome == "temporary" and later.detail.startswith("451")
     assert down.outcome == "temporary"
     assert smtp.messages == []
+
+
+def _stdlib_email(msg: Message, sender: str) -> EmailMessage:
+    """What `build_email` built before its header caches: the plain `EmailMessage()` way."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = msg.destination
+    mail["Subject"] = " ".join((msg.subject or msg.body.split("\n", 1)[0]).split())[:SUBJECT_LIMIT]
+    for name in ("Date", "Message-ID"):
+        mail[name] = "x"
+    mail["X-Streamproc-Message-Id"] = msg.message_id
+    mail["X-Streamproc-Incident"] = f"{msg.incident_id}#{msg.instance}"
+    mail.set_content(msg.body)
+    if msg.email_html:
+        mail.add_alternative(msg.email_html, subtype="html")
+    return mail
+
+
+@pytest.mark.parametrize("fields", [
+    {"subject": "[crit] disk full", "body": "db01 at 99%"},
+    {"subject": "Störung: Festplatte voll ✓ " * 12, "body": "Zeile 1\nZeile 2 — ünïcödé\n" + "x" * 200},
+    {"subject": "", "body": "first line\nsecond", "email_html": "<p>grüß <b>dich</b></p>"},
+    {"subject": "s", "body": "b", "destination": "Dörte Example <doerte@example.com>"},
+])
+def test_email_bytes_are_the_stdlib_defaults(fields: dict[str, str]) -> None:
+    msg = message(mode="email", **{"destination": "alice@example.com", **fields})
+    for _ in range(2):  # the second time from the caches
+        built = build_email(msg, "Pager <pager@example.com>")
+        expected = _stdlib_email(msg, "Pager <pager@example.com>")
+        for name in ("Date", "Message-ID"):
+            assert built[name]
+            del built[name], expected[name]
+        if expected.is_multipart():  # otherwise random, made when flattened
+            expected.set_boundary("==boundary==")
+            built.set_boundary("==boundary==")
+        assert built.as_bytes() == expected.as_bytes()
+
+
+async def test_email_connections_are_kept_and_a_dropped_one_replaced(
+    smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connects = 0
+    real_connect = aiosmtplib.SMTP.connect
+
+    async def counting(self: aiosmtplib.SMTP, **kw: Any) -> Any:
+        nonlocal connects
+        connects += 1
+        return await real_connect(self, **kw)
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "connect", counting)
+    vendor = SmtpVendor(SmtpSettings(host=smtp.host, port=smtp.port))
+    results = [await vendor.send(message(mode="email", destination="a@example.com")) for _ in range(3)]
+    assert connects == 1
+    # the server drops the kept connection: the next send goes on a new one, once, and succeeds
+    [(kept, _since)] = vendor._idle
+
+    async def dropped(*args: Any, **kw: Any) -> Any:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+
+    monkeypatch.setattr(kept, "send_message", dropped)
+    results.append(await vendor.send(message(mode="email", destination="a@example.com")))
+    # idle for too long: not reused
+    monkeypatch.setattr(smtp_vendor_module, "IDLE_REUSE", 0.0)
+    results.append(await vendor.send(message(mode="email", destination="a@example.com")))
+    await vendor.close()
+    assert [r.outcome for r in results] == ["ok"] * 5
+    assert connects == 3
+    assert len(smtp.messages) == 5 and vendor._idle == []
+
+
+async def test_slack_sends_share_one_session(slack: FakeSlack) -> None:
+    vendor = SlackVendor(SlackSettings(token=slack.token, base_url=slack.api_url))
+    await vendor.send(message(mode="slack", destination="U01ALICE"))
+    client = vendor._client
+    assert client is not None and client.session is not None
+    session = client.session
+    await vendor.send(message(mode="slack", destination="U01ALICE"))
+    assert vendor._client is client and client.session is session and not session.closed
+    await vendor.close()
+    assert session.closed and len(slack.delivered) == 2
 
 
 # ----------------------------------------------------------------------------------------- webhook

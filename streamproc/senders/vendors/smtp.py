@@ -12,7 +12,10 @@ as disconnected) is replaced by a fresh one for that send, once.
 
 from __future__ import annotations
 
+import email.policy
+import functools
 import time
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -25,10 +28,38 @@ from streamproc.wire.outcomes import Message
 SUBJECT_LIMIT = 254
 
 
+class _Registry(HeaderRegistry):
+    """The stdlib's header registry makes a new class with `type()` on every lookup, once per
+    header set; the class depends on the header's name only, so each is made once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(key)
+        return made
+
+
+POLICY = email.policy.default.clone(header_factory=_Registry())
+"""`email.policy.default` (what `EmailMessage()` uses), with the registry above: same bytes."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_header(name: str, value: str) -> BaseHeader:
+    """A parsed address header (parsing one costs more than the rest of the header); header
+    objects are immutable, and a message given one stores it as it is."""
+    header: BaseHeader = POLICY.header_factory(name, value)
+    return header
+
+
 def build_email(message: Message, sender: str) -> EmailMessage:
-    email = EmailMessage()
-    email["From"] = sender
-    email["To"] = message.destination
+    email = EmailMessage(policy=POLICY)
+    email["From"] = _address_header("From", sender)
+    email["To"] = _address_header("To", message.destination)
     subject = message.subject or message.body.split("\n", 1)[0]
     email["Subject"] = " ".join(subject.split())[:SUBJECT_LIMIT]
     email["Date"] = formatdate(localtime=False)
