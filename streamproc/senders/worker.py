@@ -97,6 +97,8 @@ class ModeConsumer(threading.Thread):
         self._owned: set[int] = set()
         self._committed: dict[int, int] = {}
         self.stopping = threading.Event()
+        self.assigned = threading.Event()
+        """Set once an assignment (even an empty one) is taken and its delivery records re-read."""
         self.error: BaseException | None = None
         session_ms = int(settings.session_timeout * 1000)
         self._consumer = Consumer(
@@ -135,6 +137,7 @@ class ModeConsumer(threading.Thread):
         )
         self._owned.update(partitions)
         self._on_loop(self._adopt(partitions, delivered))
+        self.assigned.set()
         log.info(
             "%s: assigned %s of %d partitions (%d delivery records re-read)",
             self.mode,
@@ -333,7 +336,9 @@ async def run_sender(
     status_runner = None
     try:
         if status_address is not None:
-            status_runner = await status.serve(pipelines, limits, *status_address)
+            status_runner = await status.serve(
+                pipelines, limits, *status_address,
+                readiness=lambda: {c.mode: c.assigned.is_set() and c.is_alive() for c in consumers})
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)

@@ -86,10 +86,12 @@ async def sender(
     modes: list[str],
     settings: SendersSettings,
     email_of: Callable[[str], str | None] = lambda user: None,
+    status_address: tuple[str, int] | None = None,
 ) -> AsyncIterator[asyncio.Task[None]]:
     """An in-process worker, stopped (cleanly) on exit."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_sender(modes, bootstrap, settings, email_of, stop=stop, topic_prefix=topics.prefix))
+    task = asyncio.create_task(run_sender(modes, bootstrap, settings, email_of, stop=stop, topic_prefix=topics.prefix,
+                                          status_address=status_address))
     try:
         yield task
     finally:

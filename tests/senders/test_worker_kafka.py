@@ -225,3 +225,43 @@ async def test_without_credentials_every_mode_prints(kafka_bootstrap: str, capsy
     for page in pages:
         assert f"{page.message_id}: by {page.mode}" in out
     assert {(d.vendor, d.status) for d in deliveries(kafka_bootstrap, topics)} == {("console", "sent")}
+
+
+async def test_ready_once_assigned_and_deliveries_reread(kafka_bootstrap: str, twilio: FakeTwilio) -> None:
+    """`/ready` answers 200 only after the assignment (and its dedupe rebuild): from then on a
+    message already delivered before the start is skipped, and a new one is sent."""
+    import aiohttp
+
+    from streamproc.localnet import free_port
+
+    topics = new_topics(kafka_bootstrap, "sms")
+    before = message(user="alice", body="sent by an earlier worker")
+    async with sender(kafka_bootstrap, topics, ["sms"], sms_settings(twilio)):
+        produce(kafka_bootstrap, topics, [before])
+        await twilio.wait_for(1, 30)
+    port = free_port()
+    async with (sender(kafka_bootstrap, topics, ["sms"], sms_settings(twilio), status_address=("127.0.0.1", port)),
+                aiohttp.ClientSession() as http):
+        answers: list[int] = []
+
+        async def ready() -> bool:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/ready") as answer:
+                    answers.append(answer.status)
+                    body = await answer.json()
+                    return answer.status == 200 and body["ready"] is True
+            except aiohttp.ClientConnectionError:
+                return False
+
+        async with asyncio.timeout(30):
+            while not await ready():
+                await asyncio.sleep(0.05)
+        async with http.get(f"http://127.0.0.1:{port}/ready") as answer:
+            body = await answer.json()
+        total = len(body["modes"]["sms"]["partitions"])
+        assert total > 0 and body["modes"]["sms"]["assigned"] is True
+        assert set(answers) <= {200, 503}
+        produce(kafka_bootstrap, topics, [before, message(user="bob", body="new page")])
+        await twilio.wait_for(2, 30)
+        await wait_until(lambda: len(deliveries(kafka_bootstrap, topics)) >= 3, 30, "three delivery records")
+    assert [r.form["Body"] for r in twilio.delivered] == ["sent by an earlier worker", "new page"]
