@@ -227,7 +227,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str] | None = None,
-                        keep_logs: bool = False) -> dict[str, Any]:
+                        keep_logs: bool = False, modes: tuple[str, ...] = MODES) -> dict[str, Any]:
     """CPU seconds per 1,000 pages of a `streamproc sender` child process, per mode and overall."""
     fakes_mod: Any = importlib.import_module("tests.fakes")
     twilio, slack, hook = fakes_mod.FakeTwilio(), fakes_mod.FakeSlack(), fakes_mod.FakeWebhook()
@@ -289,7 +289,7 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
         env=env, stdout=log_file, stderr=subprocess.STDOUT)
     report: dict[str, Any] = {"count_per_mode": count, "sender_args": sender_args or [], "modes": {}}
     try:
-        for mode in MODES:  # warm-up: the group has settled and every vendor client is open
+        for mode in modes:  # warm-up: the group has settled and every vendor client is open
             if await arrived(mode, produce(mode, 1), 90) is None:
                 raise RuntimeError(f"warm-up page of {mode} never arrived (see {workdir}/sender.log)")
         cpu0 = _cpu_seconds(child.pid)
@@ -298,7 +298,7 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
         threads0 = _thread_cpu(child.pid)
         total_cpu = 0.0
         total = 0
-        for mode in MODES:
+        for mode in modes:
             cpu0, start = _cpu_seconds(child.pid), time.time()
             ids = produce(mode, count)
             last = await arrived(mode, ids, 180)
@@ -350,9 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=500, help="burst per mode (--process)")
     parser.add_argument("--sender-arg", action="append", default=[], help="an option for the sender (--process)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the sender's log (--process)")
+    parser.add_argument("--mode", action="append", choices=MODES, help="a mode to measure (--process; default all)")
     args = parser.parse_args(argv)
     if args.process:
-        result = asyncio.run(process_bench(args.bootstrap, args.count, args.sender_arg, args.keep_logs))
+        result = asyncio.run(process_bench(args.bootstrap, args.count, args.sender_arg, args.keep_logs,
+                                           tuple(args.mode or MODES)))
     else:
         result = asyncio.run(bench(args.bootstrap))
     print(json.dumps(result, indent=2))
