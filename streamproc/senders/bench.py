@@ -227,8 +227,10 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str] | None = None,
-                        keep_logs: bool = False, modes: tuple[str, ...] = MODES) -> dict[str, Any]:
-    """CPU seconds per 1,000 pages of a `streamproc sender` child process, per mode and overall."""
+                        keep_logs: bool = False, modes: tuple[str, ...] = MODES, rate: float = 0.0) -> dict[str, Any]:
+    """CPU seconds per 1,000 pages of a `streamproc sender` child process, per mode and overall:
+    each mode's `count` messages at once, or at `rate` per second when given (pages trickling
+    in, as they leave a processor, are handled in smaller batches and cost more each)."""
     fakes_mod: Any = importlib.import_module("tests.fakes")
     twilio, slack, hook = fakes_mod.FakeTwilio(), fakes_mod.FakeSlack(), fakes_mod.FakeWebhook()
     for fake in (twilio, slack, hook):
@@ -259,10 +261,14 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
     stamp = uuid.uuid4().hex[:8]
     counter = 0
 
-    def produce(mode: str, n: int) -> list[str]:
+    def produce(mode: str, n: int, paced: float = 0.0) -> list[str]:
         nonlocal counter
         ids = []
-        for _ in range(n):
+        started = time.monotonic()
+        for k in range(n):
+            if paced:
+                time.sleep(max(0.0, started + k / paced - time.monotonic()))
+                producer.poll(0)
             counter += 1
             message_id = f"bench-{stamp}-{counter}"
             msg = _message(mode, message_id, destinations[mode], counter)
@@ -287,7 +293,8 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
         [sys.executable, "-m", "streamproc.senders.worker", "--config", str(workdir / "config.yaml"),
          "--bootstrap", bootstrap, "--topic-prefix", topics.prefix, *(sender_args or [])],
         env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    report: dict[str, Any] = {"count_per_mode": count, "sender_args": sender_args or [], "modes": {}}
+    report: dict[str, Any] = {"count_per_mode": count, "rate": rate or None, "sender_args": sender_args or [],
+                              "modes": {}}
     try:
         for mode in modes:  # warm-up: the group has settled and every vendor client is open
             if await arrived(mode, produce(mode, 1), 90) is None:
@@ -300,7 +307,7 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
         total = 0
         for mode in modes:
             cpu0, start = _cpu_seconds(child.pid), time.time()
-            ids = produce(mode, count)
+            ids = await asyncio.to_thread(produce, mode, count, rate) if rate else produce(mode, count)
             last = await arrived(mode, ids, 180)
             await asyncio.sleep(0.5)  # the delivery records of the last pages
             cpu = _cpu_seconds(child.pid) - cpu0
@@ -350,11 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=500, help="burst per mode (--process)")
     parser.add_argument("--sender-arg", action="append", default=[], help="an option for the sender (--process)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the sender's log (--process)")
+    parser.add_argument("--rate", type=float, default=0.0, help="messages per second (--process; default: at once)")
     parser.add_argument("--mode", action="append", choices=MODES, help="a mode to measure (--process; default all)")
     args = parser.parse_args(argv)
     if args.process:
         result = asyncio.run(process_bench(args.bootstrap, args.count, args.sender_arg, args.keep_logs,
-                                           tuple(args.mode or MODES)))
+                                           tuple(args.mode or MODES), args.rate))
     else:
         result = asyncio.run(bench(args.bootstrap))
     print(json.dumps(result, indent=2))

@@ -378,20 +378,32 @@ async def test_email_connections_are_kept_and_a_dropped_one_replaced(
     results = [await vendor.send(message(mode="email", destination="a@example.com")) for _ in range(3)]
     assert connects == 1
     # the server drops the kept connection: the next send goes on a new one, once, and succeeds
-    [(kept, _since)] = vendor._idle
+    [(kept, _since, sent)] = vendor._idle
+    assert sent == 3
 
     async def dropped(*args: Any, **kw: Any) -> Any:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
 
     monkeypatch.setattr(kept, "send_message", dropped)
     results.append(await vendor.send(message(mode="email", destination="a@example.com")))
+    [(kept, _since, _sent)] = vendor._idle
+
+    async def closing(*args: Any, **kw: Any) -> Any:
+        raise aiosmtplib.SMTPResponseException(421, "too many messages on this connection")
+
+    monkeypatch.setattr(kept, "send_message", closing)
+    results.append(await vendor.send(message(mode="email", destination="a@example.com")))
     # idle for too long: not reused
     monkeypatch.setattr(smtp_vendor_module, "IDLE_REUSE", 0.0)
     results.append(await vendor.send(message(mode="email", destination="a@example.com")))
+    monkeypatch.setattr(smtp_vendor_module, "IDLE_REUSE", 30.0)
+    monkeypatch.setattr(smtp_vendor_module, "MAX_PER_CONNECTION", 2)
+    results += [await vendor.send(message(mode="email", destination="a@example.com")) for _ in range(2)]
+    assert [n for _client, _since, n in vendor._idle] == [1]  # the other was closed after its second mail
     await vendor.close()
-    assert [r.outcome for r in results] == ["ok"] * 5
-    assert connects == 3
-    assert len(smtp.messages) == 5 and vendor._idle == []
+    assert [r.outcome for r in results] == ["ok"] * 8
+    assert connects == 5
+    assert len(smtp.messages) == 8
 
 
 async def test_slack_sends_share_one_session(slack: FakeSlack) -> None:

@@ -5,9 +5,10 @@ classify failures: 4xx is temporary, 5xx (bad recipient, auth refused) is perman
 
 Connections are kept and reused (one per concurrent send): connect, EHLO, STARTTLS, AUTH and
 QUIT cost more than the mail itself. A connection idle for `IDLE_REUSE` seconds is closed
-rather than reused (servers drop idle clients, RFC 5321 says after 5 minutes); one that fails
-in any way is closed. A reused connection the server has dropped meanwhile (the send fails
-as disconnected) is replaced by a fresh one for that send, once.
+rather than reused (servers drop idle clients, RFC 5321 says after 5 minutes), so is one that
+carried `MAX_PER_CONNECTION` mails, and one that fails in any way. A reused connection the
+server has dropped meanwhile or is closing (disconnected, or 421) is replaced by a fresh one
+for that send, once: the mail was not accepted on it.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def build_email(message: Message, sender: str) -> EmailMessage:
 
 IDLE_REUSE = 30.0
 """Seconds a kept connection may sit idle and still be reused."""
+MAX_PER_CONNECTION = 100
+"""Mails sent on one connection before it is closed (servers limit it too, answering 421)."""
 
 
 class SmtpVendor:
@@ -84,8 +87,8 @@ class SmtpVendor:
             raise ValueError("smtp needs a host")
         self._host = settings.host
         self._settings = settings
-        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
-        """Connected clients not in use, and since when (monotonic); the newest last."""
+        self._idle: list[tuple[aiosmtplib.SMTP, float, int]] = []
+        """Connected clients not in use, since when (monotonic) and mails sent on each; the newest last."""
         self.account: str | None = f"smtp:{settings.host}" if settings.rate else None
 
     async def _connect(self) -> aiosmtplib.SMTP:
@@ -106,28 +109,38 @@ class SmtpVendor:
             raise
         return client
 
-    def _take_idle(self) -> aiosmtplib.SMTP | None:
+    def _take_idle(self) -> tuple[aiosmtplib.SMTP, int] | None:
         cutoff = time.monotonic() - IDLE_REUSE
         while self._idle:
-            client, since = self._idle.pop()
+            client, since, sent = self._idle.pop()
             if since >= cutoff and client.is_connected:
-                return client
+                return client, sent
             client.close()
         return None
 
+    def _keep(self, client: aiosmtplib.SMTP, sent: int) -> None:
+        if sent < MAX_PER_CONNECTION:
+            self._idle.append((client, time.monotonic(), sent))
+        else:
+            client.close()
+
     async def _deliver(self, email: EmailMessage) -> None:
-        client = self._take_idle()
-        if client is not None:
+        kept = self._take_idle()
+        if kept is not None:
+            client, sent = kept
             try:
                 await client.send_message(email)
-            except aiosmtplib.SMTPServerDisconnected:
-                client.close()  # dropped while idle: this send goes on a fresh connection
-                client = None
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPResponseException) as exc:
+                client.close()
+                if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code != 421:
+                    raise
+                # Dropped while idle, or closing (421: too many messages, idle too long, ...):
+                # the mail was not taken; it goes on a fresh connection.
             except BaseException:
                 client.close()
                 raise
             else:
-                self._idle.append((client, time.monotonic()))
+                self._keep(client, sent + 1)
                 return
         client = await self._connect()
         try:
@@ -135,7 +148,7 @@ class SmtpVendor:
         except BaseException:
             client.close()
             raise
-        self._idle.append((client, time.monotonic()))
+        self._keep(client, 1)
 
     async def send(self, message: Message) -> VendorResult:
         email = build_email(message, self._settings.from_)
@@ -158,7 +171,7 @@ class SmtpVendor:
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
-        for client, _since in idle:
+        for client, _since, _sent in idle:
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, TimeoutError, OSError):
