@@ -14,7 +14,6 @@ for that send, once: the mail was not accepted on it.
 from __future__ import annotations
 
 import email.policy
-import functools
 import time
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
@@ -29,13 +28,20 @@ from streamproc.wire.outcomes import Message
 SUBJECT_LIMIT = 254
 
 
+_SHARED = frozenset({"from", "to", "content-type", "content-transfer-encoding", "mime-version"})
+"""Headers whose values repeat from mail to mail (addresses, MIME headers)."""
+
+
 class _Registry(HeaderRegistry):
     """The stdlib's header registry makes a new class with `type()` on every lookup, once per
-    header set; the class depends on the header's name only, so each is made once."""
+    header set; the class depends on the header's name only, so each is made once. Headers of
+    the names above are parsed once per value: header objects are immutable, and parsing one
+    (an address, a content type) costs more than the rest of the mail."""
 
     def __init__(self) -> None:
         super().__init__()
         self._made: dict[str, type[BaseHeader]] = {}
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
@@ -44,23 +50,25 @@ class _Registry(HeaderRegistry):
             made = self._made[key] = super().__getitem__(key)
         return made
 
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        if name.lower() not in _SHARED:
+            return super().__call__(name, value)
+        header = self._parsed.get((name, value))
+        if header is None:
+            if len(self._parsed) >= 4096:
+                self._parsed.clear()
+            header = self._parsed[(name, value)] = super().__call__(name, value)
+        return header
+
 
 POLICY = email.policy.default.clone(header_factory=_Registry())
 """`email.policy.default` (what `EmailMessage()` uses), with the registry above: same bytes."""
 
 
-@functools.lru_cache(maxsize=4096)
-def _address_header(name: str, value: str) -> BaseHeader:
-    """A parsed address header (parsing one costs more than the rest of the header); header
-    objects are immutable, and a message given one stores it as it is."""
-    header: BaseHeader = POLICY.header_factory(name, value)
-    return header
-
-
 def build_email(message: Message, sender: str) -> EmailMessage:
     email = EmailMessage(policy=POLICY)
-    email["From"] = _address_header("From", sender)
-    email["To"] = _address_header("To", message.destination)
+    email["From"] = sender
+    email["To"] = message.destination
     subject = message.subject or message.body.split("\n", 1)[0]
     email["Subject"] = " ".join(subject.split())[:SUBJECT_LIMIT]
     email["Date"] = formatdate(localtime=False)
