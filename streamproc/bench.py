@@ -380,9 +380,12 @@ RETRIGGER_FRACTION, RETRIGGER_AFTER = 0.1, 1.0
 RESOLVE_FRACTION, RESOLVE_AFTER = 0.4, 16.0
 
 
-def e2e_config(fakes: dict[str, Any]) -> str:
+def e2e_config(fakes: dict[str, Any], flood: bool = False) -> str:
     """Several applications, teams with rotations and per-user modes over every vendor mode, plans with
-    repeats and waits of seconds; sender rates far above what is reached, so they are not the limit."""
+    repeats and waits of seconds; sender rates far above what is reached, so they are not the limit.
+    With `flood`, flood control (spec §7) is on: every plan batches (more than 20 pages of a plan to
+    one person within a minute start batches every 5 s) and every user has a downgrade rule (a fourth
+    call within 10 minutes goes by SMS), so every page passes the flood stage."""
     users: dict[str, Any] = {}
     teams: dict[str, Any] = {}
     for t, team in enumerate(TEAMS):
@@ -415,6 +418,11 @@ def e2e_config(fakes: dict[str, Any]) -> str:
     for plan, (shape, team) in PLANS.items():
         plans[plan] = {"owner": f"{team}-boss", "steps": [
             [{"target": team, **n, "template": "page"} for n in step] for step in shapes[shape]]}
+    if flood:
+        for plan in plans.values():
+            plan["batching"] = {"threshold": 20, "window": "60s", "every": "5s", "quiet": "10s"}
+        for user in users.values():
+            user["downgrade"] = [{"from": "call", "to": "sms", "count": 3, "window": "10m"}]
     plans["warmup"] = {"steps": [[{"role": "user", "target": "hookbot", "priority": "low", "template": "page"}]]}
     fast = {"rate": 100000, "burst": 100000}
     config = {
@@ -821,6 +829,8 @@ class Scenario:
     seconds: float = 0.0
     kill_at: float | None = None
     """failover: SIGKILL half of the workers this many seconds into the load"""
+    flood: bool = False
+    """flood control on (`e2e_config(flood=True)`): the cost of the stage"""
 
 
 def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Path, workdir: Path,
@@ -901,6 +911,8 @@ def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Pat
                 break
             if len(collector.seen) > seen_before:
                 seen_before, quiet_since = len(collector.seen), time.time()
+            elif sc.flood and time.time() > max(last_due, quiet_since) + 10:
+                break  # batches live may differ from replay's (below): quiet for 10 s is done
             elif time.time() > max(last_due, quiet_since) + 5:
                 # Quiet for 5 s: done if what is left was dropped by the sender (claimed or resolved)
                 quiet_since = time.time()
@@ -960,6 +972,9 @@ def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Pat
         result["note"] = "trigger times are producer create times (the topic did not use LogAppendTime)"
     if gen.load.failed:
         result["produce_failures"] = gen.load.failed
+    if sc.flood:
+        result["note"] = ("flood control: a burst's triggers are due within the same few ms, where spec §7 lets "
+                          "live batches differ from replay's; missing/unexpected count those differences")
     if sc.rate is None:
         first_append = min(appended.values()) / 1000 if appended else load_started
         result["all_step1_pages_s"] = round(step1_done - first_append, 2) if step1_done else None
@@ -999,10 +1014,11 @@ def scenarios(quick: bool) -> list[Scenario]:
     """The full run stays under 15 minutes on a 2-core box; the quick one under 2."""
     if quick:
         return [Scenario("burst-w1", 1, incidents=200), Scenario("burst-w2", 2, incidents=200),
+                Scenario("burst-flood-w1", 1, incidents=200, flood=True),
                 Scenario("paced-100s", 1, rate=100, seconds=5),
                 Scenario("failover-w2", 2, rate=30, seconds=12, kill_at=3)]
     return [Scenario("burst-w1", 1, incidents=6000), Scenario("burst-w2", 2, incidents=6000),
-            Scenario("burst-w4", 4, incidents=6000),
+            Scenario("burst-w4", 4, incidents=6000), Scenario("burst-flood-w1", 1, incidents=3000, flood=True),
             Scenario("paced-100s", 1, rate=100, seconds=60),  # 1 worker falls behind at 100/s here: a long drain
             Scenario("paced-2000min", 1, rate=2000 / 60, seconds=90),
             Scenario("failover-w2", 2, rate=100 / 3, seconds=90, kill_at=30)]
@@ -1018,10 +1034,13 @@ def run_e2e(bootstrap: str, chosen: list[Scenario], say: Callable[[str], None]) 
     try:
         config = workdir / "bench.yaml"
         config.write_text(e2e_config(collector.fakes))
+        flood_config = workdir / "bench-flood.yaml"
+        flood_config.write_text(e2e_config(collector.fakes, flood=True))
         for sc in chosen:
             started = time.monotonic()
             try:
-                results[sc.name] = run_scenario(sc, bootstrap, collector, config, workdir, say, stopping)
+                results[sc.name] = run_scenario(sc, bootstrap, collector, flood_config if sc.flood else config,
+                                                workdir, say, stopping)
             except Exception as exc:  # report and go on: the bench never asserts
                 results[sc.name] = {"error": f"{type(exc).__name__}: {exc}"}
             say(f"  {sc.name} ({time.monotonic() - started:.0f} s): "

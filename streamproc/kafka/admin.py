@@ -30,7 +30,21 @@ def all_topics(partitions: int, names: topics.Topics = topics.CURRENT) -> dict[s
     for mode in MODES:
         if mode != "drop":
             wanted[names.messages(mode)] = partitions
+    # Faust's own topics, made here rather than by each worker at start: Faust asks the broker for
+    # each one in turn, twice, and a restarted worker spent seconds on it, longer than the session
+    # timeout that lets a quick restart keep its partitions (the app sets topic_allow_declare=False).
+    for table in topics.TABLES:
+        wanted[names.changelog(table)] = partitions
+    wanted[names.assignor_leader] = 1
     return wanted
+
+
+COMPACTED = {"cleanup.policy": "compact"}
+"""The changelogs keep the latest state of each key, as Faust makes them."""
+
+
+def topic_config(name: str, names: topics.Topics) -> dict[str, str]:
+    return COMPACTED if name in {names.changelog(t) for t in topics.TABLES} else {}
 
 
 def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, timeout: float = 30.0,
@@ -45,7 +59,8 @@ def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, t
         missing = [name for name in wanted if name not in meta.topics]
         if not missing:
             return {name: len(meta.topics[name].partitions) for name in wanted}
-        futures = admin.create_topics([NewTopic(name, wanted[name], 1) for name in missing])
+        futures = admin.create_topics([NewTopic(name, wanted[name], 1, config=topic_config(name, names))
+                                       for name in missing])
         for future in futures.values():
             try:
                 future.result(timeout=10)

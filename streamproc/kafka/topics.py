@@ -62,6 +62,15 @@ class Topics:
         """What the senders did with each message, keyed like the message topics."""
         return f"{self.namespace}.deliveries"
 
+    def changelog(self, table: str) -> str:
+        """Faust's changelog of a worker table (the namespace is the Faust app id)."""
+        return f"{self.namespace}-{table}-changelog"
+
+    @property
+    def assignor_leader(self) -> str:
+        """Faust's partition assignor's own topic."""
+        return f"{self.namespace}-__assignor-__leader"
+
     def messages(self, mode: str) -> str:
         """`<namespace>.messages.<mode>`: rendered messages for one contact mode."""
         return f"{self.namespace}.messages.{mode}"
@@ -75,6 +84,10 @@ FLOOD = CURRENT.flood
 OUTCOMES = CURRENT.outcomes
 DEADLETTER = CURRENT.deadletter
 DELIVERIES = CURRENT.deliveries
+ESCALATIONS_TABLE = "escalations"
+FLOOD_TABLE = "flood"
+TABLES = (ESCALATIONS_TABLE, FLOOD_TABLE)
+"""The worker's Faust tables (each has a changelog topic, made by `kafka.admin`)."""
 MESSAGES_PREFIX = f"{NAMESPACE}.messages."
 
 

@@ -53,7 +53,7 @@ from streamproc.localnet import free_port
 from streamproc.logs import dict_config, level_of
 from streamproc.processor import metrics
 from streamproc.processor.catchup import BARRIER_HEADER, CatchUp, barrier_token
-from streamproc.processor.faustfix import SeekFirstTableManager, Transport, make_current
+from streamproc.processor.faustfix import SeekFirstTableManager, Transport, make_current, take_batches
 from streamproc.processor.producer import Outputs, Record
 from streamproc.processor.records import (
     Output,
@@ -188,6 +188,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         value_serializer="raw",
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
+        topic_allow_declare=False,  # every topic, changelogs included, is made by `kafka.admin.ensure_topics`
         table_standby_replicas=settings.standby_replicas,
         consumer_group_instance_id=settings.instance_id,
         # With static membership a restarted worker gets its old assignment back without a
@@ -210,10 +211,10 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     incidents = app.topic(topics.INCIDENTS, key_type=bytes, value_type=bytes)
     source = app.topic(topics.EVENTS, topics.TICKS, key_type=bytes, value_type=bytes,
                        partitions=settings.partitions)
-    table = app.Table("escalations", default=None, partitions=settings.partitions, key_type=bytes,
+    table = app.Table(topics.ESCALATIONS_TABLE, default=None, partitions=settings.partitions, key_type=bytes,
                       value_type=bytes)
     flood_source = app.topic(topics.FLOOD, key_type=bytes, value_type=bytes, partitions=settings.partitions)
-    flood_table = app.Table("flood", default=None, partitions=settings.partitions, key_type=bytes,
+    flood_table = app.Table(topics.FLOOD_TABLE, default=None, partitions=settings.partitions, key_type=bytes,
                             value_type=bytes)
     partitions = settings.partitions
 
@@ -268,7 +269,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
 
     @app.agent(incidents, concurrency=1, name="rekey")
     async def rekey(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_max, settings.batch_within):
+        async for batch in take_batches(stream, settings.batch_max, settings.batch_within):
             await whole(rekey_batch(batch))
 
     async def rekey_batch(batch: list[Any]) -> None:
@@ -299,7 +300,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
 
     @app.agent(source, concurrency=1, name="escalate")
     async def escalate(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_max, settings.batch_within):
+        async for batch in take_batches(stream, settings.batch_max, settings.batch_within):
             await whole(escalate_batch(batch))
 
     async def escalate_batch(batch: list[Any]) -> None:
@@ -356,7 +357,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     async def flood(stream: Any) -> None:
         """Flood control (spec §7), keyed by user: downgrade, then batching; batch times come back
         as ticks on the same topic. Same rules as `escalate`: outputs acknowledged before the state."""
-        async for batch in stream.take_events(settings.batch_max, settings.batch_within):
+        async for batch in take_batches(stream, settings.batch_max, settings.batch_within):
             await whole(flood_batch(batch))
 
     async def flood_batch(batch: list[Any]) -> None:

@@ -37,9 +37,30 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message
+from mode.utils.aiter import aiter
+from mode.utils.futures import notify
+
+FETCH_MIN_BYTES = 64 * 1024
+FETCH_MAX_WAIT_MS = 10
+
+
+class ConsumerThread(driver.AIOKafkaConsumerThread):  # type: ignore[misc]
+    """Faust's aiokafka consumer, asking the broker to hold a fetch until 64 KiB or 10 ms have
+    gathered. At its default (answer at the first byte) a worker taking 100 incidents a second
+    sent hundreds of fetches a second over a few dozen partitions, each answer decoded in Python:
+    about three quarters of a core. 10 ms is the most this adds to a record's way through."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_min_bytes = FETCH_MIN_BYTES  # read by AIOKafkaConsumer.start() for its Fetcher
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
 
 
 class Consumer(driver.Consumer):  # type: ignore[misc]
+    def _new_consumer_thread(self) -> Any:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         records, active = await self._wait_next_records(timeout)
         if records is None or self.should_stop:
@@ -123,3 +144,66 @@ def make_current(event: Any) -> None:
     RocksDB store) through the current event; an agent that takes records in batches
     (`Stream.take_events`) handles each one after Faust has moved on, so it says which."""
     _current_event.set(weakref.ref(event))
+
+
+def take_batches(stream: Any, max_: int, within: float) -> AsyncIterator[list[Any]]:
+    """`Stream.take_events` that sleeps while nothing arrives. Faust's version wakes every `within`
+    seconds whether or not there is anything (a worker with three agents and 2 ms used a fifth of a
+    core doing nothing); this one waits for the first record, then up to `within` for more (or
+    until `max_`), yields them as a list, and acknowledges them only after the caller is done with
+    the batch, as Faust's does."""
+    agen = _take_batches(stream, max_, within)
+    stream._active_agens.add(agen)  # closed by Stream.on_stop like Faust's own buffering generators
+    return agen
+
+
+async def _take_batches(stream: Any, max_: int, within: float) -> AsyncIterator[list[Any]]:
+    events: list[Any] = []
+    arrived = asyncio.Event()
+    full = asyncio.Event()
+    consumed = asyncio.Event()
+    consuming: asyncio.Future[None] | None = None
+
+    async def add_to_buffer(value: Any) -> Any:
+        nonlocal consuming
+        if consuming is not None:  # the caller is handling a batch: this record waits for the next
+            try:
+                await consuming
+            finally:
+                consuming = None
+        event = stream.current_event
+        if event is None:
+            raise RuntimeError("take_batches: no current event")
+        events.append(event)
+        arrived.set()
+        if len(events) >= max_:
+            full.set()
+            consumed.clear()
+            await stream.wait(consumed)  # never more than `max_` in a batch
+        return value
+
+    enable_acks = stream.enable_acks
+    stream.enable_acks = False  # acknowledged below, once the batch is handled
+    stream.add_processor(add_to_buffer)
+    stream._enable_passive(aiter(stream.channel))
+    try:
+        while not stream.should_stop:
+            await stream.wait_for_stopped(arrived)
+            if not full.is_set():
+                await stream.wait_for_stopped(full, timeout=within)
+            if not events:
+                continue
+            consuming = stream.loop.create_future()
+            try:
+                yield list(events)
+            finally:
+                for event in events:
+                    await stream.ack(event)
+                events.clear()
+                arrived.clear()
+                full.clear()
+                notify(consuming)
+                consumed.set()
+    finally:
+        stream.enable_acks = enable_acks
+        stream._processors.remove(add_to_buffer)
