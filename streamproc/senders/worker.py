@@ -201,9 +201,11 @@ class ModeConsumer(threading.Thread):
                 elif paused and queued < self._settings.max_queued // 2:
                     consumer.resume(consumer.assignment())
                     paused = False
-                batch = consumer.consume(CONSUME_BATCH, 0.1)
-                if batch:
-                    self._take_all(batch)
+                # `consume(n, timeout)` waits for n records or the whole timeout: wait in `poll`
+                # for one, then take what is already fetched without waiting.
+                first = consumer.poll(0.1)
+                if first is not None:
+                    self._take_all([first, *consumer.consume(CONSUME_BATCH - 1, 0)])
             self._commit(consumer)
         except BaseException as exc:
             log.exception("%s: consumer thread failed", self.mode)
