@@ -911,12 +911,11 @@ def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Pat
                 break
             if len(collector.seen) > seen_before:
                 seen_before, quiet_since = len(collector.seen), time.time()
-            elif sc.flood and time.time() > max(last_due, quiet_since) + 10:
-                break  # batches live may differ from replay's (below): quiet for 10 s is done
             elif time.time() > max(last_due, quiet_since) + 5:
-                # Quiet for 5 s: done if what is left was dropped by the sender (claimed or resolved)
+                # Quiet for 5 s: done if what is left was dropped by the sender (claimed or resolved),
+                # or with flood control, whose live batches may differ from replay's (below)
                 quiet_since = time.time()
-                if by_id.keys() - got <= _deliveries(bootstrap, names.deliveries)["dropped_ids"]:
+                if sc.flood or by_id.keys() - got <= _deliveries(bootstrap, names.deliveries)["dropped_ids"]:
                     break
             stack.check_alive()
             time.sleep(0.5)

@@ -143,6 +143,10 @@ class Runtime:
     schedule: WakeSchedule = field(default_factory=WakeSchedule)
     flood_schedule: WakeSchedule = field(default_factory=WakeSchedule)
     """Users' next batch times (spec §7), on this worker's flood partitions."""
+    flood_states: dict[bytes, UserFloodState | None] = field(default_factory=dict)
+    """The flood table's states as last written, for this worker's flood partitions (emptied on
+    every rebalance). In a storm a user's state holds every held message: reading it back from the
+    table for each record parsed them all again."""
     ready: bool = False
     processed: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -370,6 +374,8 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             make_current(event)
             if key in states:
                 _, state, changed = states[key]
+            elif key in runtime.flood_states:
+                state, changed = runtime.flood_states[key], False
             else:
                 state, changed = load_flood_state(flood_table.get(key)), False
             message = event.message
@@ -382,6 +388,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             if changed and state is not None:
                 make_current(event)
                 flood_table[key] = state.model_dump_json().encode()
+            runtime.flood_states[key] = state
             runtime.set_wake(key.decode(), event.message.partition, state.wake_at if state is not None else None,
                              runtime.flood_schedule)
 
@@ -393,6 +400,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             runtime.schedule.set(key.decode(), partition, state.wake_at)
             metrics.open_escalations.set(key.decode(), partition, state.status)
         runtime.flood_schedule.clear()
+        runtime.flood_states.clear()
         for key, raw in list(flood_table.items()):
             if key is None or raw is None:
                 continue
@@ -408,6 +416,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         runtime.ready = False
         runtime.schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
         runtime.flood_schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.FLOOD})
+        runtime.flood_states.clear()
         metrics.open_escalations.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
