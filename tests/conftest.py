@@ -104,13 +104,8 @@ def kafka_admin(kafka_bootstrap: str) -> AdminClient:
 
 @pytest.fixture
 def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Any]:
-    from tests.processor.cluster import Stack
+    from tests.processor.cluster import live_stack
     from tests.processor.scenario import CONFIG
 
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    s = Stack(kafka_bootstrap, config, tmp_path)
-    try:
+    with live_stack(kafka_bootstrap, tmp_path, CONFIG) as s:
         yield s
-    finally:
-        s.stop()

@@ -6,6 +6,7 @@ broker never see each other's records.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,18 @@ class Stack:
         """Spec outcomes (messages and outcome records, not audits) with their append times."""
         return [(value, ts) for _, value, ts in self.read(self.output_topics(), until, timeout)
                 if value.get("kind") not in AUDIT_KINDS]
+
+
+@contextlib.contextmanager
+def live_stack(bootstrap: str, workdir: Path, config_text: str) -> Iterator[Stack]:
+    """A `Stack` with `config_text` as its config; its workers are stopped at the end."""
+    config = workdir / "config.yaml"
+    config.write_text(config_text)
+    s = Stack(bootstrap, config, workdir)
+    try:
+        yield s
+    finally:
+        s.stop()
 
 
 def replay_outcomes(config: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from streamproc.kafka.topics import partition_for
-from tests.processor.cluster import Stack, iso_ms, replay_outcomes
+from tests.processor.cluster import Stack, iso_ms, live_stack, replay_outcomes
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -42,13 +42,8 @@ templates:
 
 @pytest.fixture
 def flood_stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Stack]:
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    s = Stack(kafka_bootstrap, config, tmp_path)
-    try:
+    with live_stack(kafka_bootstrap, tmp_path, CONFIG) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _trigger(incident: str, at: float, plan: str) -> dict[str, Any]:
