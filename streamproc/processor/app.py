@@ -65,6 +65,7 @@ from streamproc.processor.records import (
     on_flood_record,
     on_incident_record,
     on_tick,
+    owned_entries,
     owned_states,
 )
 from streamproc.processor.schedule import WakeSchedule
@@ -232,14 +233,14 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     def records(items: list[Output], headers: Headers = None) -> list[Record]:
         return [(o.topic, o.key, o.value, o.partition, headers) for o in items]
 
-    async def publish(items: list[Output], headers: Headers = None) -> None:
-        await outputs.send(records(items, headers))
-
     def active_partitions(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
+    def barriers(topic: str, owned: set[int], token: bytes) -> list[Record]:
+        return records([Output(topic, None, b"", p) for p in sorted(owned)], [(BARRIER_HEADER, token)])
+
     async def append_barriers(topic: str, owned: set[int], token: bytes) -> None:
-        await publish([Output(topic, None, b"", p) for p in sorted(owned)], headers=[(BARRIER_HEADER, token)])
+        await outputs.send(barriers(topic, owned, token))
 
     # Both agents take the records that are there (up to `batch_max`, waiting at most
     # `batch_within` for more), enqueue all their outputs, await every acknowledgement once, and
@@ -285,8 +286,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             if token is not None:
                 if runtime.catchup.incidents_read(message.partition, token):
                     # Behind everything re-keyed before it.
-                    pending.extend(records([Output(topics.EVENTS, None, b"", p)
-                                            for p in sorted(runtime.catchup.events)], [(BARRIER_HEADER, token)]))
+                    pending.extend(barriers(topics.EVENTS, runtime.catchup.events, token))
                 continue
             timestamp = round(message.timestamp * 1000) * 1000
             # The correlation id comes with the record (the API, or any client, sets the header)
@@ -401,13 +401,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             metrics.open_escalations.set(key.decode(), partition, state.status)
         runtime.flood_schedule.clear()
         runtime.flood_states.clear()
-        for key, raw in list(flood_table.items()):
-            if key is None or raw is None:
-                continue
-            partition = topics.partition_for(key, partitions)
-            if partition in actives:
-                flood_state = load_flood_state(raw)
-                runtime.flood_schedule.set(key.decode(), partition, flood_state.wake_at if flood_state else None)
+        for key, partition, flood_state in owned_entries(list(flood_table.items()), partitions, actives,
+                                                         load_flood_state):
+            runtime.flood_schedule.set(key.decode(), partition, flood_state.wake_at)
         log.info("wake schedule rebuilt: %d incidents and %d users pending on partitions %s", len(runtime.schedule),
                  len(runtime.flood_schedule), sorted(actives))
 

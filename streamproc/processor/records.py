@@ -8,9 +8,9 @@ Faust so it can be tested alone; the Faust agents in `app.py` only move bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -22,6 +22,8 @@ from streamproc.timeutil import from_us, to_us
 from streamproc.wire.events import Trigger, error_text, parse_event
 from streamproc.wire.outcomes import Dropped, Message, outcome_json
 from streamproc.wire.records import FLOOD_ADAPTER, DeadLetter, FloodMessage, FloodStatus, FloodTick, Tick
+
+T = TypeVar("T")
 
 DeadLetterKind = Literal["invalid-event", "unknown-application", "unknown-plan", "dynamic-targets",
                          "not-from-stage-1", "rejected"]
@@ -91,17 +93,23 @@ def load_state(raw: bytes | None) -> IncidentState | None:
 
 def owned_states(items: Iterable[tuple[bytes | None, bytes | None]], partitions: int,
                  actives: set[int]) -> Iterator[tuple[bytes, int, IncidentState]]:
-    """(key, partition, state) of the table entries on `actives`: the table's local store may
-    also hold standby partitions, whose incidents belong to another worker."""
+    """(key, partition, state) of the escalations table's entries on `actives`."""
+    return owned_entries(items, partitions, actives, load_state)
+
+
+def owned_entries(items: Iterable[tuple[bytes | None, bytes | None]], partitions: int, actives: set[int],
+                  load: Callable[[bytes], T | None]) -> Iterator[tuple[bytes, int, T]]:
+    """(key, partition, loaded value) of a table's entries on `actives`: the table's local store may
+    also hold standby partitions, whose keys belong to another worker."""
     for key, raw in items:
         if key is None or raw is None:
             continue
         partition = topics.partition_for(key, partitions)
         if partition not in actives:
             continue
-        state = load_state(raw)
-        if state is not None:
-            yield key, partition, state
+        value = load(raw)
+        if value is not None:
+            yield key, partition, value
 
 
 def dump_state(state: IncidentState) -> bytes:
