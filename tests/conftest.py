@@ -32,13 +32,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #                              broker is stopped and wiped at the end -- via try/finally, atexit,
 #                              and SIGTERM (turned into KeyboardInterrupt so the teardown runs).
 # It is only started when a test asks for it (tests needing it are marked `@pytest.mark.kafka`).
-# STREAMPROC_TEST_KAFKA_PORT overrides 19192 if two checkouts run tests at the same time.
+# STREAMPROC_TEST_KAFKA_PORT overrides 19192 if two sessions run tests at the same time (its state is
+# then in .run/kafka-test-<port>).
 # Broker logs: .run/kafka-test/logs/server.log (kept after the session).
 # =====================================================================================================
 
 KAFKA_SH = REPO_ROOT / "tools" / "kafka" / "kafka.sh"
 TEST_KAFKA_PORT = int(os.environ.get("STREAMPROC_TEST_KAFKA_PORT", "19192"))
-TEST_KAFKA_RUN_DIR = REPO_ROOT / ".run" / "kafka-test"
+TEST_KAFKA_RUN_DIR = REPO_ROOT / ".run" / ("kafka-test" if TEST_KAFKA_PORT == 19192 else f"kafka-test-{TEST_KAFKA_PORT}")
 
 
 def _kafka_sh(*args: str) -> str:

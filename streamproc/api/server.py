@@ -168,7 +168,7 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
 def run_api(args: argparse.Namespace) -> int:
     from streamproc.config import ConfigError, load_config
     from streamproc.kafka import security
-    from streamproc.kafka.admin import ensure_topics
+    from streamproc.kafka.admin import TopicLayoutError, ensure_topics, processor_topics
 
     try:
         config = load_config(args.config)
@@ -178,8 +178,8 @@ def run_api(args: argparse.Namespace) -> int:
     setup_logging(getattr(args, "log_format", None), getattr(logging, str(args.loglevel).upper(), logging.WARNING))
     try:
         security.configure(config.kafka)
-        ensure_topics(args.bootstrap, args.partitions, timeout=30.0)
-    except security.KafkaSecurityError as exc:  # settings that cannot work, or refused: say so now
+        ensure_topics(args.bootstrap, timeout=30.0, wanted=processor_topics(args.partitions, exact=False))
+    except (security.KafkaSecurityError, TopicLayoutError) as exc:  # cannot work, or refused: say so now
         print(f"streamproc api: {exc}", file=sys.stderr, flush=True)
         return 2
     except Exception as exc:  # the broker may come later: writes answer 503 until it does

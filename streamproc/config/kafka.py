@@ -1,4 +1,7 @@
-"""Kafka connection security: the optional top-level `kafka:` key of the configuration.
+"""Kafka connection and topic settings: the optional top-level `kafka:` key of the configuration.
+
+Topics: `replication_factor` and `min_insync_replicas` of the topics streamproc creates
+(`streamproc/kafka/admin.py`; unset: the cluster's defaults).
 
 TLS (a CA file, optionally a client certificate and key) and SASL (PLAIN, SCRAM-SHA-256,
 SCRAM-SHA-512) for every client of a process: the worker's aiokafka consumer and producer and
@@ -42,6 +45,14 @@ class KafkaSettings(BaseModel):
     ssl_check_hostname: bool = Field(
         default=True, description="Verify that the broker's certificate names the host connected to"
     )
+    replication_factor: int | None = Field(
+        default=None, ge=1, le=32767,
+        description="Replication factor of the topics streamproc creates, and the least it accepts on existing "
+                    "ones (default: the cluster's default.replication.factor; 3 in production)")
+    min_insync_replicas: int | None = Field(
+        default=None, ge=1, le=32767,
+        description="min.insync.replicas of the topics streamproc creates (default: the cluster's; 2 with "
+                    "replication 3)")
 
     @property
     def uses_sasl(self) -> bool:
@@ -53,6 +64,10 @@ class KafkaSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> KafkaSettings:
+        if (self.replication_factor is not None and self.min_insync_replicas is not None
+                and self.min_insync_replicas > self.replication_factor):
+            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) cannot exceed replication_factor "
+                             f"({self.replication_factor}): no write could succeed")
         if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
             raise ValueError("ssl_cert_file and ssl_key_file go together")
         tls_files = [n for n in ("ssl_ca_file", "ssl_cert_file", "ssl_key_file") if getattr(self, n)]

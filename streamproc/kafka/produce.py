@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 from pydantic import ValidationError
 
 from streamproc.kafka import security, topics
+from streamproc.kafka.admin import TopicLayoutError, TopicSpec, ensure_topics
 from streamproc.kafka.clients import producer_config
 from streamproc.wire.events import error_text, parse_event_obj
 
@@ -31,7 +32,9 @@ def read_events(path: str) -> list[Any]:
 def produce_files(paths: list[str], bootstrap: str) -> int:
     try:  # TLS / SASL from STREAMPROC_KAFKA_* (no config here); a refusal is named, not waited out
         security.check_access(bootstrap, timeout=10.0)
-    except (security.KafkaSecurityError, security.KafkaUnreachable) as exc:
+        # A cluster without auto.create.topics.enable (the production setting) needs it made.
+        ensure_topics(bootstrap, wanted={topics.INCIDENTS: TopicSpec(topics.DEFAULT_PARTITIONS)})
+    except (security.KafkaSecurityError, security.KafkaUnreachable, TopicLayoutError, TimeoutError) as exc:
         print(exc, file=sys.stderr)
         return 1
     producer = Producer(producer_config(bootstrap))

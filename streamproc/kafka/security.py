@@ -30,7 +30,7 @@ ENV_PREFIX = "STREAMPROC_KAFKA_"
 # Environment variable -> field. STREAMPROC_KAFKA_SASL_PASSWORD is the password itself.
 ENV_FIELDS = (
     "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file",
-    "ssl_ca_file", "ssl_cert_file", "ssl_key_file", "ssl_check_hostname",
+    "ssl_ca_file", "ssl_cert_file", "ssl_key_file", "ssl_check_hostname", "replication_factor", "min_insync_replicas",
 )
 
 

@@ -13,9 +13,13 @@ table, the wake-up schedule) is placed by the same function.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka.partitioner import murmur2
+
+MessagesOf = Callable[[str], str]
+"""mode -> its message topic (`Topics.messages`)."""
 
 NAMESPACE = os.environ.get("STREAMPROC_NAMESPACE", "streamproc")
 DEFAULT_PARTITIONS = 12

@@ -47,7 +47,7 @@ from streamproc.engine.core import Engine
 from streamproc.engine.state import IncidentState
 from streamproc.flood import FloodControl, UserFloodState
 from streamproc.kafka import security, topics
-from streamproc.kafka.admin import ensure_topics
+from streamproc.kafka.admin import TopicLayoutError, ensure_topics
 from streamproc.kafka.headers import correlation_headers, correlation_of, new_correlation_id
 from streamproc.localnet import free_port
 from streamproc.logs import dict_config, level_of
@@ -192,8 +192,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
-        topic_allow_declare=False,  # every topic, changelogs included, is made by `kafka.admin.ensure_topics`
+        # Faust declares no topic (so its topic_replication_factor is never used): every topic, the
+        # changelogs included, is made and checked by `kafka.admin.ensure_topics`.
+        topic_allow_declare=False,
         table_standby_replicas=settings.standby_replicas,
         consumer_group_instance_id=settings.instance_id,
         # With static membership a restarted worker gets its old assignment back without a
@@ -515,7 +516,7 @@ def run_worker(args: argparse.Namespace) -> int:
     try:
         security.configure(config.kafka)
         ensure_topics(settings.bootstrap, settings.partitions)
-    except (security.KafkaSecurityError, security.KafkaUnreachable) as exc:
+    except (security.KafkaSecurityError, security.KafkaUnreachable, TopicLayoutError) as exc:
         print(f"streamproc worker: {exc}", file=sys.stderr, flush=True)
         return 2
     app, _ = create_app(settings, Engine(config))

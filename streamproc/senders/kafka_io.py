@@ -31,10 +31,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from pydantic import ValidationError
 
-from streamproc.kafka import security
+from streamproc.kafka import admin, security
 from streamproc.kafka import topics as names
 from streamproc.kafka.bridge import AsyncProducer
 from streamproc.kafka.headers import correlation_headers
@@ -76,42 +75,11 @@ def client_config(bootstrap: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ topics
 def ensure_topics(bootstrap: str, modes: Iterable[str], topics: Topics, timeout: float = 30.0) -> dict[str, int]:
-    """Create missing topics and return partition counts by topic name.
-
-    Message topics, when missing, get the project's default partition count; the deliveries
-    topic gets the count of the message topics so that it is co-partitioned with them. A
-    deliveries topic with another count still works (rebuilds then read all its partitions)."""
-    security.check_access(bootstrap)  # a refused password or certificate is named now, not after `timeout`
-    admin = AdminClient(client_config(bootstrap))
-    wanted = [topics.messages(m) for m in modes] + [topics.messages("email"), topics.outcomes]
-    existing = {name: len(t.partitions) for name, t in admin.list_topics(timeout=timeout).topics.items()}
-    message_counts = [existing[n] for n in wanted if n in existing and n != topics.outcomes]
-    deliveries_count = max(message_counts, default=names.DEFAULT_PARTITIONS)
-    create = {n: existing.get(n, names.DEFAULT_PARTITIONS) for n in wanted if n not in existing}
-    if topics.deliveries not in existing:
-        create[topics.deliveries] = deliveries_count
-    if create:
-        futures = admin.create_topics(
-            [NewTopic(n, num_partitions=c, replication_factor=-1) for n, c in create.items()],
-            operation_timeout=timeout,
-        )
-        for future in futures.values():
-            try:
-                future.result(timeout=timeout)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise
-    deadline = time.monotonic() + timeout
-    while True:
-        metadata = admin.list_topics(timeout=timeout).topics
-        counts = {n: len(t.partitions) for n, t in metadata.items() if t.error is None}
-        ready = all(
-            n in counts and all(p.leader >= 0 for p in metadata[n].partitions.values())
-            for n in [*wanted, topics.deliveries]
-        )
-        if ready or time.monotonic() > deadline:
-            return counts
-        time.sleep(0.1)
+    """The senders' topics, made and checked by `kafka.admin.ensure_topics`: the message topics of
+    `modes` (and email's, for fallbacks) co-partitioned with the deliveries topic, and outcomes."""
+    wanted = {**admin.message_topics([*modes, "email"], topics.messages, topics.deliveries, names.DEFAULT_PARTITIONS),
+              topics.outcomes: admin.TopicSpec(names.DEFAULT_PARTITIONS)}
+    return admin.ensure_topics(bootstrap, timeout=timeout, wanted=wanted)
 
 
 # ----------------------------------------------------------------------------------- the producer

@@ -31,6 +31,7 @@ from streamproc.config.kafka import KafkaSettings
 from streamproc.config.senders import SendersSettings
 from streamproc.kafka import security
 from streamproc.kafka import topics as names
+from streamproc.kafka.admin import TopicLayoutError
 from streamproc.kafka.headers import correlation_of
 from streamproc.logs import add_format_argument, setup_logging
 from streamproc.senders import metrics, status
@@ -421,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop_metrics = metrics.start(args)
     try:
         asyncio.run(run())
-    except (RuntimeError, security.KafkaSecurityError, security.KafkaUnreachable) as exc:
+    except (RuntimeError, security.KafkaSecurityError, security.KafkaUnreachable, TopicLayoutError) as exc:
         print(f"streamproc sender: {exc}", file=sys.stderr)
         return 1
     finally:
