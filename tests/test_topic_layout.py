@@ -42,14 +42,14 @@ def test_the_api_does_not_insist_on_its_own_count_but_still_on_equal_groups() ->
     wanted = admin.processor_topics(12, NAMES, exact=False)
     six = {name: 6 for name in wanted}
     assert admin.check_layout(wanted, six, dict.fromkeys(wanted, 1), 1) == []
-    with pytest.raises(admin.TopicLayoutError, match="layout.messages.sms has 3 partitions but"):
+    with pytest.raises(admin.TopicLayoutError, match=r"layout.messages.sms has 3 partitions but"):
         admin.check_layout(wanted, {**six, NAMES.messages("sms"): 3}, dict.fromkeys(wanted, 1), 1)
 
 
 def test_a_message_topic_not_co_partitioned_with_deliveries_is_refused() -> None:
     wanted = admin.message_topics(["sms", "email"], NAMES.messages, NAMES.deliveries, 12)
     counts = {name: 12 for name in wanted} | {NAMES.deliveries: 6}
-    with pytest.raises(admin.TopicLayoutError, match="layout.deliveries has 6 partitions but layout.messages.sms"):
+    with pytest.raises(admin.TopicLayoutError, match=r"layout.deliveries has 6 partitions but layout.messages.sms"):
         admin.check_layout(wanted, counts, dict.fromkeys(wanted, 3), 3)
 
 
@@ -63,7 +63,7 @@ def test_replication_below_the_configured_factor_is_refused_and_one_on_three_bro
     assert admin.check_layout(wanted, counts_of(wanted), replicas, 1) == []  # one broker: nothing better exists
     monkeypatch.setenv("STREAMPROC_KAFKA_REPLICATION_FACTOR", "3")
     monkeypatch.setattr(security, "_active", None)
-    with pytest.raises(admin.TopicLayoutError, match="layout.outcomes has replication factor 1, expected at least 3"):
+    with pytest.raises(admin.TopicLayoutError, match=r"layout.outcomes has replication factor 1, expected at least 3"):
         admin.check_layout(wanted, counts_of(wanted), replicas, 3)
 
 
@@ -71,7 +71,7 @@ def test_min_insync_replicas_above_the_replication_factor_is_a_settings_error(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMPROC_KAFKA_REPLICATION_FACTOR", "2")
     monkeypatch.setenv("STREAMPROC_KAFKA_MIN_INSYNC_REPLICAS", "3")
-    with pytest.raises(security.KafkaSecurityError, match="min_insync_replicas .3. cannot exceed replication_factor"):
+    with pytest.raises(security.KafkaSecurityError, match=r"min_insync_replicas .3. cannot exceed replication_factor"):
         security.resolve(None)
 
 
