@@ -23,5 +23,5 @@ def test_schemas_in_the_repo_match_the_models() -> None:
 def test_event_schema_accepts_the_spec_examples_and_names_required_fields() -> None:
     schema = json.loads((SCHEMA_DIR / "event.schema.json").read_text())
     kinds = {ref["$ref"].rsplit("/", 1)[1] for ref in schema["oneOf"]}
-    assert kinds == {"Trigger", "Claim", "Acknowledge", "Unclaim", "Resolve"}
+    assert kinds == {"Trigger", "Claim", "Acknowledge", "Unclaim", "Resolve", "Silence", "Unsilence", "Heartbeat"}
     assert set(schema["$defs"]["Trigger"]["required"]) == {"type", "application", "plan"}

@@ -5,6 +5,7 @@ Errors stop a config from loading; warnings are printed by `streamproc validate`
 
 from __future__ import annotations
 
+from streamproc.config.heartbeats import NAME_RE, RESERVED_CONTEXT
 from streamproc.config.loader import Issue, Source
 from streamproc.config.models import Config
 from streamproc.engine.render import FIELDS, compile_error
@@ -84,6 +85,25 @@ def check_references(config: Config, source: Source) -> list[Issue]:
                 rotation_name = rotation_of(role)
                 if rotation_name is not None and rotation_name not in target_team.rotations:
                     issues.append(source.issue((*path, "role"), f"team {target!r} has no rotation {rotation_name!r}"))
+
+    for name, monitor in config.heartbeats.items():
+        where: tuple[str | int, ...] = ("heartbeats", name)
+        if not NAME_RE.match(name):
+            issues.append(source.issue(where, f"monitor name {name!r} must be 1-200 letters, digits, '.', '_', "
+                                              "':' or '-', starting with a letter or digit"))
+        if monitor.application not in config.applications:
+            issues.append(source.issue((*where, "application"), f"unknown application {monitor.application!r}"))
+        target_plan = config.plans.get(monitor.plan)
+        if target_plan is None:
+            issues.append(source.issue((*where, "plan"), f"unknown plan {monitor.plan!r}"))
+        elif any(n.dynamic is not None for step in target_plan.steps for n in step):
+            issues.append(source.issue((*where, "plan"), f"plan {monitor.plan!r} uses dynamic targets, which a "
+                                                         "monitor's incident does not have"))
+        for key in RESERVED_CONTEXT:
+            if key in monitor.context:
+                issues.append(source.issue((*where, "context", key), f"{key!r} is set by the monitor when it "
+                                                                     "expires (this value is replaced)",
+                                           "warning"))
 
     allowed_modes = {*MODES, "default"}
     for tname, by_app in config.templates.items():

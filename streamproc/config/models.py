@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamproc.config.api import ApiSettings
 from streamproc.config.durations import Duration
+from streamproc.config.heartbeats import HeartbeatMonitor
 from streamproc.config.kafka import KafkaSettings
 from streamproc.config.senders import RateSettings, SendersSettings
 from streamproc.timeutil import UtcDatetime
@@ -163,6 +164,8 @@ class Config(_Strict):
     teams: dict[str, Team] = Field(default_factory=dict)
     plans: dict[str, Plan] = Field(default_factory=dict)
     templates: Templates = Field(default_factory=dict)
+    heartbeats: dict[str, HeartbeatMonitor] = Field(
+        default_factory=dict, description="Spec §8: heartbeat monitors (dead man's switches), by name")
     senders: SendersSettings = Field(
         default_factory=SendersSettings, description="streamproc extension: vendor settings for the senders"
     )

@@ -7,6 +7,11 @@ Two calls drive it:
 - `handle(state, event, at)`: first emits everything scheduled strictly before `at`, then applies
   the event (events at an instant apply before any message scheduled at that instant);
 - `advance(state, until, inclusive=True)`: emits everything scheduled up to `until`.
+
+Spec §8 adds application-wide state, the known silences (`SilenceBook`, in `maintenance.py`): the
+caller keeps it, passes it to `handle` and `advance`, and when a silence event changes it, calls
+`silences_changed` for the states `watches_silences` names. Heartbeats are events of incident
+`heartbeat-<name>`, whose state also holds the monitor's (last heartbeat, expiry).
 """
 
 from __future__ import annotations
@@ -16,12 +21,25 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from streamproc.config.models import Config, Notification, Plan
+from streamproc.engine.maintenance import NO_SILENCES, SilenceBook
 from streamproc.engine.render import Rendered, Renderer
 from streamproc.engine.state import IncidentState, Pending, remember_plans
 from streamproc.engine.targets import Targets
 from streamproc.timeutil import US_PER_S, format_us, from_us
 from streamproc.wire.common import Priority
-from streamproc.wire.events import Acknowledge, Claim, Event, Resolve, Trigger, Unclaim
+from streamproc.wire.events import (
+    Acknowledge,
+    Claim,
+    DynamicTarget,
+    Event,
+    Heartbeat,
+    Resolve,
+    Silence,
+    Trigger,
+    Unclaim,
+    Unsilence,
+    silence_span_problem,
+)
 from streamproc.wire.outcomes import (
     Audit,
     AuditKind,
@@ -30,6 +48,7 @@ from streamproc.wire.outcomes import (
     new_dropped,
     new_exhausted,
     new_message,
+    new_silenced,
     new_undeliverable,
 )
 
@@ -115,8 +134,35 @@ class Engine:
         return None
 
     # ---- driving -------------------------------------------------------------------------
-    def handle(self, state: IncidentState | None, event: Event, at_us: int) -> Result:
-        """Apply one event that happened at `at_us` (its `at`, or its record's timestamp)."""
+    def check_heartbeat(self, event: Heartbeat) -> str | None:
+        """Why a heartbeat cannot be processed (spec §8), or None."""
+        monitor = self.config.heartbeats.get(event.heartbeat)
+        if monitor is None:
+            return f"heartbeat: unknown monitor {event.heartbeat!r}"
+        if event.application != monitor.application:
+            return (f"application: monitor {event.heartbeat!r} belongs to application {monitor.application!r}, "
+                    f"not {event.application!r}")
+        return None
+
+    def check_silence(self, event: Silence | Unsilence, at_us: int | None = None) -> str | None:
+        """Why a silence or unsilence cannot be applied (spec §8), or None. `at_us`: the event's time,
+        when the event has no `at` (then `starts` defaults to it)."""
+        if event.application not in self.config.applications:
+            return f"application: unknown application {event.application!r}"
+        if isinstance(event, Silence) and event.starts is None:
+            starts = event.at if event.at is not None else (from_us(at_us) if at_us is not None else None)
+            problem = silence_span_problem(starts, event.ends) if starts is not None else None
+            if problem is not None:
+                return f"ends: {problem} (starts is the event's at)"
+        return None
+
+    # ---- driving -------------------------------------------------------------------------
+    def handle(self, state: IncidentState | None, event: Event | Heartbeat, at_us: int,
+               silences: SilenceBook = NO_SILENCES) -> Result:
+        """Apply one event that happened at `at_us` (its `at`, or its record's timestamp).
+        `silences`: the silences known at `at_us` (spec §8), for a trigger that starts an instance,
+        an unclaim of one claimed before it started, and monitor expiries due before `at_us`.
+        A heartbeat (§8) goes to the state of incident `heartbeat-<name>` (`event.key`)."""
         fresh = state is None
         if state is None:
             state = IncidentState.new(event.key)
@@ -126,20 +172,58 @@ class Engine:
             reason = self.check_trigger(event)
             if reason is not None:
                 return Result(state, rejected=reason)
-        result = self.advance(state, at_us, inclusive=False)
+        elif isinstance(event, Heartbeat):
+            reason = self.check_heartbeat(event)
+            if reason is not None:
+                return Result(state, rejected=reason)
+        result = self.advance(state, at_us, inclusive=False, silences=silences)
         # advance() returns a fresh state when it changed anything: no need to copy that one again.
         s = result.state.clone() if result.state is state and not fresh else result.state
         if event.event_id is not None:
             s.seen_events = [*s.seen_events[-(SEEN_EVENTS_KEPT - 1):], event.event_id]
-        audit = self._apply(s, event, at_us)
+        audit = self._apply(s, event, at_us, silences, result.emitted)
         if audit is not None:
             _update(s, version=s.version + 1)
             result.audits.append(audit)
         result.state = s
         return result
 
-    def advance(self, state: IncidentState, until_us: int, inclusive: bool = True) -> Result:
-        """Emit everything scheduled before `until_us` (or at it, when inclusive)."""
+    def silences_changed(self, state: IncidentState, before: SilenceBook, after: SilenceBook,
+                         at_us: int) -> Result:
+        """Spec §8: the known silences changed at `at_us` (from `before` to `after`). First runs what
+        was due before `at_us` under `before` (silenced instances that started, monitor expiries,
+        sends), then moves a still silenced instance's start E to the first time `>= at_us` at which
+        no silence of `after` that matches it covers it. Call it for every state that is silenced
+        or whose monitor waits (`watches_silences`) of the changed application."""
+        result = self.advance(state, at_us, inclusive=False, silences=before)
+        s = result.state
+        if s.status == "silenced":
+            e = after.clear_from(s.application, s.plan_name, s.context, at_us)
+            if e != s.silenced_until:
+                if s is state:
+                    s = s.clone()
+                _update(s, silenced_until=e, version=s.version + 1)
+                result.state = s
+        return result
+
+    def watches_silences(self, state: IncidentState) -> tuple[str, ...]:
+        """The applications whose silence changes `state` must see (`silences_changed`): its own
+        when it is silenced, its monitor's while the monitor waits for a heartbeat."""
+        apps: tuple[str, ...] = ()
+        if state.status == "silenced":
+            apps = (state.application,)
+        if state.monitor_due is not None and state.monitor is not None:
+            monitor = self.config.heartbeats.get(state.monitor)
+            if monitor is not None and monitor.application not in apps:
+                apps = (*apps, monitor.application)
+        return apps
+
+    def advance(self, state: IncidentState, until_us: int, inclusive: bool = True,
+                silences: SilenceBook = NO_SILENCES) -> Result:
+        """Emit everything scheduled before `until_us` (or at it, when inclusive). `silences`: the
+        known silences (spec §8), which a monitor expiry due by then needs."""
+        if state.monitor_due is not None or state.status == "silenced":
+            return self._advance_maintenance(state, until_us, inclusive, silences)
         if state.status != "escalating" or state.plan is None:
             return Result(state)
         last = until_us if inclusive else until_us - 1  # times are integers: t < u is t <= u - 1
@@ -147,8 +231,15 @@ class Engine:
         if wake > last:  # nothing due (pending is in time order and ends by step_end)
             return Result(state)
         s = state.clone()
-        plan = state.plan
         out: list[Emitted] = []
+        self._run(s, last, out)
+        return Result(s, out)
+
+    def _run(self, s: IncidentState, last: int, out: list[Emitted]) -> None:
+        """Emit the working copy `s`'s sends due at or before `last`, in place."""
+        plan = s.plan
+        if s.status != "escalating" or plan is None:
+            return
         pending = s.pending
         i = 0
         while True:
@@ -173,57 +264,150 @@ class Engine:
             break
         if out or i:
             _update(s, pending=pending[i:], version=s.version + 1)
-            return Result(s, out)
+
+    def _advance_maintenance(self, state: IncidentState, until_us: int, inclusive: bool,
+                             silences: SilenceBook) -> Result:
+        """`advance` for a silenced instance or a waiting monitor (spec §8). At one instant, a
+        silenced instance starts and a monitor expires before that instant's sends."""
+        last = until_us if inclusive else until_us - 1
+        s = state.clone()
+        result = Result(s)
+        out = result.emitted
+        changed = False
+        due = self._monitor_due(s)
+        if due != s.monitor_due:  # the monitor left the config, or its interval changed
+            _update(s, monitor_due=due)
+            changed = True
+        while True:
+            start = s.silenced_until if s.status == "silenced" else None
+            t = start if due is None or (start is not None and start <= due) else due
+            if t is None or t > last:
+                break
+            self._run(s, t - 1, out)
+            if s.status == "silenced" and s.silenced_until == t:
+                _update(s, status="escalating", silenced_until=None, unstarted=False)
+                self._start_step(s, 0, t)
+            if due == t:
+                audit = self._expire(s, t, silences, out)
+                if audit is not None:
+                    result.audits.append(audit)
+                due = None
+            _update(s, version=s.version + 1)
+            changed = True
+        before = len(out)
+        self._run(s, last, out)
+        if changed or len(out) > before:
+            return result
         return Result(state)
 
-    def run_to_end(self, state: IncidentState) -> Result:
-        """Advance until the instance is claimed, resolved or exhausted (replay without --until)."""
+    def _monitor_due(self, s: IncidentState) -> int | None:
+        """X = L + interval from the current config, while the monitor waits."""
+        if s.monitor_due is None or s.monitor is None or s.monitor_last is None:
+            return None
+        monitor = self.config.heartbeats.get(s.monitor)
+        if monitor is None:
+            return None
+        return s.monitor_last + monitor.interval * US_PER_S
+
+    def _expire(self, s: IncidentState, at: int, silences: SilenceBook, out: list[Emitted]) -> Audit | None:
+        """Spec §8: the monitor expires at X = `at`: a trigger of its incident, after the input events
+        at X. An open instance absorbs it."""
+        _update(s, monitor_due=None)
+        assert s.monitor is not None and s.monitor_last is not None
+        monitor = self.config.heartbeats.get(s.monitor)
+        if monitor is None or monitor.plan not in self.config.plans or \
+                monitor.application not in self.config.applications:
+            return None
+        if s.is_open:
+            s.absorbed += 1
+            return self._audit(s, "absorbed", at)
+        context = {**monitor.context, "heartbeat": s.monitor, "last_heartbeat": format_us(s.monitor_last),
+                   "interval": monitor.interval}
+        self._open(s, monitor.plan, monitor.application, context, [], at, silences, out)
+        _update(s, monitor_opened=True)
+        return self._audit(s, "triggered", at)
+
+    def run_to_end(self, state: IncidentState, silences: SilenceBook = NO_SILENCES) -> Result:
+        """Advance until the instance is claimed, resolved or exhausted and its monitor (if any) has
+        expired (replay without --until)."""
         result = Result(state)
-        while result.state.status == "escalating":
-            wake = result.state.wake_at
-            assert wake is not None
-            step = self.advance(result.state, wake)
+        while (wake := result.state.wake_at) is not None:
+            step = self.advance(result.state, wake, silences=silences)
             result.state = step.state
             result.emitted.extend(step.emitted)
+            result.audits.extend(step.audits)
         return result
 
     # ---- events --------------------------------------------------------------------------
-    def _apply(self, s: IncidentState, event: Event, at: int) -> Audit | None:
+    def _apply(self, s: IncidentState, event: Event | Heartbeat, at: int, silences: SilenceBook,
+               out: list[Emitted]) -> Audit | None:
         """Mutates the working copy `s`; returns the audit record when something changed."""
         if isinstance(event, Trigger):
             if s.is_open:
                 s.absorbed += 1
                 return self._audit(s, "absorbed", at)
-            _update(s, instance=s.instance + 1, status="escalating", plan_name=event.plan,
-                    plan=self.config.plans[event.plan], application=event.application,
-                    context=dict(event.context), dynamic_targets=list(event.dynamic_targets), created=at,
-                    absorbed=0, claimed_at=None, claimed_step=None, owner=None)
-            self._start_step(s, 0, at)
+            self._open(s, event.plan, event.application, dict(event.context), list(event.dynamic_targets), at,
+                       silences, out)
             return self._audit(s, "triggered", at)
+        if isinstance(event, Heartbeat):
+            audit = None
+            if s.monitor_opened and s.is_open:  # the monitor's incident: a normal resolve at h
+                audit = self._resolve(s, at)
+            monitor = self.config.heartbeats[event.heartbeat]
+            _update(s, monitor=event.heartbeat, monitor_last=at, monitor_due=at + monitor.interval * US_PER_S,
+                    version=s.version + 1)
+            return audit
         if isinstance(event, Claim | Acknowledge):
-            if s.status not in ("escalating", "exhausted") or s.plan is None:
+            if s.status not in ("escalating", "exhausted", "silenced") or s.plan is None:
                 return None
             owner = event.owner if isinstance(event, Claim) else (event.application or s.application)
             _update(s, claimed_step=self._step_started_by(s, at), claimed_at=at, owner=owner, status="claimed",
-                    pending=[])
+                    pending=[], silenced_until=None)
             return self._audit(s, "claimed", at, owner=owner)
         if isinstance(event, Unclaim):
             if s.status != "claimed" or s.claimed_step is None:
                 return None
             step = s.claimed_step
             _update(s, status="escalating", claimed_at=None, claimed_step=None, owner=None)
+            if s.unstarted:  # claimed before step 1 started (spec §8): wait for the silences again
+                start = silences.clear_from(s.application, s.plan_name, s.context, at) if silences else at
+                if start > at:
+                    _update(s, status="silenced", silenced_until=start, step=0, pending=[])
+                    return self._audit(s, "unclaimed", at)
+                _update(s, unstarted=False)
             self._start_step(s, step, at)
             return self._audit(s, "unclaimed", at)
         if isinstance(event, Resolve):
             if not s.is_open:
                 return None
-            _update(s, status="resolved", pending=[])
-            audit = self._audit(s, "resolved", at)
-            # A resolved instance never runs again: keep only what the next trigger needs
-            # (the instance counter, seen event ids), not the plan snapshot and context.
-            _update(s, plan=None, context={}, dynamic_targets=[])
-            return audit
+            return self._resolve(s, at)
         return None
+
+    def _resolve(self, s: IncidentState, at: int) -> Audit:
+        _update(s, status="resolved", pending=[], silenced_until=None, unstarted=False, monitor_opened=False)
+        audit = self._audit(s, "resolved", at)
+        # A resolved instance never runs again: keep only what the next trigger needs
+        # (the instance counter, seen event ids), not the plan snapshot and context.
+        _update(s, plan=None, context={}, dynamic_targets=[])
+        return audit
+
+    def _open(self, s: IncidentState, plan: str, application: str, context: dict[str, Any],
+              dynamic_targets: list[DynamicTarget], at: int, silences: SilenceBook, out: list[Emitted]) -> None:
+        """Start a new instance at `at`: step 1 now, or silenced until E (spec §8)."""
+        _update(s, instance=s.instance + 1, status="escalating", plan_name=plan, plan=self.config.plans[plan],
+                application=application, context=context, dynamic_targets=dynamic_targets, created=at,
+                absorbed=0, claimed_at=None, claimed_step=None, owner=None, monitor_opened=False)
+        held = silences.hold(application, plan, context, at) if silences else None
+        if held is None:
+            if s.silence_id is not None or s.unstarted:
+                _update(s, silence_id=None, unstarted=False)
+            self._start_step(s, 0, at)
+            return
+        silence_id, start = held
+        _update(s, status="silenced", silenced_until=start, silence_id=silence_id, unstarted=True, step=0,
+                step_start=start, step_end=start, pending=[])
+        out.append(Emitted(new_silenced(from_us(at), s.incident_id, s.instance, silence_id),
+                           (at, s.incident_id, 0, 0, 0, "", "")))
 
     @staticmethod
     def _audit(s: IncidentState, kind: AuditKind, at: int, owner: str | None = None) -> Audit:
@@ -234,6 +418,8 @@ class Engine:
         """The latest step that had started at or before `at` (the step a claim lands in)."""
         assert s.plan is not None
         steps = s.plan.steps
+        if s.status == "silenced":
+            return 0
         if s.status == "exhausted":
             return len(steps) - 1
         index, end = s.step, s.step_end

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, ValidatorFunc
 from streamproc.config.models import Plan
 from streamproc.wire.events import DynamicTarget
 
-Status = Literal["none", "escalating", "claimed", "exhausted", "resolved"]
-OPEN: frozenset[str] = frozenset({"escalating", "claimed", "exhausted"})
+Status = Literal["none", "silenced", "escalating", "claimed", "exhausted", "resolved"]
+OPEN: frozenset[str] = frozenset({"silenced", "escalating", "claimed", "exhausted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,20 @@ class IncidentState(BaseModel):
     correlation_id: str | None = None
     """Of the record that opened the instance (`streamproc.kafka.headers`): for records and logs
     derived from it. The engine never reads it; replay leaves it unset."""
+    silenced_until: int | None = None
+    """Spec §8, status `silenced`: E, when step 1 starts (no known matching silence covers it then)."""
+    silence_id: str | None = None
+    """Spec §8: the silence that held the instance when it started, if one did."""
+    unstarted: bool = False
+    """Spec §8: step 1 has not started yet (the instance was silenced; it may be claimed since)."""
+    monitor: str | None = None
+    """Spec §8: on incident `heartbeat-<name>`, the monitor's name once it had a heartbeat."""
+    monitor_last: int | None = None
+    """L: the monitor's last heartbeat (µs)."""
+    monitor_due: int | None = None
+    """X = L + interval while the monitor waits for its next heartbeat; None once it expired."""
+    monitor_opened: bool = False
+    """The open instance was triggered by the monitor's expiry (the next heartbeat resolves it)."""
     flood_users: list[str] = Field(default_factory=list)
     """Users this instance sent messages of batching plans through the live flood-control stage
     (spec §7): its claims and resolves go to them. The engine never reads it."""
@@ -118,9 +132,14 @@ class IncidentState(BaseModel):
     @property
     def wake_at(self) -> int | None:
         """When the engine next has something to do for this incident (µs), if ever."""
+        due = self.monitor_due
         if self.status != "escalating":
-            return None
-        return self.pending[0].at if self.pending else self.step_end
+            if self.status == "silenced" and self.silenced_until is not None and (due is None or
+                                                                                  self.silenced_until < due):
+                return self.silenced_until
+            return due
+        wake = self.pending[0].at if self.pending else self.step_end
+        return wake if due is None or wake <= due else due
 
 
 _DEFAULTS = dict(IncidentState(incident_id="").__dict__)

@@ -17,12 +17,13 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from streamproc.engine.core import Emitted, Engine
+from streamproc.engine.core import Emitted, Engine, Result
+from streamproc.engine.maintenance import NO_SILENCES, SilenceBook
 from streamproc.engine.state import IncidentState
 from streamproc.flood import FloodControl, apply_flood
 from streamproc.flood.control import STATUS_KINDS
 from streamproc.timeutil import to_us
-from streamproc.wire.events import Event, error_text, parse_event
+from streamproc.wire.events import AnyEvent, Heartbeat, Silence, Unsilence, error_text, parse_any_event
 from streamproc.wire.outcomes import Audit, Message, outcome_json
 
 
@@ -38,6 +39,8 @@ class ReplayReport:
     audits: list[tuple[int, Audit]] = field(default_factory=list)
     """(time in us, audit) of each claim, unclaim and resolve, in the order applied; kept when flood
     control (spec §7) is configured, which needs them."""
+    silences: SilenceBook = NO_SILENCES
+    """Spec §8: the silences known at the end of the replay."""
 
     def ordered(self) -> list[Emitted]:
         """Spec §4 order: at, incident_id, step, notification, repeat, user, mode."""
@@ -51,13 +54,13 @@ class ReplayReport:
 _sort_key = attrgetter("sort_key")
 
 
-def parse_lines(lines: Iterable[str]) -> Iterable[tuple[int, Event | str]]:
+def parse_lines(lines: Iterable[str]) -> Iterable[tuple[int, AnyEvent | str]]:
     """(line number, event) for each non-blank line, or (line number, reason) when invalid."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            event = parse_event(line)
+            event = parse_any_event(line)
         except ValidationError as exc:
             yield number, error_text(exc)
             continue
@@ -95,12 +98,18 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
-def replay_events(engine: Engine, items: Iterable[tuple[int, Event | str]], until_us: int | None = None,
+def replay_events(engine: Engine, items: Iterable[tuple[int, AnyEvent | str]], until_us: int | None = None,
                   on_reject: Callable[[int, str], None] | None = None,
                   on_emit: Callable[[Emitted], None] | None = None) -> ReplayReport:
     """Replay parsed events: (position, event or the reason it is invalid). Events run in event
     time; events at the same instant in the order of their positions (line numbers for a file,
-    partition then offset for a topic). With `on_emit`, outcomes go there instead of the report."""
+    partition then offset for a topic). With `on_emit`, outcomes go there instead of the report.
+
+    Spec §8: the silences known so far are one `SilenceBook`, changed by silence and unsilence events
+    in their turn; before a change of an application's silences, the states that watch that
+    application's silences (silenced instances, waiting monitors) run up to the change under the
+    old book, then see the new one (`Engine.silences_changed`). Heartbeats are events of incident
+    `heartbeat-<name>`. Without silence or heartbeat events and monitors, none of this runs."""
     report = ReplayReport()
     out: Callable[[Emitted], None] = on_emit if on_emit is not None else report.emitted.append
     # Spec §7: messages flood control may change wait for the end (it needs them in time order).
@@ -113,41 +122,75 @@ def replay_events(engine: Engine, items: Iterable[tuple[int, Event | str]], unti
                 floodable.append(e)
             else:
                 out(e)
-    parsed: list[tuple[int, int, Event]] = []
+
+    def reject(number: int, reason: str) -> None:
+        report.rejected.append((number, reason))
+        if on_reject:
+            on_reject(number, reason)
+
+    parsed: list[tuple[int, int, AnyEvent]] = []
+    maintenance = bool(engine.config.heartbeats)
     for number, item in items:
         if isinstance(item, str):
-            report.rejected.append((number, item))
-            if on_reject:
-                on_reject(number, item)
+            reject(number, item)
             continue
         assert item.at is not None
         parsed.append((to_us(item.at), number, item))
+        if not maintenance and isinstance(item, Silence | Unsilence | Heartbeat):
+            maintenance = True
     # Time order; events at the same instant keep their input order.
     parsed.sort(key=lambda row: (row[0], row[1]))
     states = report.states
+    book = NO_SILENCES
+    watch: dict[str, set[str]] = {}
+    """Application -> keys of the states that watch its silences (`Engine.watches_silences`)."""
+    watching: dict[str, tuple[str, ...]] = {}
+
+    def take(key: str, result: Result) -> None:
+        states[key] = result.state
+        for audit in result.audits:
+            if audit.kind == "triggered":
+                report.triggered[(audit.incident_id, audit.instance)] = (to_us(audit.at), result.state.plan_name)
+            elif flood.active and audit.kind in STATUS_KINDS:
+                report.audits.append((to_us(audit.at), audit))
+        for emitted in result.emitted:
+            emit(emitted)
+        if maintenance:
+            apps = engine.watches_silences(result.state)
+            before = watching.get(key, ())
+            if apps != before:
+                for app in before:
+                    watch[app].discard(key)
+                for app in apps:
+                    watch.setdefault(app, set()).add(key)
+                watching[key] = apps
+
     for at, number, event in parsed:
         if until_us is not None and at > until_us:
             break
         report.events += 1
-        result = engine.handle(states.get(event.key), event, at)
-        if result.rejected is not None:
-            report.rejected.append((number, result.rejected))
-            if on_reject:
-                on_reject(number, result.rejected)
+        if isinstance(event, Silence | Unsilence):
+            reason = engine.check_silence(event, at)
+            if reason is not None:
+                reject(number, reason)
+                continue
+            changed = book.apply(event, at)
+            if changed is not book:
+                for key in sorted(watch.get(event.application, ())):
+                    take(key, engine.silences_changed(states[key], book, changed, at))
+                book = changed
             continue
-        states[event.key] = result.state
-        for audit in result.audits:
-            if audit.kind == "triggered":
-                report.triggered[(audit.incident_id, audit.instance)] = (at, result.state.plan_name)
-            elif flood.active and audit.kind in STATUS_KINDS:
-                report.audits.append((at, audit))
-        for emitted in result.emitted:
-            emit(emitted)
-    for key, state in states.items():
-        final = engine.run_to_end(state) if until_us is None else engine.advance(state, until_us)
-        states[key] = final.state
-        for emitted in final.emitted:
-            emit(emitted)
+        key = event.key
+        result = engine.handle(states.get(key), event, at, book)
+        if result.rejected is not None:
+            reject(number, result.rejected)
+            continue
+        take(key, result)
+    for key, state in list(states.items()):
+        final = engine.run_to_end(state, book) if until_us is None else engine.advance(state, until_us,
+                                                                                      silences=book)
+        take(key, final)
+    report.silences = book
     if flood.active:
         for emitted in apply_flood(flood, floodable, report.audits, until_us):
             out(emitted)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from streamproc.timeutil import parse_time, to_us
-from streamproc.wire.events import Event
+from streamproc.wire.events import AnyEvent
 
 
 class SourceError(Exception):
@@ -57,7 +57,7 @@ def _ms(flag: str, text: str | None) -> int | None:
 
 
 @contextmanager
-def open_source(args: argparse.Namespace) -> Iterator[tuple[Source, Iterable[tuple[int, Event | str]]]]:
+def open_source(args: argparse.Namespace) -> Iterator[tuple[Source, Iterable[tuple[int, AnyEvent | str]]]]:
     """The events of `--input` or `--from-topic`, as (position, event or reason)."""
     from streamproc.replay.simulator import open_input, parse_lines
 

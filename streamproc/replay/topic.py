@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from streamproc.timeutil import from_us
-from streamproc.wire.events import Event, error_text, parse_event
+from streamproc.wire.events import AnyEvent, error_text, parse_any_event
 
 OFFSET_BITS = 40
 _OFFSETS_RE = re.compile(r"^(\d+):(\d*)-(\d*)$")
@@ -127,7 +127,7 @@ def plan_read(consumer: Any, rng: TopicRange, timeout: float = 15.0) -> dict[int
 
 
 def read_topic(bootstrap: str, rng: TopicRange, stats: ReadStats | None = None, progress: bool = True,
-               idle_timeout: float = 30.0) -> Iterator[tuple[int, Event | str]]:
+               idle_timeout: float = 30.0) -> Iterator[tuple[int, AnyEvent | str]]:
     """(position, event or the reason the record is invalid) for every record in the range."""
     from confluent_kafka import KafkaError, TopicPartition
 
@@ -185,9 +185,9 @@ def read_topic(bootstrap: str, rng: TopicRange, stats: ReadStats | None = None, 
         consumer.close()
 
 
-def _event(value: bytes | None, timestamp_ms: int) -> Event | str:
+def _event(value: bytes | None, timestamp_ms: int) -> AnyEvent | str:
     try:
-        event = parse_event(value or b"")
+        event = parse_any_event(value or b"")
     except ValidationError as exc:
         return error_text(exc)
     if event.at is None:

@@ -24,7 +24,7 @@ from streamproc.whatif.model import (
     UndeliverableDiff,
     WhatifReport,
 )
-from streamproc.wire.events import Event
+from streamproc.wire.events import AnyEvent
 from streamproc.wire.outcomes import Batched, Dropped, Message, Undeliverable
 
 NIGHT_START, NIGHT_END = 22, 7  # local hours: [22:00, 07:00)
@@ -115,7 +115,7 @@ class Tally:
                       paged_incidents=paged, unpaged_incidents=len(incidents) - paged)
 
 
-def run(engine: Engine, events: Sequence[tuple[int, Event | str]], tz: ZoneInfo) -> Tally:
+def run(engine: Engine, events: Sequence[tuple[int, AnyEvent | str]], tz: ZoneInfo) -> Tally:
     tally = Tally(tz)
     tally.report = replay_events(engine, events, on_emit=tally.add)
     tally.settle()
@@ -182,7 +182,7 @@ def compare(base: Tally, new: Tally, *, baseline_config: str, new_config: str, s
     )
 
 
-_JOB: tuple[list[Engine], Sequence[tuple[int, Event | str]], ZoneInfo] | None = None
+_JOB: tuple[list[Engine], Sequence[tuple[int, AnyEvent | str]], ZoneInfo] | None = None
 
 
 def _run_job(index: int) -> Tally:
@@ -194,7 +194,7 @@ def _run_job(index: int) -> Tally:
     return tally
 
 
-def run_both(engines: list[Engine], events: Sequence[tuple[int, Event | str]], tz: ZoneInfo,
+def run_both(engines: list[Engine], events: Sequence[tuple[int, AnyEvent | str]], tz: ZoneInfo,
              parallel: bool = True) -> tuple[Tally, Tally]:
     """The baseline and the new config, in two processes (forked: the events are shared, not
     copied) where the platform forks and there is more than one CPU; else one after the other."""

@@ -91,7 +91,15 @@ class Batched(_OutcomeBase):
     batch_at: UtcDatetime
 
 
-SpecOutcome = Message | Undeliverable | Dropped | Exhausted | Batched
+class Silenced(_OutcomeBase):
+    """Spec §8: an instance that started while a matching silence covered its trigger: nothing is
+    sent until no known matching silence covers it."""
+
+    kind: Literal["silenced"] = "silenced"
+    silence_id: str = Field(description="The covering silence with the latest `ends`, then the smallest id")
+
+
+SpecOutcome = Message | Undeliverable | Dropped | Exhausted | Batched | Silenced
 Outcome = Annotated[SpecOutcome, Field(discriminator="kind")]
 OUTCOME_ADAPTER: TypeAdapter[Outcome] = TypeAdapter(Outcome)
 
@@ -221,6 +229,14 @@ def new_dropped(at: datetime, incident_id: str, instance: int, step: int, user: 
 def new_exhausted(at: datetime, incident_id: str, instance: int) -> Exhausted:
     return _trusted(Exhausted, {"at": at, "incident_id": incident_id, "instance": instance, "kind": "exhausted"},
                     _EXHAUSTED_SET)
+
+
+_SILENCED_SET = {"at", "incident_id", "instance", "silence_id"}
+
+
+def new_silenced(at: datetime, incident_id: str, instance: int, silence_id: str) -> Silenced:
+    return _trusted(Silenced, {"at": at, "incident_id": incident_id, "instance": instance, "kind": "silenced",
+                               "silence_id": silence_id}, _SILENCED_SET)
 
 
 def parse_outcome(data: bytes | str) -> SpecOutcome:

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 
 # (file name, module, attribute): attribute is a model class or a TypeAdapter.
 SCHEMAS: tuple[tuple[str, str, str], ...] = (
-    ("event.schema.json", "streamproc.wire.events", "EVENT_ADAPTER"),
+    ("event.schema.json", "streamproc.wire.events", "ANY_EVENT_ADAPTER"),
     ("outcome.schema.json", "streamproc.wire.outcomes", "OUTCOME_ADAPTER"),
     ("audit.schema.json", "streamproc.wire.outcomes", "Audit"),
     ("tick.schema.json", "streamproc.wire.records", "Tick"),
