@@ -19,7 +19,7 @@ from streamproc.engine.state import IncidentState
 from streamproc.flood import FloodControl, UserFloodState
 from streamproc.kafka import topics
 from streamproc.timeutil import from_us, to_us
-from streamproc.wire.events import Trigger, error_text, parse_event
+from streamproc.wire.events import Heartbeat, Silence, Trigger, Unsilence, error_text, parse_any_event, parse_event
 from streamproc.wire.outcomes import Dropped, Message, outcome_json
 from streamproc.wire.records import FLOOD_ADAPTER, DeadLetter, FloodMessage, FloodStatus, FloodTick, Tick
 
@@ -56,6 +56,11 @@ class Output:
     """For logs: a message's id."""
     tally: Tally | None = None
     """For metrics: what the record counts as."""
+
+
+NOT_LIVE_YET = ("type: {type} events (spec §8) are not yet applied by the live processor; "
+                "`streamproc replay` applies them")
+"""The dead letter's reason for a §8 event read by the worker (issue 21: live support comes later)."""
 
 
 def rejection_kind(reason: str) -> DeadLetterKind:
@@ -174,12 +179,18 @@ def on_incident_record(engine: Engine, key: bytes | None, value: bytes | None, t
     """First stage: one record of `streamproc.incidents`, written by any client, with any key (or
     none) on any partition. A valid event is re-produced to `streamproc.events` keyed by its incident
     id (derived from `dedup_key` when needed) on the processor's partition for it, with `at` made
-    explicit (the record's timestamp when the event has none); anything else is a dead letter."""
+    explicit (the record's timestamp when the event has none); anything else is a dead letter.
+
+    Spec §8's silence, unsilence and heartbeat events are dead letters too, until the live processor
+    applies them (replay does): an invalid one for what is wrong with it, a valid one saying so."""
     try:
-        event = parse_event(value or b"")
+        event = parse_any_event(value or b"")
     except ValidationError as exc:
         return dead_letter(error_text(exc), "invalid-event", topics.INCIDENTS, partition, offset, key, value,
                            timestamp_us)
+    if isinstance(event, Silence | Unsilence | Heartbeat):
+        return dead_letter(NOT_LIVE_YET.format(type=event.type), "rejected", topics.INCIDENTS, partition, offset,
+                           key, value, timestamp_us)
     if isinstance(event, Trigger):
         reason = engine.check_trigger(event)
         if reason is not None:

@@ -148,3 +148,72 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
     assert code == 1 and f"{bad}:" in out and "not valid YAML" in out
     code, out = validate(tmp_path / "absent.yaml")
     assert code == 1 and "no such file" in out
+
+
+HEARTBEATS = """\
+applications:
+  grafana: {}
+users:
+  alice: {contacts: {sms: "+1"}}
+plans:
+  p:
+    steps:
+      - - {role: user, target: alice, priority: high, template: t}
+  dyn:
+    steps:
+      - - {dynamic: 0, priority: high, template: t}
+templates:
+  t:
+    default:
+      default: {body: "ok"}
+heartbeats:
+  nightly-backup:
+    application: grafana
+    plan: p
+    interval: 26h
+    context: {summary: "nightly backup did not report"}
+  too-often: {application: grafana, plan: p, interval: 9s}
+  too-rare: {application: grafana, plan: p, interval: 31d, colour: red}
+"""
+
+
+def test_heartbeats_structure_is_checked_with_file_line_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "hb.yaml"
+    path.write_text(HEARTBEATS)
+    code, out = validate(path)
+    assert code == 1
+    for expected in [
+        f"{path}:22: heartbeats.too-often.interval: Input should be greater than or equal to 10",
+        f"{path}:23: heartbeats.too-rare.interval: Input should be less than or equal to 2592000",
+        f"{path}:23: heartbeats.too-rare.colour: unknown key",
+    ]:
+        assert expected in out, (expected, out)
+    assert "nightly-backup" not in out
+
+
+def test_heartbeats_references_names_and_reserved_context_are_checked(tmp_path: Path) -> None:
+    text = HEARTBEATS.split("  too-often:")[0] + """\
+  "bad name!": {application: grafana, plan: p, interval: 10s}
+  ghost-app: {application: nope, plan: p, interval: 30d}
+  ghost-plan: {application: grafana, plan: nope, interval: 1h}
+  dynamic: {application: grafana, plan: dyn, interval: 1h, context: {interval: 5}}
+"""
+    path = tmp_path / "hb.yaml"
+    path.write_text(text)
+    code, out = validate(path)
+    assert code == 1
+    for expected in [
+        f"{path}:22: heartbeats.bad name!: monitor name 'bad name!' must be",
+        f"{path}:23: heartbeats.ghost-app.application: unknown application 'nope'",
+        f"{path}:24: heartbeats.ghost-plan.plan: unknown plan 'nope'",
+        f"{path}:25: heartbeats.dynamic.plan: plan 'dyn' uses dynamic targets",
+        f"{path}:25: heartbeats.dynamic.context.interval: warning: 'interval' is set by the monitor",
+    ]:
+        assert expected in out, (expected, out)
+    with pytest.raises(ConfigError, match=r"heartbeats\.ghost-app\.application"):
+        load_config(path)
+    good = HEARTBEATS.split("  too-often:")[0]
+    (tmp_path / "good.yaml").write_text(good)
+    config = load_config(tmp_path / "good.yaml")
+    assert config.heartbeats["nightly-backup"].interval == 26 * 3600
+    assert validate(tmp_path / "good.yaml")[0] == 0

@@ -93,18 +93,43 @@ class Timeline:
     def resolve(self, clock: str, incident: str = "inc-1") -> Timeline:
         return self.event("resolve", clock, incident)
 
+    def silence(self, clock: str, silence_id: str = "s1", *, ends: str, starts: str | None = None,
+                application: str = "app", **fields: Any) -> Timeline:
+        """Spec §8: a silence event at `clock` (`starts` defaults to it)."""
+        event: dict[str, Any] = {"type": "silence", "at": t(clock), "silence_id": silence_id,
+                                 "application": application, "ends": t(ends), **fields}
+        if starts is not None:
+            event["starts"] = t(starts)
+        self.events.append(event)
+        return self
+
+    def unsilence(self, clock: str, silence_id: str = "s1", application: str = "app") -> Timeline:
+        self.events.append({"type": "unsilence", "at": t(clock), "silence_id": silence_id,
+                            "application": application})
+        return self
+
+    def heartbeat(self, clock: str, name: str = "backup", application: str = "app") -> Timeline:
+        self.events.append({"type": "heartbeat", "at": t(clock), "heartbeat": name, "application": application})
+        return self
+
     def lines(self) -> list[str]:
         return [json.dumps(e) for e in self.events]
 
     def run(self, until: str | None = None) -> list[dict[str, Any]]:
         report = replay(self.engine, self.lines(), to_us(parse_time(t(until))) if until else None)
         self.rejected = report.rejected
+        self.report = report
         return [json.loads(line) for line in report.lines()]
 
 
 def sends(outcomes: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(clock, user, mode) of each message, for compact assertions."""
     return [(o["at"][11:19], o["user"], o["mode"]) for o in outcomes if o["kind"] == "message"]
+
+
+def silenced(outcomes: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(clock, incident, silence id) of each `silenced` outcome (spec §8)."""
+    return [(o["at"][11:19], o["incident_id"], o["silence_id"]) for o in outcomes if o["kind"] == "silenced"]
 
 
 def clocks(outcomes: list[dict[str, Any]], kind: str = "message") -> list[str]:
