@@ -180,13 +180,12 @@ class FloodControl:
         contacts: dict[str, str] = {str(k): v for k, v in user.contacts.items()} if user is not None else {}
         mode: str = m.mode
         destination = m.destination
-        had = {mode}
-        while (step := self._rule_step(rules, s.recent, mode, had, contacts, at)) is not None:
-            to, goes_by = step
-            if goes_by is None:
+        had = {mode}  # the modes this message has had
+        while (goes_by := self._rule_step(rules, s.recent, mode, had, contacts, at)) is not None:
+            if goes_by not in contacts:  # no contact for `to`, and no email either
                 return Undeliverable(at=m.at, incident_id=m.incident_id, instance=m.instance, step=m.step,
                                      user=m.user, reason="no-contact")
-            had.update((to, goes_by))
+            had.add(goes_by)
             mode, destination = goes_by, contacts[goes_by]
         insort(s.recent.setdefault(mode, []), at)
         if mode == m.mode:
@@ -199,18 +198,21 @@ class FloodControl:
 
     @staticmethod
     def _rule_step(rules: list[DowngradeRule], recent: dict[str, list[int]], mode: str, had: set[str],
-                   contacts: dict[str, str], at: int) -> tuple[str, str | None] | None:
-        """The first rule from `mode` that holds: (its `to`, the mode the message then goes by, or
-        None when the user has neither that contact nor email). None when no rule holds."""
+                   contacts: dict[str, str], at: int) -> str | None:
+        """The first rule from `mode` that holds and is not skipped: the mode the message then goes
+        by (its `to`, or email when the user has no contact for `to`; the caller finds no email
+        contact either). None when no rule holds.
+
+        Spec §7 (2026-12-06): a mode this message already had is never taken again: a rule whose
+        result is such a mode is skipped (its `to` alone does not matter when it goes by email)."""
         for rule in rules:
             if rule.from_ != mode:
                 continue
-            # Where the rule leads: its mode, else email (spec §3's fallback), else nowhere.
-            goes_by = rule.to if rule.to in contacts else ("email" if "email" in contacts else None)
-            if rule.to in had or (goes_by is not None and goes_by in had):
-                continue  # a mode this message already had is never taken again
+            goes_by = rule.to if rule.to in contacts else "email"  # spec §3's fallback
+            if goes_by in had:
+                continue
             if _count(recent.get(mode, []), at - rule.window * US_PER_S, at) >= rule.count:
-                return rule.to, goes_by
+                return goes_by
         return None
 
     # ---- batching ------------------------------------------------------------------------------

@@ -121,3 +121,29 @@ def test_users_without_rules_are_passed_by_untouched() -> None:
     for _ in range(3):
         [out] = f.control.on_message(None, m).emitted
         assert out.outcome is m
+
+
+def test_a_rule_is_skipped_when_its_result_is_a_mode_the_message_had_not_when_only_its_to_was() -> None:
+    # Spec §7 (2026-12-06): the rule's *result* decides: its `to`, or email without that contact.
+    # bob has no slack contact (any more: his message still went by slack). slack -> call, then
+    # call -> slack: its result is email (no slack contact), which the message never had, so it
+    # holds although slack itself was the message's first mode.
+    bob = '{call: "+1002", email: "bob@x"}'
+    f = Flood(rules("bob", bob, "{from: slack, to: call, count: 1, window: 1h}",
+                    "{from: call, to: slack, count: 1, window: 1h}"))
+    f.send("10:00", "a", user="bob", mode="call")
+    stale = f.message("10:00", "b", user="bob", mode="call").model_copy(update={"mode": "slack",
+                                                                              "destination": "UBOB"})
+    f.feed(stale)                                   # one slack: the next slack -> call holds
+    later = f.message("10:01", "c", user="bob", mode="call").model_copy(update={"mode": "slack",
+                                                                              "destination": "UBOB"})
+    [out] = f.feed(later)
+    assert (out["mode"], out["destination"], out["downgraded_from"]) == ("email", "bob@x", "slack")
+    # and a rule whose result is a mode the message had is skipped: call -> email after email
+    f2 = Flood(rules("bob", bob, "{from: call, to: slack, count: 1, window: 1h}",
+                     "{from: email, to: call, count: 1, window: 1h}", "{from: email, to: sms, count: 1, window: 1h}"))
+    f2.send("10:00", "a", user="bob")
+    f2.send("10:00", "b", user="bob", mode="email")
+    # call -> slack goes by email; email -> call is skipped (call was had); email -> sms: email again, skipped
+    [out] = f2.send("10:01", "c", user="bob")
+    assert (out["mode"], out["downgraded_from"]) == ("email", "call")

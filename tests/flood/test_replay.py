@@ -166,3 +166,28 @@ plans:
     assert main(["replay", "--config", str(config), "--input", str(events), "--until", "2026-03-01T10:10:59Z"]) == 0
     kinds = [json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()]
     assert kinds.count("batched") == 2 and kinds.count("message") == 1
+
+
+def test_a_batch_line_for_an_owner_message_shows_the_owner_messages_text() -> None:
+    # Spec §7 (2026-12-06): erin is inactive, so each incident tells the plan's owner (alice, by
+    # email at priority low); from the second one on, those messages are held and batched.
+    tl = Timeline("""
+    users:
+      erin: {contacts: {sms: "+1005"}, active: false}
+    plans:
+      orphan:
+        owner: alice
+        batching: {threshold: 1, window: 60s, every: 5m, quiet: 0s}
+        steps:
+          - - {role: user, target: erin, priority: high, template: t}
+    """)
+    for i, clock in enumerate(("10:00:00", "10:00:10", "10:00:20"), start=1):
+        tl.trigger(clock, f"inc-{i}", plan="orphan")
+    out = tl.run()
+    owner = [o for o in out if o["kind"] == "message" and o["role"] == "owner"]
+    assert [o["at"][11:19] for o in owner] == ["10:00:00", "10:05:10"]
+    single, batch = owner
+    assert single["subject"] == "[streamproc] inc-1: user:erin resolved to nobody"
+    assert batch["batch"] == {"count": 2, "incident_ids": ["inc-2", "inc-3"]}
+    assert batch["body"] == ("inc-2: [streamproc] inc-2: user:erin resolved to nobody\n"
+                             "inc-3: [streamproc] inc-3: user:erin resolved to nobody")
