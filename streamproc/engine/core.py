@@ -370,7 +370,7 @@ class Engine:
             step = s.claimed_step
             _update(s, status="escalating", claimed_at=None, claimed_step=None, owner=None)
             if s.unstarted:  # claimed before step 1 started (spec §8): wait for the silences again
-                start = silences.clear_from(s.application, s.plan_name, s.context, at) if silences else at
+                start = silences.clear_from(s.application, s.plan_name, s.context, at)
                 if start > at:
                     _update(s, status="silenced", silenced_until=start, step=0, pending=[])
                     return self._audit(s, "unclaimed", at)
@@ -397,7 +397,7 @@ class Engine:
         _update(s, instance=s.instance + 1, status="escalating", plan_name=plan, plan=self.config.plans[plan],
                 application=application, context=context, dynamic_targets=dynamic_targets, created=at,
                 absorbed=0, claimed_at=None, claimed_step=None, owner=None, monitor_opened=False)
-        held = silences.hold(application, plan, context, at) if silences else None
+        held = silences.hold(application, plan, context, at) if silences.by_app else None
         if held is None:
             if s.silence_id is not None or s.unstarted:
                 _update(s, silence_id=None, unstarted=False)

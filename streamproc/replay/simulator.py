@@ -185,7 +185,17 @@ def replay_events(engine: Engine, items: Iterable[tuple[int, AnyEvent | str]], u
         if result.rejected is not None:
             reject(number, result.rejected)
             continue
-        take(key, result)
+        if maintenance:
+            take(key, result)
+            continue
+        states[key] = result.state  # `take` without the watch list, inline: once per event
+        for audit in result.audits:
+            if audit.kind == "triggered":
+                report.triggered[(audit.incident_id, audit.instance)] = (at, result.state.plan_name)
+            elif flood.active and audit.kind in STATUS_KINDS:
+                report.audits.append((at, audit))
+        for emitted in result.emitted:
+            emit(emitted)
     for key, state in list(states.items()):
         final = engine.run_to_end(state, book) if until_us is None else engine.advance(state, until_us,
                                                                                       silences=book)
