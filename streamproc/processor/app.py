@@ -522,6 +522,18 @@ def run_worker(args: argparse.Namespace) -> int:
     app, _ = create_app(settings, Engine(config))
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True,
                           logging_config=dict_config(args.log_format, args.loglevel))
+    worker.spinner = None  # Faust draws it on stdout even with quiet=True (glyphs, cursor codes)
+    from streamproc.lifecycle import arm_watchdog
+
+    def armed(faust_handler: Any) -> Any:
+        def on_signal() -> None:
+            arm_watchdog("worker")  # a stop waiting on a broker that is gone ends in bounded time
+            faust_handler()
+
+        return on_signal
+
+    worker._on_sigint = armed(worker._on_sigint)  # type: ignore[method-assign]
+    worker._on_sigterm = armed(worker._on_sigterm)  # type: ignore[method-assign]
     if args.loglevel.lower() != "debug":
         # Faust and aiokafka log every produced record at debug level; the record is built
         # (and costs) even when nothing prints it.
