@@ -31,6 +31,7 @@ from streamproc.api.publish import Publisher
 from streamproc.config.models import Config
 from streamproc.engine.core import Engine
 from streamproc.kafka.headers import HTTP_HEADER, HTTP_REQUEST_HEADERS, new_correlation_id, valid_correlation_id
+from streamproc.lifecycle import arm_watchdog
 from streamproc.logs import bind, setup_logging, unbind
 
 log = logging.getLogger(__name__)
@@ -204,8 +205,13 @@ def run_api(args: argparse.Namespace) -> int:
         await site.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+
+        def stopping() -> None:
+            arm_watchdog("api")  # a stop waiting on a broker that is gone ends in bounded time
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stopping)
         await stop.wait()
         await runner.cleanup()
 

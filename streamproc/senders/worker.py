@@ -33,6 +33,7 @@ from streamproc.kafka import security
 from streamproc.kafka import topics as names
 from streamproc.kafka.admin import TopicLayoutError
 from streamproc.kafka.headers import correlation_of
+from streamproc.lifecycle import arm_watchdog
 from streamproc.logs import add_format_argument, setup_logging
 from streamproc.senders import metrics, status
 from streamproc.senders.claims import Claims
@@ -414,8 +415,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+
+        def stopping() -> None:
+            arm_watchdog("sender")  # a stop waiting on a broker that is gone ends in bounded time
+            stop.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, stopping)
         await run_sender(modes, args.bootstrap, settings, email_of, stop=stop, topic_prefix=args.topic_prefix,
                          status_address=(args.status_host, args.status_port) if args.status_port else None)
 
