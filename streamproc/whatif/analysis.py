@@ -25,7 +25,7 @@ from streamproc.whatif.model import (
     WhatifReport,
 )
 from streamproc.wire.events import AnyEvent
-from streamproc.wire.outcomes import Batched, Dropped, Message, Undeliverable
+from streamproc.wire.outcomes import Batched, Dropped, Message, Silenced, Undeliverable
 
 NIGHT_START, NIGHT_END = 22, 7  # local hours: [22:00, 07:00)
 _BUCKET_US = 900 * 1_000_000  # every UTC offset in use is a multiple of 15 minutes
@@ -48,6 +48,8 @@ class Tally:
     render_errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     undeliverable: Counter[tuple[str, str]] = field(default_factory=Counter)
     dropped: int = 0
+    silenced: int = 0
+    """Instances that started silenced (spec §8): one `silenced` outcome each."""
     report: ReplayReport | None = None
     held: dict[tuple[str, int, str], int] = field(default_factory=dict)
     """(user, batch time, incident id) -> instance, from `batched` outcomes (spec §7)."""
@@ -88,6 +90,8 @@ class Tally:
             self.dropped += 1
         elif isinstance(o, Batched):
             self.held[(o.user, to_us(o.batch_at), o.incident_id)] = o.instance
+        elif isinstance(o, Silenced):
+            self.silenced += 1
 
     def _paged(self, key: IncidentKey, sort_key: tuple[object, ...], at: int, user: str, mode: str) -> None:
         self.pages_by_incident[key] += 1
@@ -112,7 +116,8 @@ class Tally:
         return Totals(pages=sum(self.pages_by_user.values()), night_pages=sum(self.night_by_user.values()),
                       render_errors=sum(self.render_errors.values()),
                       undeliverable=sum(self.undeliverable.values()), dropped=self.dropped,
-                      paged_incidents=paged, unpaged_incidents=len(incidents) - paged)
+                      paged_incidents=paged, unpaged_incidents=len(incidents) - paged,
+                      silenced_incidents=self.silenced)
 
 
 def run(engine: Engine, events: Sequence[tuple[int, AnyEvent | str]], tz: ZoneInfo) -> Tally:

@@ -29,6 +29,7 @@ class Totals(_Model):
     dropped: int
     paged_incidents: int
     unpaged_incidents: int = Field(description="Incidents that page nobody")
+    silenced_incidents: int = Field(default=0, description="Incidents that started silenced (spec §8)")
 
 
 class FirstPage(_Model):

@@ -52,7 +52,7 @@ def print_tables(report: WhatifReport, out: IO[str], rules: list[str]) -> None:
     for label, name in (("pages", "pages"), (f"night pages ({report.night})", "night_pages"),
                         ("paged incidents", "paged_incidents"), ("incidents paging nobody", "unpaged_incidents"),
                         ("render errors", "render_errors"), ("undeliverable", "undeliverable"),
-                        ("dropped", "dropped")):
+                        ("dropped", "dropped"), ("silenced incidents", "silenced_incidents")):
         pair = Pair(baseline=getattr(base, name), new=getattr(new, name))
         t.add_row(label, str(pair.baseline), str(pair.new), _delta(pair))
     console.print(t)
@@ -182,7 +182,7 @@ def write_html(report: WhatifReport, path: str, rules: list[str]) -> None:
     rows = [[label, str(getattr(base, n)), str(getattr(new, n))] for label, n in (
         ("pages", "pages"), ("night pages", "night_pages"), ("paged incidents", "paged_incidents"),
         ("incidents paging nobody", "unpaged_incidents"), ("render errors", "render_errors"),
-        ("undeliverable", "undeliverable"), ("dropped", "dropped"))]
+        ("undeliverable", "undeliverable"), ("dropped", "dropped"), ("silenced incidents", "silenced_incidents"))]
     parts.append("<h2>Totals</h2>" + _table(["", "baseline", "new"], rows))
     for n, (name, figure) in enumerate(_figures(report)):
         div = pio.to_html(figure, full_html=False, include_plotlyjs=(n == 0), div_id=name,

@@ -62,9 +62,11 @@ def test_pages_per_user_mode_hour_and_night(capsys: pytest.CaptureFixture[str],
     assert hours == {2: (1, 0), 10: (2, 1), 12: (2, 2), 23: (4, 3)}
     assert r["night_pages_by_user"] == {"bob": {"baseline": 4, "new": 2}, "carol": {"baseline": 1, "new": 1}}
     assert r["totals"]["baseline"] == {"pages": 9, "night_pages": 5, "render_errors": 0, "undeliverable": 0,
-                                       "dropped": 0, "paged_incidents": 4, "unpaged_incidents": 0}
+                                       "dropped": 0, "paged_incidents": 4, "unpaged_incidents": 0,
+                                       "silenced_incidents": 0}
     assert r["totals"]["new"] == {"pages": 6, "night_pages": 3, "render_errors": 1, "undeliverable": 2,
-                                  "dropped": 0, "paged_incidents": 3, "unpaged_incidents": 1}
+                                  "dropped": 0, "paged_incidents": 3, "unpaged_incidents": 1,
+                                  "silenced_incidents": 0}
     assert r["pages_by_user_day"]["bob"] == {"2026-03-02": {"baseline": 1, "new": 1},
                                              "2026-03-03": {"baseline": 4, "new": 2}}
 
