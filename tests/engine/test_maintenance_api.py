@@ -192,3 +192,85 @@ def test_step_1_starts_at_the_first_minute_no_matching_silence_covers(windows: l
 def _iso(value: int) -> str:
     from streamproc.timeutil import format_us
     return format_us(value)
+
+
+# ---- property: the live processor's way of calling the engine gives replay's outcomes ------------
+
+MONITORED = SILENCES + """
+heartbeats:
+  backup: {application: app, plan: p, interval: 10m}
+"""
+minute = st.integers(0, 180)
+maintenance_rows = st.lists(st.one_of(
+    st.tuples(st.just("silence"), minute, minute, st.integers(1, 90), st.sampled_from(["s1", "s2"]), st.booleans()),
+    st.tuples(st.just("unsilence"), minute, st.sampled_from(["s1", "s2"])),
+    st.tuples(st.sampled_from(["trigger", "claim", "unclaim", "resolve"]), minute),
+    st.tuples(st.just("heartbeat"), minute),
+), max_size=10)
+
+
+def _event(row: tuple[Any, ...], t0: int) -> dict[str, Any]:
+    at = _iso(t0 + row[1] * 60 * US_PER_S)
+    kind = row[0]
+    if kind == "silence":
+        _, _, starts, length, sid, matches = row
+        start = t0 + starts * 60 * US_PER_S
+        return {"type": "silence", "at": at, "silence_id": sid, "application": "app", "starts": _iso(start),
+                "ends": _iso(start + length * 60 * US_PER_S), **({} if matches else {"plans": ["q"]})}
+    if kind == "unsilence":
+        return {"type": "unsilence", "at": at, "silence_id": row[2], "application": "app"}
+    if kind == "heartbeat":
+        return {"type": "heartbeat", "at": at, "heartbeat": "backup", "application": "app"}
+    base: dict[str, Any] = {"type": kind, "at": at, "incident_id": "inc-1"}
+    if kind == "trigger":
+        base.update(application="app", plan="p", context={"summary": "x"})
+    return base
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=maintenance_rows, cuts=st.lists(st.integers(0, 400), max_size=8))
+def test_ticks_and_silence_changes_fed_one_by_one_give_replays_outcomes(rows: list[tuple[Any, ...]],
+                                                                       cuts: list[int]) -> None:
+    """What the live processor will do (`docs/maintenance.md`): keep a `SilenceBook`, hand it to
+    `handle` and `advance`, call `silences_changed` for the states that `watches_silences` names, and
+    tick states at arbitrary moments in between. The outcomes equal replay's."""
+    t0 = us("10:00")
+    tl = Timeline(MONITORED)
+    engine = tl.engine
+    events = [_event(row, t0) for row in rows]
+    tl.events = list(events)
+    whole = tl.run()
+    timeline = sorted([(t0 + c * 60 * US_PER_S, n, None) for n, c in enumerate(cuts)]
+                      + [(to_us(parse_time(e["at"])), n, e) for n, e in enumerate(events)],
+                      key=lambda p: (p[0], p[2] is None, p[1]))
+    states: dict[str, IncidentState] = {}
+    book = NO_SILENCES
+    emitted = []
+    for at, _, event in timeline:
+        if event is None:
+            for key, state in states.items():
+                result = engine.advance(state, at, silences=book)
+                states[key] = result.state
+                emitted += result.emitted
+            continue
+        parsed = parse_any_event(json.dumps(event))
+        if isinstance(parsed, Silence | Unsilence):
+            if engine.check_silence(parsed, at) is not None:
+                continue
+            after = book.apply(parsed, at)
+            for key, state in states.items():
+                if parsed.application in engine.watches_silences(state):
+                    result = engine.silences_changed(state, book, after, at)
+                    states[key] = result.state
+                    emitted += result.emitted
+            book = after
+            continue
+        result = engine.handle(states.get(parsed.key), parsed, at, book)
+        if result.rejected is not None:
+            continue
+        advanced = engine.advance(result.state, at, inclusive=False, silences=book)
+        states[parsed.key] = advanced.state
+        emitted += result.emitted + advanced.emitted
+    for state in states.values():
+        emitted += engine.run_to_end(state, book).emitted
+    assert [json.loads(outcome_json(e.outcome)) for e in sorted(emitted, key=lambda e: e.sort_key)] == whole
