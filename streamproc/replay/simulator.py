@@ -52,6 +52,8 @@ class ReplayReport:
 
 
 _sort_key = attrgetter("sort_key")
+_SILENCE_TYPES = (Silence, Unsilence)
+_MAINTENANCE_TYPES = (Silence, Unsilence, Heartbeat)
 
 
 def parse_lines(lines: Iterable[str]) -> Iterable[tuple[int, AnyEvent | str]]:
@@ -136,7 +138,7 @@ def replay_events(engine: Engine, items: Iterable[tuple[int, AnyEvent | str]], u
             continue
         assert item.at is not None
         parsed.append((to_us(item.at), number, item))
-        if not maintenance and isinstance(item, Silence | Unsilence | Heartbeat):
+        if not maintenance and isinstance(item, _MAINTENANCE_TYPES):
             maintenance = True
     # Time order; events at the same instant keep their input order.
     parsed.sort(key=lambda row: (row[0], row[1]))
@@ -169,7 +171,7 @@ def replay_events(engine: Engine, items: Iterable[tuple[int, AnyEvent | str]], u
         if until_us is not None and at > until_us:
             break
         report.events += 1
-        if isinstance(event, Silence | Unsilence):
+        if isinstance(event, _SILENCE_TYPES):
             reason = engine.check_silence(event, at)
             if reason is not None:
                 reject(number, reason)
