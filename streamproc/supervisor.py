@@ -1,90 +1,291 @@
 """`streamproc run`: the whole stack for one config in the foreground (what `make run` starts).
 
-Starts a processor worker and a sender for every mode (console delivery when a vendor has
-no credentials), and the HTTP API, as child processes; Ctrl-C or SIGTERM
-stops all of them and waits for them to exit.
+Starts a processor worker, a sender for every mode (console delivery when a vendor has no
+credentials) and the HTTP API as child processes, and shows on stdout what a person is waiting
+for (`streamproc.runfeed`): a line per page delivered, per trigger / claim / resolve / absorbed
+trigger, and each distinct warning or error of the children once. The children's full logs (JSON
+lines, their stdout included) go to files under `$STREAMPROC_RUN_DIR/logs` (default `.run/logs`),
+named at start.
+
+It stops everything it started, and waits for it, when any of these happens:
+- SIGINT (Ctrl-C), SIGTERM or SIGHUP;
+- its stdout or stderr goes away: the reader of a pipe exits (`| head`, `| tee` killed by the
+  same Ctrl-C) or the terminal hangs up (a closed SSH session). Nothing has to be written for
+  this to be noticed: the descriptors are polled;
+- the process that started it exits (`tools/run.sh` killed);
+- a child exits on its own (then with that child's status).
+
+Each child runs in its own session, so a terminal's signals reach only this process, which stops
+the children in order: SIGTERM to each child's process group, and SIGKILL to what is left after
+the children's own shutdown timeout (`streamproc.lifecycle`) and a margin. A second stop signal
+kills at once. The children also get SIGTERM from the kernel should this process die without
+stopping them (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import logging
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
+from streamproc.lifecycle import shutdown_timeout
 from streamproc.localnet import free_port
 
+log = logging.getLogger("streamproc.run")
 
-def _spawn(args: list[str], name: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], start_new_session=True)
-    print(f"streamproc run: started {name} (pid {proc.pid}): streamproc {' '.join(args)}", flush=True)
-    return proc
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+KILL_MARGIN = 3.0
+"""Seconds past the children's own shutdown timeout before what is left is killed."""
+PR_SET_PDEATHSIG = 1
 
 
-def _ready(port: int) -> bool:
+class Terminal:
+    """Where the lines for a person go (stdout). A write that fails (a closed pipe, a terminal
+    that hung up) marks it gone; `gone()` also notices it without writing."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._lock = threading.Lock()
+        self.closed = False
+        self._watched = [fd for fd in (self._fileno(), 2) if fd is not None and not _hung_up(fd)]
+
+    def _fileno(self) -> int | None:
+        try:
+            return self._stream.fileno()
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                self._stream.write(text + "\n")
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._close()
+
+    def _close(self) -> None:
+        self.closed = True
+        fd = self._fileno()
+        if fd is not None:  # no "Exception ignored ... BrokenPipeError" when Python flushes at exit
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), fd)
+
+    def gone(self) -> str | None:
+        """Why the output is gone (None while it is there)."""
+        if self.closed:
+            return "stdout was closed"
+        for fd in self._watched:
+            if _hung_up(fd):
+                with self._lock:
+                    self.closed = True
+                name = "stderr" if fd == 2 else "stdout"
+                return f"{name} was closed (its pipe reader exited, or the terminal hung up)"
+        return None
+
+
+def _hung_up(fd: int) -> bool:
+    """A pipe whose reader is gone reports POLLERR; a hung-up terminal POLLHUP; a closed fd POLLNVAL."""
+    poller = select.poll()
+    poller.register(fd, 0)  # no events asked for: only errors and hang-ups are reported
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as resp:
-            return bool(json.loads(resp.read()).get("ready"))
+        return any(events & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, events in poller.poll(0))
+    except OSError:
+        return True
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (Linux); nothing elsewhere."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class Child:
+    def __init__(self, name: str, args: list[str], log_file: Path) -> None:
+        self.name = name
+        self.log_file = log_file
+        with log_file.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
+        log.info("started %s (pid %d): streamproc %s", name, self.proc.pid, " ".join(args))
+
+    def signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signum)  # its own session: process group id = its pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return int(resp.status) == 200
     except Exception:
         return False
 
 
-def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port: int = 8080) -> int:
-    if not Path(config).exists():
-        print(f"streamproc run: {config}: no such file", file=sys.stderr)
-        return 2
-    run_dir = Path(os.environ.get("STREAMPROC_RUN_DIR", ".run"))
-    port = free_port()
-    sender_metrics = free_port()
-    children: list[tuple[str, subprocess.Popen[bytes]]] = [
-        ("worker", _spawn(["worker", "--config", config, "--bootstrap", bootstrap, "--web-port", str(port),
-                           "--data-dir", str(run_dir / "worker-0")], "processor")),
-        ("sender", _spawn(["sender", "--config", config, "--bootstrap", bootstrap, "--metrics-port",
-                           str(sender_metrics)], "senders")),
-    ]
-    children.append(("api", _spawn(["api", "--config", config, "--bootstrap", bootstrap,
-                                    "--host", api_host, "--port", str(api_port)], "HTTP API")))
-    print(f"streamproc run: metrics: processor http://127.0.0.1:{port}/metrics, "
-          f"senders http://127.0.0.1:{sender_metrics}/metrics, API http://{api_host}:{api_port}/metrics", flush=True)
-    stopping = False
+def _setup_logging(path: Path) -> None:
+    from streamproc.logs import ContextFilter, JsonFormatter
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    code = 0
-    announced = False
+
+def _feed_config(config: str, bootstrap: str) -> dict[str, object]:
+    from streamproc.config import load_config
+    from streamproc.kafka import security
+    from streamproc.kafka.clients import consumer_config
+
     try:
-        while not stopping:
-            if not announced and _ready(port):
-                announced = True
-                print(f"streamproc run: processor ready (http://127.0.0.1:{port}/ready). Fire the example "
-                      "incident with: .venv/bin/streamproc produce examples/incident.json, or through the API:\n"
-                      f"  curl -H 'Authorization: Bearer s3cret' -H 'Content-Type: application/json' "
-                      f"-d @examples/incident.json http://{api_host}:{api_port}/v1/events", flush=True)
-            for name, proc in children:
-                if proc.poll() is not None:
-                    print(f"streamproc run: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
-                    code = proc.returncode or 1
-                    stopping = True
+        security.configure(load_config(config).kafka)
+    except Exception as exc:  # the children say what is wrong with the config
+        log.warning("feed: %s", exc)
+    return consumer_config(bootstrap, "streamproc-run")
+
+
+def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port: int = 8080) -> int:
+    term = Terminal()
+    if not Path(config).exists():
+        term.say(f"streamproc run: {config}: no such file")
+        return 2
+    started = time.time()
+    run_dir = Path(os.environ.get("STREAMPROC_RUN_DIR", ".run"))
+    log_dir = run_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    _setup_logging(log_dir / "run.log")
+    files = {name: log_dir / f"{name}.log" for name in ("worker", "sender", "api")}
+    web_port, metrics_port, status_port = free_port(), free_port(), free_port()
+    term.say(f"streamproc run: full logs (JSON lines): {', '.join(str(p) for p in files.values())}, "
+             f"{log_dir / 'run.log'}")
+
+    stops: list[str] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stops.append(signal.Signals(signum).name)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
+    parent = os.getppid()
+    children: list[Child] = []
+    code = 0
+    feed = None
+    from streamproc.runfeed import Feed, LogWatch
+
+    watch = LogWatch(files)
+    try:
+        common = ["--config", config, "--bootstrap", bootstrap, "--log-format", "json"]
+        children.append(Child("worker", ["worker", *common, "--web-port", str(web_port), "--loglevel", "info",
+                                         "--data-dir", str(run_dir / "worker-0")], files["worker"]))
+        children.append(Child("sender", ["sender", *common, "--metrics-port", str(metrics_port),
+                                         "--status-port", str(status_port)], files["sender"]))
+        children.append(Child("api", ["api", *common, "--host", api_host, "--port", str(api_port),
+                                      "--loglevel", "info"], files["api"]))
+        term.say(f"streamproc run: starting the processor, the senders and the HTTP API (http://{api_host}:{api_port})"
+                 f" on Kafka {bootstrap} ...")
+        from streamproc.kafka.topics import CURRENT
+
+        feed = Feed(_feed_config(config, bootstrap), CURRENT, started, term.say)
+        feed.start()
+        probes = {"processor": f"http://127.0.0.1:{web_port}/ready",
+                  "senders": f"http://127.0.0.1:{status_port}/ready",
+                  "API": f"http://127.0.0.1:{api_port}/ready"}
+        pending = dict(probes)
+        next_probe = 0.0
+        while True:
+            if stops:
+                log.info("stopping on %s", stops[0])
+                break
+            gone = term.gone()
+            if gone:
+                log.info("stopping: %s", gone)
+                break
+            if os.getppid() != parent:
+                log.info("stopping: the process that started streamproc run (pid %d) exited", parent)
+                break
+            exited = next((c for c in children if not c.alive()), None)
+            if exited is not None:
+                code = exited.proc.returncode or 1
+                for line in watch.lines():
+                    term.say(line)
+                term.say(f"streamproc run: the {exited.name} exited with status {exited.proc.returncode}; "
+                         f"stopping everything (its log: {exited.log_file})")
+                break
+            for line in watch.lines():
+                term.say(line)
+            if pending and time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + 0.5
+                for name, url in list(pending.items()):
+                    if _ready(url):
+                        del pending[name]
+                if not pending:
+                    term.say(f"streamproc run: ready in {time.time() - started:.1f} s. In another terminal, fire "
+                             "the example incident:\n"
+                             "    .venv/bin/streamproc produce examples/incident.json\n"
+                             "  claim it with examples/claim.json, resolve it with examples/resolve.json (or use the "
+                             f"API: curl -H 'Authorization: Bearer s3cret' -d @examples/incident.json "
+                             f"http://{api_host}:{api_port}/v1/events).\n"
+                             "  Pages, claims and resolves show here; Ctrl-C stops everything.")
             time.sleep(0.2)
     finally:
-        for _, proc in children:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for _, proc in children:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        print("streamproc run: stopped", flush=True)
+        _stop(children, stops)
+        if feed is not None:
+            feed.stopping.set()
+            feed.join(3)
+        for line in watch.lines():
+            term.say(line)
+        for line in watch.repeated():
+            term.say(f"streamproc run: repeated: {line}")
+        term.say(f"streamproc run: stopped ({', '.join(_ended(c) for c in children)})")
     return code
+
+
+def _ended(child: Child) -> str:
+    status = child.proc.returncode
+    return f"{child.name} {'killed' if status is not None and status < 0 else f'exit {status}'}"
+
+
+def _stop(children: list[Child], stops: list[str]) -> None:
+    """SIGTERM to every child still running, SIGKILL to what is left after the shutdown timeout
+    and a margin, or at once on a further stop signal."""
+    seen = len(stops)
+    for child in children:
+        if child.alive():
+            child.signal(signal.SIGTERM)
+    deadline = time.monotonic() + shutdown_timeout() + KILL_MARGIN
+    while any(c.alive() for c in children):
+        if time.monotonic() >= deadline or len(stops) > max(seen, 1):
+            for child in children:
+                if child.alive():
+                    log.warning("%s (pid %d) still running: killing it", child.name, child.proc.pid)
+                    child.signal(signal.SIGKILL)
+            for child in children:
+                child.proc.wait()
+            break
+        time.sleep(0.05)
+    for child in children:
+        child.signal(signal.SIGKILL)  # anything a child left in its process group
+    log.info("stopped: %s", ", ".join(_ended(c) for c in children))

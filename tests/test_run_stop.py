@@ -1,0 +1,305 @@
+"""`make run` leaves nothing running, however it is stopped (issue 23).
+
+Each test runs the real `make run` (tools/run.sh: its own broker via tools/kafka/kafka.sh, then
+`streamproc run`: worker, sender, API) in a pipeline of its own session, the way a shell runs a
+job, stops it the way a person would, and then looks for any process that carries this run's
+marker in its environment (the broker included: kafka.sh starts it with the environment it was
+given). Each run has its own Kafka port and state dir, API port and run dir: a developer's broker
+(19092) and the test session's (19192) are never touched.
+
+The last test stops a worker, a sender and an API with SIGTERM after their broker was killed, and
+checks that each exits within its shutdown timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MARK = "STREAMPROC_RUN_TEST_MARK"
+START_TIMEOUT = 240.0  # a fresh broker and three Python processes on a loaded 2-core box
+STOP_TIMEOUT = 20.0  # the children's shutdown timeout (10 s), the broker's stop, and a margin
+
+pytestmark = pytest.mark.slow
+
+
+def _ports_free(*ports: int) -> bool:
+    for port in ports:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port_pair() -> int:
+    """A port p with p and p + 1 free (kafka.sh's broker takes KAFKA_PORT and KAFKA_PORT + 1)."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port < 65535 and _ports_free(port, port + 1):
+            return port
+    raise RuntimeError("no two free ports in a row")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def processes_marked(mark: str) -> list[str]:
+    """`pid command` of every process whose environment has MARK=mark."""
+    needle = f"{MARK}={mark}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            if needle not in environ.split(b"\0"):
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if command:  # zombies have no command line: they are exited, only not reaped yet
+            found.append(f"{entry.name} {command}")
+    return found
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> float:
+    """Wait until condition() is truthy; returns the seconds it took."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+class Run:
+    """`make run` in a pipeline run by `bash -c` in a session of its own."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.mark = uuid.uuid4().hex
+        self.tmp = tmp_path
+        self.kafka_port = free_port_pair()
+        self.env = {**os.environ, MARK: self.mark, "KAFKA_PORT": str(self.kafka_port),
+                    "KAFKA_RUN_DIR": str(tmp_path / "kafka"), "STREAMPROC_RUN_DIR": str(tmp_path / "run"),
+                    "STREAMPROC_API_PORT": str(free_port()), "STREAMPROC_SHUTDOWN_TIMEOUT": "10"}
+        for name in ("STREAMPROC_KAFKA", "STREAMPROC_NAMESPACE", "COLUMNS"):
+            self.env.pop(name, None)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, pipeline: str, **popen: object) -> subprocess.Popen[bytes]:
+        self.proc = subprocess.Popen(["bash", "-c", pipeline], cwd=REPO, env=self.env,  # type: ignore[call-overload]
+                                     start_new_session=True, **popen)
+        assert self.proc is not None
+        return self.proc
+
+    def left(self) -> list[str]:
+        return processes_marked(self.mark)
+
+    def assert_all_stopped(self, since: float, output: Callable[[], str]) -> float:
+        try:
+            wait_for(lambda: not self.left(), STOP_TIMEOUT, "every process of the run has exited", 0.2)
+        except AssertionError:
+            left = "\n".join(self.left())
+            raise AssertionError(f"still running {STOP_TIMEOUT:g} s after the stop:\n{left}\n"
+                                 f"output:\n{output()}") from None
+        took = time.monotonic() - since
+        assert not self.left()
+        return took
+
+    def cleanup(self) -> None:
+        """Whatever a failed test left: the run's processes, then its broker."""
+        for line in self.left():
+            with contextlib.suppress(OSError):
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+        if (self.tmp / "kafka" / "server.properties").exists():
+            subprocess.run(["bash", "tools/kafka/kafka.sh", "down"], cwd=REPO, env=self.env, capture_output=True,
+                           timeout=60)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Run]:
+    r = Run(tmp_path)
+    try:
+        yield r
+    finally:
+        r.cleanup()
+
+
+def read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_make_run_piped_to_head_stops_when_head_exits(run: Run) -> None:
+    out = run.tmp / "head.out"
+    proc = run.start(f"make run | head -n 5 > {out}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    # head exits after its fifth line, while `streamproc run` starts its children.
+    wait_for(lambda: read(out).count("\n") >= 5 and "streamproc run:" in read(out), START_TIMEOUT,
+             "five lines through head")
+    head_done = time.monotonic()
+    took = run.assert_all_stopped(head_done, lambda: read(out))
+    assert proc.wait(5) is not None
+    print(f"\nmake run | head -n 5: everything stopped {took:.1f} s after head exited")
+
+
+def test_make_run_piped_to_tee_stops_on_ctrl_c(run: Run) -> None:
+    log = run.tmp / "tee.log"
+    proc = run.start(f"make run | tee {log}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
+    assert run.left(), "the run's processes are found"
+    assert any("kafka.Kafka" in line for line in run.left()), "its broker carries the mark too"
+    # Ctrl-C: the terminal sends SIGINT to the foreground job's process group (make, run.sh, tee).
+    os.killpg(proc.pid, signal.SIGINT)
+    interrupted = time.monotonic()
+    took = run.assert_all_stopped(interrupted, lambda: read(log))
+    proc.wait(5)
+    text = read(log)
+    assert "Traceback" not in text
+    assert not re.search(r"^%\d\|", text, re.M), "no librdkafka lines on the terminal"
+    print(f"\nmake run | tee + Ctrl-C: everything stopped {took:.1f} s after SIGINT")
+
+
+class Pty:
+    """A terminal: `bash -c` is its session leader and controlling process, like a login shell
+    of an SSH session; closing the master end is the connection going away."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        self.output = bytearray()
+        self._open = True
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while self._open:
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                self.output += chunk
+
+    def controlling(self) -> None:
+        """preexec_fn: after setsid, make the terminal this session's controlling terminal."""
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    def hang_up(self) -> None:
+        self._open = False
+        self._reader.join(2)
+        os.close(self.master)
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+
+def test_make_run_in_a_terminal_that_goes_away_stops(run: Run) -> None:
+    pty = Pty()
+    log = run.tmp / "tee.log"
+    try:
+        proc = run.start(f"make run | tee {log}", stdin=pty.slave, stdout=pty.slave, stderr=pty.slave,
+                         preexec_fn=pty.controlling)
+        os.close(pty.slave)
+        wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
+        assert "streamproc run: ready" in pty.text()
+    except BaseException:
+        pty.hang_up()
+        raise
+    pty.hang_up()  # the SSH connection drops
+    closed = time.monotonic()
+    took = run.assert_all_stopped(closed, lambda: read(log))
+    proc.wait(5)
+    print(f"\nmake run | tee in a terminal that hung up: everything stopped {took:.1f} s after the hang-up")
+
+
+# ------------------------------------------------------------------------------------------------
+# SIGTERM with the broker gone
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return int(resp.status) == 200
+    except Exception:
+        return False
+
+
+def test_worker_sender_and_api_exit_in_time_on_sigterm_with_the_broker_gone(run: Run) -> None:
+    env = {**run.env, "STREAMPROC_SHUTDOWN_TIMEOUT": "4"}
+    bootstrap = subprocess.run(["bash", "tools/kafka/kafka.sh", "up"], cwd=REPO, env=env, capture_output=True,
+                               text=True, check=True, timeout=START_TIMEOUT).stdout.strip()
+    web, status, api = free_port(), free_port(), free_port()
+    common = ["--config", "examples/config.yaml", "--bootstrap", bootstrap, "--log-format", "json"]
+    commands = {
+        "worker": ["worker", *common, "--web-port", str(web), "--data-dir", str(run.tmp / "worker")],
+        "sender": ["sender", *common, "--status-port", str(status)],
+        "api": ["api", *common, "--port", str(api)],
+    }
+    probes = {"worker": f"http://127.0.0.1:{web}/ready", "sender": f"http://127.0.0.1:{status}/ready",
+              "api": f"http://127.0.0.1:{api}/ready"}
+    logs = {name: run.tmp / f"{name}.log" for name in commands}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for name, args in commands.items():
+        with logs[name].open("wb") as out:
+            procs[name] = subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], cwd=REPO, env=env,
+                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for name, url in probes.items():
+            wait_for(lambda url=url, name=name: _ready(url) or procs[name].poll() is not None, START_TIMEOUT,
+                     f"{name} ready")
+            assert procs[name].poll() is None, f"{name} exited early:\n{read(logs[name])}"
+        broker = int((run.tmp / "kafka" / "kafka.pid").read_text())
+        os.kill(broker, signal.SIGKILL)
+        wait_for(lambda: not Path(f"/proc/{broker}/cmdline").exists() or not Path(
+            f"/proc/{broker}/cmdline").read_bytes(), 10, "the broker is gone")
+        # Let every client notice that its broker is gone before it is asked to stop.
+        wait_for(lambda: not _ready(probes["api"]), 30, "the API reports not ready")
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        took: dict[str, float] = {}
+        while len(took) < len(procs) and time.monotonic() < signalled + 4 + 2:
+            for name, proc in procs.items():
+                if name not in took and proc.poll() is not None:
+                    took[name] = round(time.monotonic() - signalled, 1)
+            time.sleep(0.05)
+        for name in procs.keys() - took.keys():
+            raise AssertionError(f"{name} still running 6 s after SIGTERM (shutdown timeout 4 s):\n"
+                                 f"{read(logs[name])[-3000:]}")
+        print(f"\nSIGTERM with the broker gone: exited after {took} s; statuses "
+              f"{ {n: p.returncode for n, p in procs.items()} }")
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
