@@ -23,6 +23,7 @@ from streamproc.inspect.reader import Record, TopicReader
 from streamproc.kafka.headers import CORRELATION_HEADER
 from streamproc.kafka.topics import Topics, partition_for
 from streamproc.processor.catchup import BARRIER_HEADER
+from streamproc.termtable import table_console
 from streamproc.timeutil import format_us, parse_time, to_us
 from streamproc.wire.common import MODES
 from streamproc.wire.deliveries import parse_delivery
@@ -166,14 +167,14 @@ def collect(reader: TopicReader, topics: Topics, incident_id: str, since_ms: int
 
 
 def render_table(incident_id: str, entries: list[Entry], namespace: str) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title=f"incident {incident_id}", title_justify="left")
     for name, justify in (("at", "left"), ("topic", "left"), ("what", "left"), ("details", "left"),
                           ("late", "right"), ("correlation", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        # Times are the one column to read: never folded or cut (on a narrow terminal the others fold).
+        table.add_column(name, justify=justify, no_wrap=name in ("at", "late"))  # type: ignore[arg-type]
     prefix = f"{namespace}."
     for e in entries:
         topic = e.topic[len(prefix):] if e.topic.startswith(prefix) else e.topic
@@ -181,7 +182,7 @@ def render_table(incident_id: str, entries: list[Entry], namespace: str) -> None
         late = f"{e.lateness_s:.3f}s" if e.lateness_s is not None else ""
         cells = (format_us(e.at_us), f"{topic}[{e.partition}]@{e.offset}", e.kind, detail, late, e.correlation_id or "")
         table.add_row(*(Text(c) for c in cells))  # plain text: `[high]` is not markup
-    Console(soft_wrap=False).print(table)
+    table_console().print(table)
 
 
 def as_json(incident_id: str, entries: list[Entry]) -> str:

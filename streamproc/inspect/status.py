@@ -11,6 +11,8 @@ import sys
 import urllib.request
 from typing import Any
 
+from streamproc.termtable import table_console
+
 PATHS = {"workers": "/inspect", "senders": "/status"}
 
 
@@ -39,7 +41,6 @@ def run(what: str, urls: list[str], as_json: bool) -> int:
 
 
 def _workers_table(answers: list[dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -61,11 +62,10 @@ def _workers_table(answers: list[dict[str, Any]]) -> None:
         standbys = answer.get("standby_partitions") or []
         if standbys:
             table.add_row(Text(name), Text("standby " + ",".join(map(str, standbys))), "", "", "", "")
-    Console(soft_wrap=False).print(table)
+    table_console().print(table)
 
 
 def _senders_table(answers: list[dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -89,4 +89,4 @@ def _senders_table(answers: list[dict[str, Any]]) -> None:
             table.add_row(Text(name), mode["mode"], mode["vendor"], ",".join(map(str, mode.get("partitions") or [])),
                           str(mode["queued"]), str(mode["in_flight"]), f"{bucket.get('rate', 0):g}",
                           f"{bucket.get('tokens', 0):g}", f"{paused:g}s" if paused else "", Text(account))
-    Console(soft_wrap=False).print(table)
+    table_console().print(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import IO, Any
 
+from streamproc.termtable import table_console
 from streamproc.whatif.model import IncidentDiff, Pair, WhatifReport
 
 MAX_ROWS = 20
@@ -34,7 +35,6 @@ def changed_incidents(report: WhatifReport) -> list[IncidentDiff]:
 
 
 def print_tables(report: WhatifReport, out: IO[str], rules: list[str]) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table as RichTable
 
@@ -42,7 +42,7 @@ def print_tables(report: WhatifReport, out: IO[str], rules: list[str]) -> None:
         def add_row(self, *cells: Any, **kwargs: Any) -> None:  # values are text, never markup
             super().add_row(*(escape(str(c)) for c in cells), **kwargs)
 
-    console = Console(file=out, width=120)
+    console = table_console(out)  # the terminal's width, or the tables' own in a pipe
     base, new = report.totals["baseline"], report.totals["new"]
     console.print(f"what-if: {report.baseline_config} (baseline) vs {report.new_config} (new), "
                   f"{report.events} events from {report.source}; times of day in {report.timezone}", markup=False)
