@@ -179,8 +179,8 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
     _setup_logging(log_dir / "run.log")
     files = {name: log_dir / f"{name}.log" for name in ("worker", "sender", "api")}
     web_port, metrics_port, status_port = free_port(), free_port(), free_port()
-    term.say(f"streamproc run: full logs (JSON lines): {', '.join(str(p) for p in files.values())}, "
-             f"{log_dir / 'run.log'}")
+    term.say(f"streamproc run: full logs (JSON lines) in {log_dir}/: {' '.join(p.name for p in files.values())} "
+             "run.log")
 
     stops: list[str] = []
 
@@ -242,15 +242,14 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
                     if _ready(url):
                         del pending[name]
                 if not pending:
-                    term.say(f"streamproc run: ready in {time.time() - started:.1f} s. In another terminal, fire "
-                             "the example incident:\n"
-                             "    .venv/bin/streamproc produce examples/incident.json\n"
-                             "  claim it with examples/claim.json, resolve it with examples/resolve.json (or use the "
-                             f"API: curl -H 'Authorization: Bearer s3cret' -d @examples/incident.json "
-                             f"http://{api_host}:{api_port}/v1/events).\n"
-                             "  Pages, claims and resolves show here; Ctrl-C stops everything.")
+                    term.say(f"streamproc run: ready after {time.time() - started:.1f} s. From another terminal:\n"
+                             "    .venv/bin/streamproc produce examples/incident.json   # fire the example incident\n"
+                             "    .venv/bin/streamproc produce examples/claim.json      # claim it (as alice)\n"
+                             "    .venv/bin/streamproc produce examples/resolve.json    # resolve it\n"
+                             "  Pages, claims and resolves show here, one line each. Ctrl-C stops everything.")
             time.sleep(0.2)
     finally:
+        term.say(f"streamproc run: stopping{f' ({stops[0]})' if stops else ''} ...")
         _stop(children, stops)
         if feed is not None:
             feed.stopping.set()
