@@ -169,24 +169,6 @@ def test_make_run_piped_to_head_stops_when_head_exits(run: Run) -> None:
     print(f"\nmake run | head -n 5: everything stopped {took:.1f} s after head exited")
 
 
-def test_make_run_piped_to_tee_stops_on_ctrl_c(run: Run) -> None:
-    log = run.tmp / "tee.log"
-    proc = run.start(f"make run | tee {log}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
-    wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
-    assert run.left(), "the run's processes are found"
-    assert any("kafka.Kafka" in line for line in run.left()), "its broker carries the mark too"
-    # Ctrl-C: the terminal sends SIGINT to the foreground job's process group (make, run.sh, tee).
-    os.killpg(proc.pid, signal.SIGINT)
-    interrupted = time.monotonic()
-    took = run.assert_all_stopped(interrupted, lambda: read(log))
-    proc.wait(5)
-    text = read(log)
-    assert "Traceback" not in text
-    assert not re.search(r"^%\d\|", text, re.M), "no librdkafka lines on the terminal"
-    print(f"\nmake run | tee + Ctrl-C: everything stopped {took:.1f} s after SIGINT")
-
-
 class Pty:
     """A terminal: `bash -c` is its session leader and controlling process, like a login shell
     of an SSH session; closing the master end is the connection going away."""
@@ -214,13 +196,53 @@ class Pty:
         """preexec_fn: after setsid, make the terminal this session's controlling terminal."""
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
     def hang_up(self) -> None:
+        if not self._open:
+            return
         self._open = False
         self._reader.join(2)
         os.close(self.master)
 
     def text(self) -> str:
         return self.output.decode(errors="replace")
+
+
+def test_make_run_piped_to_tee_stops_on_ctrl_c(run: Run) -> None:
+    """In a terminal: Ctrl-C makes the terminal send SIGINT to the foreground job's process group
+    (make, run.sh, tee); tee dies with it, so `streamproc run` loses its stdout while it stops."""
+    pty = Pty()
+    log = run.tmp / "tee.log"
+    try:
+        proc = run.start(f"make run | tee {log}", stdin=pty.slave, stdout=pty.slave, stderr=pty.slave,
+                         preexec_fn=pty.controlling)
+        os.close(pty.slave)
+        wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
+        assert any("kafka.Kafka" in line for line in run.left()), "its broker carries the mark too"
+        pty.type(b"\x03")  # Ctrl-C
+        typed = time.monotonic()
+        took = run.assert_all_stopped(typed, lambda: read(log) + "\n--- terminal:\n" + pty.text())
+        proc.wait(5)
+    finally:
+        pty.hang_up()
+    screen = pty.text()
+    assert "Traceback" not in screen
+    assert not re.search(r"^%\d\|", screen, re.M), "no librdkafka lines on the terminal"
+    assert not re.search(r"^\{", screen, re.M), "no JSON log lines on the terminal"
+    print(f"\nmake run | tee + Ctrl-C in a terminal: everything stopped {took:.1f} s after Ctrl-C")
+
+
+def test_make_run_stops_on_sigint_to_its_process_group_without_a_terminal(run: Run) -> None:
+    log = run.tmp / "tee.log"
+    proc = run.start(f"make run | tee {log}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
+    os.killpg(proc.pid, signal.SIGINT)
+    took = run.assert_all_stopped(time.monotonic(), lambda: read(log))
+    proc.wait(5)
+    print(f"\nmake run | tee + SIGINT to the process group: everything stopped {took:.1f} s after SIGINT")
 
 
 def test_make_run_in_a_terminal_that_goes_away_stops(run: Run) -> None:
