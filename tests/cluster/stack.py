@@ -23,14 +23,16 @@ from tests.processor.cluster import REPO, Stack, replay_outcomes
 
 USERS = 6
 API_KEY = "app-key"
+WAIT = 2
+"""Seconds between two pages of an incident: a claim dated half-way has a second to get through."""
 
 
-def config_text(twilio: FakeTwilio, repeat: int = 9) -> str:
+def config_text(twilio: FakeTwilio, repeat: int = 7) -> str:
     """One plan per user (so messages, keyed by user, spread over the partitions), each paging its
-    user by SMS `repeat + 1` times, a second apart."""
+    user by SMS `repeat + 1` times, `WAIT` seconds apart."""
     users = "\n".join(f"  u{i}: {{contacts: {{sms: \"+1555000{i:04d}\"}}}}" for i in range(USERS))
     plans = "\n".join(f"  p{i}:\n    steps:\n      - - {{role: user, target: u{i}, priority: high, template: t, "
-                      f"repeat: {repeat}, wait: 1}}" for i in range(USERS))
+                      f"repeat: {repeat}, wait: {WAIT}}}" for i in range(USERS))
     return f"""
 applications:
   app: {{key: "{API_KEY}"}}
@@ -90,8 +92,8 @@ class FullStack:
             time.sleep(0.2)
         raise TimeoutError("the sender was not ready in time")
 
-    def post(self, event: dict[str, Any], timeout: float = 60.0) -> int:
-        """POST /v1/events; the HTTP status."""
+    def post(self, event: dict[str, Any] | list[dict[str, Any]], timeout: float = 60.0) -> int:
+        """POST /v1/events (one event or a batch); the HTTP status."""
         assert self.api is not None
         request = urllib.request.Request(self.api.url + "/v1/events", data=json.dumps(event).encode(), method="POST",
                                          headers={"Content-Type": "application/json",
@@ -132,6 +134,12 @@ class Comparison:
                       for due, got in zip(sorted(at), sorted(self.received.get(i, [])), strict=False)
                       if due >= due_after)
 
+    def differences(self) -> dict[str, tuple[list[float], list[float]]]:
+        """incident -> (due times, arrival times) where the counts differ."""
+        return {i: (sorted(self.expected.get(i, [])), sorted(self.received.get(i, [])))
+                for i in set(self.expected) | set(self.received)
+                if len(self.expected.get(i, [])) != len(self.received.get(i, []))}
+
     def flowing_again(self, since: float) -> float:
         """When Twilio first accepted a page due after `since` (the end of a stall that began then)."""
         return min((got for i, at in self.expected.items()
@@ -143,6 +151,8 @@ class Comparison:
         text = (f"{sum(map(len, self.expected.values()))} pages expected, {self.missing} missing, {self.extra} extra; "
                 f"lateness p50 {percentile(late, 50):.2f} s, p99 {percentile(late, 99):.2f} s, "
                 f"max {max(late, default=0):.2f} s")
+        if self.missing or self.extra:
+            text += f"; differing: {self.differences()}"
         if kill_at is not None:
             after = self.lateness(kill_at)
             text += f"; pages due after the kill: max lateness {max(after, default=0):.2f} s"

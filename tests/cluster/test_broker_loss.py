@@ -21,7 +21,7 @@ import pytest
 
 from streamproc.timeutil import parse_time, to_us
 from tests.cluster.conftest import KafkaCluster
-from tests.cluster.stack import USERS, FullStack, compare, config_text
+from tests.cluster.stack import USERS, WAIT, FullStack, compare, config_text
 from tests.fakes import FakeTwilio
 from tests.fakes.http import serving
 from tests.processor.cluster import Stack, iso_ms, replay_outcomes
@@ -51,9 +51,9 @@ def trigger(n: int, at: float) -> dict[str, Any]:
 
 
 def between_pages(start: float, after: float) -> str:
-    """Half-way between two pages of an incident triggered at `start` (pages fall on whole seconds
-    after it), and after `after`: its trip through both stages cannot race a page."""
-    return iso_ms(start + math.ceil(after - start) + 0.5)
+    """Half-way between two pages of an incident triggered at `start` (pages fall every `WAIT`
+    seconds after it), and after `after`: its trip through both stages does not race a page."""
+    return iso_ms(start + WAIT * math.ceil((after - start) / WAIT) + WAIT / 2)
 
 
 def coordinator(cluster: KafkaCluster, group: str) -> int:
@@ -110,16 +110,7 @@ def test_a_broker_killed_for_good_mid_escalation_loses_no_page_and_sends_none_tw
         at_wall_clock(sink, triggers, on={20: kill})
     finally:
         sink.close()
-    # Claims dated after the loss: once the pages due until now have arrived (as a person claims
-    # after the page), each between two pages of its incident, through the API.
-    wait_caught_up(full, triggers)
-    now = time.time()
-    claims = [{"type": "claim", "at": between_pages(t0 + n * 0.2, now + 0.5), "incident_id": f"i{n}", "owner": "bob"}
-              for n in range(0, 40, 4)]
-    claims.sort(key=lambda e: e["at"])
-    for claim in claims:
-        time.sleep(max(0.0, to_us(parse_time(claim["at"])) / 1e6 - time.time()))
-        assert full.post(claim) == 202
+    claims = claim_some(full, triggers)
     result = compare(full, triggers + claims)
     watch.stop.set()
     kill_at = killed[0]
@@ -146,3 +137,65 @@ def wait_caught_up(full: FullStack, events: list[dict[str, Any]], timeout: float
             return
         time.sleep(0.2)
     raise TimeoutError("pages due before now did not all arrive")
+
+
+def claim_some(full: FullStack, triggers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Claims of every fourth incident through the API, dated after the pages due until now have
+    arrived (as a person claims after the page), each between two pages of its incident."""
+    wait_caught_up(full, triggers)
+    now = time.time()
+    claims = [{"type": "claim", "at": between_pages(to_us(parse_time(t["at"])) / 1e6, now + 0.5),
+               "incident_id": t["incident_id"], "owner": "bob"} for t in triggers[::4]]
+    claims.sort(key=lambda e: e["at"])
+    # Each instant's claims in one request when the clock reaches it: one after another, the last
+    # of them could reach the processor after the page it is half a second ahead of.
+    for at in dict.fromkeys(c["at"] for c in claims):
+        time.sleep(max(0.0, to_us(parse_time(at)) / 1e6 - time.time()))
+        assert full.post([c for c in claims if c["at"] == at]) == 202
+    return claims
+
+
+class Paced(threading.Thread):
+    """Triggers at `rate` a second, each produced when the wall clock reaches its time, until stopped."""
+
+    def __init__(self, full: FullStack, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.sink = ConfluentSink(full.stack.bootstrap, full.stack.topics.incidents, by_incident)
+        self.rate = rate
+        self.triggers: list[dict[str, Any]] = []
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        start = time.time() + 0.2
+        try:
+            n = 0
+            while not self.stop.is_set():
+                event = trigger(n, start + n / self.rate)
+                time.sleep(max(0.0, start + n / self.rate - time.time()))
+                self.sink.send(event)
+                self.triggers.append(event)
+                n += 1
+            self.sink.close()
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+def test_a_rolling_restart_of_every_broker_under_load_loses_no_page_and_sends_none_twice(
+        kafka_cluster: KafkaCluster, full: FullStack) -> None:
+    paced = Paced(full, rate=2.0)
+    paced.start()
+    marks = []
+    for node in (1, 2, 3):  # one at a time, each back in sync before the next, as an operator rolls a cluster
+        started = time.time()
+        kafka_cluster.stop(node)
+        kafka_cluster.start(node)
+        kafka_cluster.wait_in_sync()
+        marks.append(f"node {node} {time.time() - started:.1f} s")
+    paced.stop.set()
+    paced.join(30)
+    assert paced.error is None, paced.error
+    claims = claim_some(full, paced.triggers)
+    result = compare(full, paced.triggers + claims)
+    print(f"\nrolling restart ({', '.join(marks)}), {len(paced.triggers)} incidents: {result.summary()}")
+    assert result.missing == 0 and result.extra == 0, result.summary()
