@@ -250,10 +250,11 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
             time.sleep(0.2)
     finally:
         term.say(f"streamproc run: stopping{f' ({stops[0]})' if stops else ''} ...")
+        if feed is not None:
+            feed.stopping.set()  # it closes its consumer while the children stop
         _stop(children, stops)
         if feed is not None:
-            feed.stopping.set()
-            feed.join(3)
+            feed.join(1.0)  # a daemon thread: one still closing does not hold the exit
         for line in watch.lines():
             term.say(line)
         for line in watch.repeated():

@@ -234,15 +234,17 @@ def test_make_run_piped_to_tee_stops_on_ctrl_c(run: Run) -> None:
     print(f"\nmake run | tee + Ctrl-C in a terminal: everything stopped {took:.1f} s after Ctrl-C")
 
 
-def test_make_run_stops_on_sigint_to_its_process_group_without_a_terminal(run: Run) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_make_run_stops_on_a_signal_to_its_process_group_without_a_terminal(run: Run,
+                                                                          signum: signal.Signals) -> None:
     log = run.tmp / "tee.log"
     proc = run.start(f"make run | tee {log}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL)
     wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signum)
     took = run.assert_all_stopped(time.monotonic(), lambda: read(log))
     proc.wait(5)
-    print(f"\nmake run | tee + SIGINT to the process group: everything stopped {took:.1f} s after SIGINT")
+    print(f"\nmake run | tee + {signum.name} to the process group: everything stopped {took:.1f} s after it")
 
 
 def test_make_run_in_a_terminal_that_goes_away_stops(run: Run) -> None:
