@@ -837,20 +837,15 @@ def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Pat
                  say: Callable[[str], None], stopping: list[threading.Thread]) -> dict[str, Any]:
     """One scenario in a fresh namespace. Its stack is stopped by a thread (appended to `stopping`)
     once the figures are taken, so the next scenario starts meanwhile."""
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
-    from streamproc.kafka.admin import ensure_topics
-    from streamproc.kafka.security import client_config
+    from streamproc.kafka.admin import TopicSpec, ensure_topics, processor_topics
     from streamproc.kafka.topics import Topics, partition_for
 
     namespace = f"bench{sc.name.replace('-', '')}{uuid.uuid4().hex[:6]}"
     names = Topics(namespace)
     # Trigger time = the broker's append time: the one clock shared with the fakes (same machine).
-    admin = AdminClient(client_config(bootstrap))
-    for future in admin.create_topics([NewTopic(names.incidents, E2E_PARTITIONS, 1,
-                                                config={"message.timestamp.type": "LogAppendTime"})]).values():
-        future.result(30)
-    ensure_topics(bootstrap, E2E_PARTITIONS, names=names)
+    wanted = processor_topics(E2E_PARTITIONS, names)
+    wanted[names.incidents] = TopicSpec(E2E_PARTITIONS, {"message.timestamp.type": "LogAppendTime"})
+    ensure_topics(bootstrap, names=names, wanted=wanted)
     scdir = workdir / sc.name
     scdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(bootstrap, namespace, config, scdir)

@@ -25,9 +25,10 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end -}}
 
 {{/*
-Kafka TLS / SASL of worker, sender and API pods (values kafka.securityProtocol, kafka.sasl,
-kafka.tls; README "Secure Kafka"): STREAMPROC_KAFKA_* variables naming files mounted from Secrets,
-so no password is ever in a manifest. Nothing at all for PLAINTEXT.
+Kafka settings of worker, sender and API pods: topic replication (kafka.replicationFactor,
+kafka.minInsyncReplicas; docs/production-kafka.md) and TLS / SASL (values kafka.securityProtocol,
+kafka.sasl, kafka.tls; README "Secure Kafka"): STREAMPROC_KAFKA_* variables, naming files mounted
+from Secrets, so no password is ever in a manifest. Nothing at all for PLAINTEXT and defaults.
 */}}
 {{- define "streamproc.kafkaSecurityEnv" -}}
 {{- $k := .Values.kafka -}}
@@ -35,6 +36,14 @@ so no password is ever in a manifest. Nothing at all for PLAINTEXT.
 {{- if not (has $protocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) -}}
 {{- fail (printf "kafka.securityProtocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (got %q)" $protocol) -}}
 {{- end -}}
+{{- if $k.replicationFactor }}
+- name: STREAMPROC_KAFKA_REPLICATION_FACTOR
+  value: {{ $k.replicationFactor | quote }}
+{{- end }}
+{{- if $k.minInsyncReplicas }}
+- name: STREAMPROC_KAFKA_MIN_INSYNC_REPLICAS
+  value: {{ $k.minInsyncReplicas | quote }}
+{{- end }}
 {{- if ne $protocol "PLAINTEXT" }}
 - name: STREAMPROC_KAFKA_SECURITY_PROTOCOL
   value: {{ $protocol | quote }}
