@@ -188,7 +188,8 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
         stops.append(signal.Signals(signum).name)
 
     for signum in STOP_SIGNALS:
-        signal.signal(signum, on_signal)
+        if signal.getsignal(signum) != signal.SIG_IGN:  # e.g. SIGHUP under nohup stays ignored
+            signal.signal(signum, on_signal)
     parent = os.getppid()
     children: list[Child] = []
     code = 0

@@ -106,7 +106,8 @@ class Run:
         self.env = {**os.environ, MARK: self.mark, "KAFKA_PORT": str(self.kafka_port),
                     "KAFKA_RUN_DIR": str(tmp_path / "kafka"), "STREAMPROC_RUN_DIR": str(tmp_path / "run"),
                     "STREAMPROC_API_PORT": str(free_port()), "STREAMPROC_SHUTDOWN_TIMEOUT": "10"}
-        for name in ("STREAMPROC_KAFKA", "STREAMPROC_NAMESPACE", "COLUMNS"):
+        # Not another broker, namespace or width; not the jobserver of a `make -j test` around pytest.
+        for name in ("STREAMPROC_KAFKA", "STREAMPROC_NAMESPACE", "COLUMNS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
             self.env.pop(name, None)
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -264,6 +265,32 @@ def test_make_run_in_a_terminal_that_goes_away_stops(run: Run) -> None:
     took = run.assert_all_stopped(closed, lambda: read(log))
     proc.wait(5)
     print(f"\nmake run | tee in a terminal that hung up: everything stopped {took:.1f} s after the hang-up")
+
+
+def test_the_children_stop_when_streamproc_run_itself_is_killed(run: Run) -> None:
+    """SIGKILL leaves `streamproc run` no chance to stop anything: the kernel sends its children
+    SIGTERM (PR_SET_PDEATHSIG), and they stop within their shutdown timeout."""
+    bootstrap = subprocess.run(["bash", "tools/kafka/kafka.sh", "up"], cwd=REPO, env=run.env, capture_output=True,
+                               text=True, check=True, timeout=START_TIMEOUT).stdout.strip()
+    out = run.tmp / "run.out"
+    with out.open("wb") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", "run", "--bootstrap", bootstrap], cwd=REPO,
+                                env=run.env, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "streamproc run: ready" in read(out) or proc.poll() is not None, START_TIMEOUT,
+                 "`streamproc run: ready`")
+        assert proc.poll() is None, read(out)
+        children = [line for line in run.left() if "streamproc.cli" in line and " run " not in line]
+        assert len(children) == 3, children
+        proc.kill()
+        proc.wait(5)
+        killed = time.monotonic()
+        wait_for(lambda: not [line for line in run.left() if "streamproc" in line], STOP_TIMEOUT,
+                 "the worker, the sender and the API have exited")
+        print(f"\nstreamproc run killed: its children stopped {time.monotonic() - killed:.1f} s later")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 # ------------------------------------------------------------------------------------------------
