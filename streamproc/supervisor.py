@@ -205,6 +205,9 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
                                          "--status-port", str(status_port)], files["sender"]))
         children.append(Child("api", ["api", *common, "--host", api_host, "--port", str(api_port),
                                       "--loglevel", "info"], files["api"]))
+        log.info("worker web (/ready, /metrics, /inspect): http://127.0.0.1:%d; sender status (/ready, /status): "
+                 "http://127.0.0.1:%d, metrics: http://127.0.0.1:%d/metrics; API: http://%s:%d",
+                 web_port, status_port, metrics_port, api_host, api_port)
         term.say(f"streamproc run: starting the processor, the senders and the HTTP API (http://{api_host}:{api_port})"
                  f" on Kafka {bootstrap} ...")
         from streamproc.kafka.topics import CURRENT
