@@ -26,8 +26,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ignore[attr-defined]
 
 from streamproc.kafka import security, topics
 from streamproc.wire.common import MODES
@@ -147,7 +147,8 @@ def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, t
             continue
         leaderless = [f"{name}[{p.id}]" for name in wanted if name in meta.topics
                       for p in meta.topics[name].partitions.values() if p.leader < 0]
-        if not missing and not leaderless:
+        if not missing and not leaderless and (not created or _answering(admin, [
+                TopicPartition(name, p) for name in wanted for p in meta.topics[name].partitions])):
             found = {name: meta.topics[name] for name in wanted}
             counts = {name: len(t.partitions) for name, t in found.items()}
             replicas = {name: min(len(p.replicas) for p in t.partitions.values()) for name, t in found.items()}
@@ -158,6 +159,19 @@ def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, t
             raise TimeoutError(f"topics not ready in {timeout:.0f} s: missing {missing}, "
                                f"without a leader {leaderless[:10]}")
         time.sleep(0.2)
+
+
+def _answering(admin: AdminClient, partitions: list[TopicPartition]) -> bool:
+    """Whether every partition's leader answers for it: a topic just created is in the metadata a
+    moment before its leader serves it (a reader's first request would fail NOT_LEADER)."""
+    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    futures = admin.list_offsets(dict.fromkeys(partitions, latest), request_timeout=5)
+    try:
+        for future in futures.values():
+            future.result(timeout=10)
+    except KafkaException:
+        return False
+    return True
 
 
 def check_layout(wanted: Mapping[str, TopicSpec], counts: Mapping[str, int], replicas: Mapping[str, int],
