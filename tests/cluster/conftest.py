@@ -1,7 +1,7 @@
 """A three-node KRaft cluster for the tests where losing a broker is the point (issue 19).
 
 Started once per session by `tools/kafka/cluster.sh` (the project's own script, the same pinned
-jars as the single broker) on 127.0.0.1:19392..19397 (STREAMPROC_TEST_CLUSTER_PORT moves it) with
+jars as the single broker) on 127.0.0.1:19692..19697 (STREAMPROC_TEST_CLUSTER_PORT moves it) with
 its state in .run/kafka-cluster-test, wiped before and after. Each test gets it with all three nodes
 up and every partition fully replicated again (`KafkaCluster.heal`), whatever the test before it
 killed.
@@ -21,7 +21,7 @@ from confluent_kafka.admin import AdminClient
 from tests.conftest import REPO_ROOT
 
 CLUSTER_SH = REPO_ROOT / "tools" / "kafka" / "cluster.sh"
-PORT = int(os.environ.get("STREAMPROC_TEST_CLUSTER_PORT", "19392"))
+PORT = int(os.environ.get("STREAMPROC_TEST_CLUSTER_PORT", "19692"))
 RUN_DIR = REPO_ROOT / ".run" / "kafka-cluster-test"
 
 
