@@ -8,7 +8,10 @@ watchdog: if the process is still alive `shutdown_timeout()` seconds later, it l
 and ends with `os._exit(WATCHDOG_EXIT)` (no further clean-up: what was not committed is read
 again by the next owner, which the senders and the processor are built for).
 
-    STREAMPROC_SHUTDOWN_TIMEOUT   seconds from the first stop signal to the hard exit (default 10)
+    STREAMPROC_SHUTDOWN_TIMEOUT   seconds from the first stop signal to the hard exit (default 25: past
+                                  a sender's drain of sends in flight, bounded by its session timeout of
+                                  20 s, and before Kubernetes' default grace period of 30 s; `streamproc
+                                  run` gives its children 8 unless the variable is set)
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import sys
 import threading
 
 SHUTDOWN_TIMEOUT_ENV = "STREAMPROC_SHUTDOWN_TIMEOUT"
-DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+DEFAULT_SHUTDOWN_TIMEOUT = 25.0
 WATCHDOG_EXIT = 124
 """Exit status of a process ended by its watchdog (like timeout(1))."""
 

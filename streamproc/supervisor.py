@@ -38,12 +38,14 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from streamproc.lifecycle import shutdown_timeout
+from streamproc.lifecycle import SHUTDOWN_TIMEOUT_ENV, shutdown_timeout
 from streamproc.localnet import free_port
 
 log = logging.getLogger("streamproc.run")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+RUN_SHUTDOWN_TIMEOUT = "8"
+"""The children's shutdown timeout under `streamproc run` (unless STREAMPROC_SHUTDOWN_TIMEOUT is set)."""
 KILL_MARGIN = 3.0
 """Seconds past the children's own shutdown timeout before what is left is killed."""
 PR_SET_PDEATHSIG = 1
@@ -119,13 +121,13 @@ def _die_with_parent() -> None:
 
 
 class Child:
-    def __init__(self, name: str, args: list[str], log_file: Path) -> None:
+    def __init__(self, name: str, args: list[str], log_file: Path, env: dict[str, str]) -> None:
         self.name = name
         self.log_file = log_file
         with log_file.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=_die_with_parent, env=env)
         log.info("started %s (pid %d): streamproc %s", name, self.proc.pid, " ".join(args))
 
     def signal(self, signum: int) -> None:
@@ -191,6 +193,8 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
         if signal.getsignal(signum) != signal.SIG_IGN:  # e.g. SIGHUP under nohup stays ignored
             signal.signal(signum, on_signal)
     parent = os.getppid()
+    os.environ.setdefault(SHUTDOWN_TIMEOUT_ENV, RUN_SHUTDOWN_TIMEOUT)  # the children's, and _stop's
+    env = dict(os.environ)
     children: list[Child] = []
     code = 0
     feed = None
@@ -200,11 +204,11 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
     try:
         common = ["--config", config, "--bootstrap", bootstrap, "--log-format", "json"]
         children.append(Child("worker", ["worker", *common, "--web-port", str(web_port), "--loglevel", "info",
-                                         "--data-dir", str(run_dir / "worker-0")], files["worker"]))
+                                         "--data-dir", str(run_dir / "worker-0")], files["worker"], env))
         children.append(Child("sender", ["sender", *common, "--metrics-port", str(metrics_port),
-                                         "--status-port", str(status_port)], files["sender"]))
+                                         "--status-port", str(status_port)], files["sender"], env))
         children.append(Child("api", ["api", *common, "--host", api_host, "--port", str(api_port),
-                                      "--loglevel", "info"], files["api"]))
+                                      "--loglevel", "info"], files["api"], env))
         log.info("worker web (/ready, /metrics, /inspect): http://127.0.0.1:%d; sender status (/ready, /status): "
                  "http://127.0.0.1:%d, metrics: http://127.0.0.1:%d/metrics; API: http://%s:%d",
                  web_port, status_port, metrics_port, api_host, api_port)

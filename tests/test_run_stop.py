@@ -35,7 +35,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 MARK = "STREAMPROC_RUN_TEST_MARK"
 START_TIMEOUT = 240.0  # a fresh broker and three Python processes on a loaded 2-core box
-STOP_TIMEOUT = 20.0  # the children's shutdown timeout (10 s), the broker's stop, and a margin
+STOP_TIMEOUT = 20.0  # the children's shutdown timeout under `streamproc run` (8 s), the broker's stop, a margin
 
 pytestmark = pytest.mark.slow
 
@@ -105,9 +105,10 @@ class Run:
         self.kafka_port = free_port_pair()
         self.env = {**os.environ, MARK: self.mark, "KAFKA_PORT": str(self.kafka_port),
                     "KAFKA_RUN_DIR": str(tmp_path / "kafka"), "STREAMPROC_RUN_DIR": str(tmp_path / "run"),
-                    "STREAMPROC_API_PORT": str(free_port()), "STREAMPROC_SHUTDOWN_TIMEOUT": "10"}
+                    "STREAMPROC_API_PORT": str(free_port())}
         # Not another broker, namespace or width; not the jobserver of a `make -j test` around pytest.
-        for name in ("STREAMPROC_KAFKA", "STREAMPROC_NAMESPACE", "COLUMNS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        for name in ("STREAMPROC_KAFKA", "STREAMPROC_NAMESPACE", "COLUMNS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+                     "STREAMPROC_SHUTDOWN_TIMEOUT"):
             self.env.pop(name, None)
         self.proc: subprocess.Popen[bytes] | None = None
 
