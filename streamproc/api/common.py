@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from streamproc.api.errors import ApiError
 from streamproc.api.publish import Publisher
 from streamproc.engine.core import Engine
-from streamproc.wire.events import Event, Trigger, error_text, parse_event_obj
+from streamproc.wire.events import AnyEvent, Event, Trigger, error_text, parse_event_obj
 
 MAX_EVENTS = 1000
 
@@ -73,5 +74,5 @@ class Doors:
         if reason is not None:
             raise ApiError(404 if reason.startswith("application:") else 400, f"{where}{reason}")
 
-    async def write(self, events: list[Event]) -> None:
+    async def write(self, events: Sequence[AnyEvent]) -> None:
         await self.publisher.publish(events)

@@ -9,7 +9,8 @@ from aiohttp import web
 
 class ApiError(Exception):
     def __init__(self, status: int, reason: str, *, headers: dict[str, str] | None = None,
-                 body: dict[str, Any] | None = None) -> None:
+                 body: Any = None) -> None:
+        """`body`: the answer's JSON (default `{"error": reason}`)."""
         super().__init__(reason)
         self.status = status
         self.reason = reason

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from streamproc import __version__
-from streamproc.wire.api import Accepted, ErrorBody
+from streamproc.wire.api import Accepted, ErrorBody, SilenceList, SilenceRequest, SilenceView
 from streamproc.wire.common import ROLE_RE
 from streamproc.wire.events import EVENT_ADAPTER
 
@@ -25,7 +25,8 @@ _REF = "#/components/schemas/{model}"
 
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Invalid event (the error names the field)", 401: "Missing or wrong application key",
-            403: "The key's application differs from the event's", 404: "Unknown application or plan",
+            403: "The key's application differs from the event's (or the monitor's)",
+            404: "Unknown application, plan, silence or monitor",
             413: "Body too large", 429: "Rate limit (see Retry-After)",
             503: "Kafka did not take the events (see Retry-After); nothing was answered 2xx"}
     return {str(s): {"description": text[s], "content": {"application/json": {
@@ -57,9 +58,58 @@ def _as_request(schemas: dict[str, Any]) -> dict[str, Any]:
     return schemas
 
 
+def _answer(status: str, description: str, model: str) -> dict[str, Any]:
+    return {status: {"description": description, "content": {"application/json": {"schema": {
+        "$ref": _REF.format(model=model)}}}}}
+
+
+def _maintenance_paths() -> dict[str, Any]:
+    """Spec §8's doors (`streamproc.api.maintenance`)."""
+    silence_id = {"name": "silence_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    name = {"name": "name", "in": "path", "required": True,
+            "schema": {"type": "string", "minLength": 1}, "description": "A monitor of config `heartbeats:`"}
+    return {
+        "/v1/silences": {
+            "post": {
+                "operationId": "postSilence",
+                "summary": "Silence (spec §8) new incidents of the caller's application that match, for a window",
+                "description": "`at` is the time of receipt. Refused with 400 beyond the schema: `ends` not after "
+                               "`starts` (default: now) or more than 30 days after it; a `match_re` pattern that is "
+                               "not a valid, RE2-compatible regular expression.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "$ref": _REF.format(model="SilenceRequest")}}}},
+                "responses": {**_answer("202", "The silence is on the incidents topic", "SilenceView"),
+                              **_errors(400, 401, 403, 413, 429, 503)},
+            },
+            "get": {
+                "operationId": "listSilences",
+                "summary": "The caller's application's active and pending silences",
+                "responses": {**_answer("200", "Read from the incidents topic, the caller's writes included",
+                                        "SilenceList"), **_errors(401, 429, 503)},
+            },
+        },
+        "/v1/silences/{silence_id}": {"delete": {
+            "operationId": "deleteSilence",
+            "summary": "End a silence now (an `unsilence` event)",
+            "parameters": [silence_id],
+            "responses": {**_answer("202", "The unsilence is on the incidents topic", "SilenceView"),
+                          **_errors(401, 404, 429, 503)},
+        }},
+        "/v1/heartbeats/{name}": {"post": {
+            "operationId": "postHeartbeat",
+            "summary": "A heartbeat of a monitor (spec §8) of the caller's application",
+            "parameters": [name],
+            "responses": {**_answer("202", "The heartbeat is on the incidents topic", "Accepted"),
+                          **_errors(401, 403, 404, 429, 503)},
+        }},
+    }
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
-    _, defs = models_json_schema([(Accepted, "serialization"), (ErrorBody, "serialization")], ref_template=_REF)
+    _, defs = models_json_schema([(Accepted, "serialization"), (ErrorBody, "serialization"),
+                                  (SilenceRequest, "validation"), (SilenceView, "serialization"),
+                                  (SilenceList, "serialization")], ref_template=_REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     event = EVENT_ADAPTER.json_schema(ref_template=_REF)
     schemas.update(_as_request(event.pop("$defs", {})))
@@ -86,6 +136,7 @@ def openapi_document() -> dict[str, Any]:
                     "application/json": {"schema": {"$ref": _REF.format(model="Accepted")}}}},
                     **_errors(400, 401, 403, 404, 413, 429, 503)},
             }},
+            **_maintenance_paths(),
             "/healthz": {"get": {"operationId": "healthz", "security": [],
                                  "responses": {"200": {"description": "The process is up"}}}},
             "/ready": {"get": {"operationId": "ready", "security": [],

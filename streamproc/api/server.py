@@ -21,13 +21,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from streamproc.api import alertmanager, iris, native, pagerduty, replies
+from streamproc.api import alertmanager, amsilences, iris, maintenance, native, pagerduty, replies
 from streamproc.api.common import Doors
 from streamproc.api.errors import ApiError
 from streamproc.api.limits import RateLimiter
 from streamproc.api.openapi import openapi_document
 from streamproc.api.paged import PagedIndex
 from streamproc.api.publish import Publisher
+from streamproc.api.silences import SilenceIndex
 from streamproc.config.models import Config
 from streamproc.engine.core import Engine
 from streamproc.kafka.headers import HTTP_HEADER, HTTP_REQUEST_HEADERS, new_correlation_id, valid_correlation_id
@@ -58,9 +59,11 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = None) -> web.Application:
-    """The application. `paged` (who was paged for what, for the replies) defaults to an index read
-    from the publisher's broker, started with the application and stopped at its cleanup."""
+def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = None,
+              silences: SilenceIndex | None = None) -> web.Application:
+    """The application. `paged` (who was paged for what, for the replies) and `silences` (spec §8,
+    for the silence doors) default to indexes read from the publisher's broker, started with the
+    application and stopped at its cleanup."""
     engine = Engine(config)
     doors = Doors(engine, publisher)
     limiter = RateLimiter(config)
@@ -132,7 +135,8 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
     async def ready(request: web.Request) -> web.Response:
         ok, reason = await publisher.ready()
         # The paged index is reported, not required: incidents must get in even while it catches up.
-        return web.json_response({"ready": ok, "kafka": reason, "paged_index": answers.index_status()},
+        return web.json_response({"ready": ok, "kafka": reason, "paged_index": answers.index_status(),
+                                  "silence_index": silence_index.status()},
                                  status=200 if ok else 503)
 
     async def openapi(request: web.Request) -> web.Response:
@@ -152,6 +156,18 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
     app.add_routes(iris.routes(doors, limiter))
     app.add_routes(pagerduty.routes(doors, limiter))
     app.add_routes(alertmanager.routes(doors, limiter))
+    silence_index = silences or SilenceIndex(publisher.bootstrap, engine, topic=publisher.topic)
+    app.add_routes(maintenance.routes(doors, limiter, silence_index))
+    app.add_routes(amsilences.routes(doors, limiter, silence_index))
+
+    async def start_silences(app: web.Application) -> None:
+        silence_index.start()
+
+    async def stop_silences(app: web.Application) -> None:
+        await asyncio.to_thread(silence_index.stop)
+
+    app.on_startup.append(start_silences)
+    app.on_cleanup.append(stop_silences)
     if paged is None:
         paged = PagedIndex(publisher.bootstrap, config.api.paged_window)
     answers = replies.Replies(doors, paged, publisher.bootstrap)

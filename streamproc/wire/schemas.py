@@ -23,6 +23,12 @@ SCHEMAS: tuple[tuple[str, str, str], ...] = (
     ("delivery.schema.json", "streamproc.wire.deliveries", "Delivery"),
     ("config.schema.json", "streamproc.config.models", "Config"),
     ("alertmanager-webhook.schema.json", "streamproc.wire.api", "AlertmanagerWebhook"),
+    ("api-silence-request.schema.json", "streamproc.wire.api", "SilenceRequest"),
+    ("api-silence.schema.json", "streamproc.wire.api", "SilenceView"),
+    ("api-silences.schema.json", "streamproc.wire.api", "SilenceList"),
+    ("alertmanager-postable-silence.schema.json", "streamproc.wire.api", "AmPostableSilence"),
+    ("alertmanager-post-silence-answer.schema.json", "streamproc.wire.api", "AmPostSilenceAnswer"),
+    ("alertmanager-gettable-silences.schema.json", "streamproc.wire.api", "AM_GETTABLE_SILENCES"),
     ("whatif-report.schema.json", "streamproc.whatif.model", "WhatifReport"),
 )
 

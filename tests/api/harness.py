@@ -53,6 +53,9 @@ templates:
   t:
     default:
       default: {subject: "{{ summary }}", body: "{{ incident.id }}: {{ summary }}"}
+heartbeats:
+  nightly-backup: {application: grafana, plan: db-critical, interval: 26h}
+  am-pipeline: {application: alertmanager, plan: db-critical, interval: 5m}
 api:
   max_body_bytes: 4096
 """
