@@ -249,6 +249,20 @@ def test_make_run_stops_on_a_signal_to_its_process_group_without_a_terminal(run:
     print(f"\nmake run | tee + {signum.name} to the process group: everything stopped {took:.1f} s after it")
 
 
+def test_make_run_stopped_while_its_broker_starts_stops_the_broker(run: Run) -> None:
+    log = run.tmp / "tee.log"
+    proc = run.start(f"make run | tee {log}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    kafka_log = run.tmp / "run" / "logs" / "kafka.sh.log"
+    wait_for(lambda: "started broker" in read(kafka_log), START_TIMEOUT, "kafka.sh has started the broker's JVM")
+    assert "Kafka is up" not in read(log)
+    os.killpg(proc.pid, signal.SIGINT)
+    took = run.assert_all_stopped(time.monotonic(), lambda: read(log) + "\n--- kafka.sh:\n" + read(kafka_log))
+    proc.wait(5)
+    assert "stopped" in read(kafka_log).split("started broker", 1)[1]
+    print(f"\nmake run stopped while its broker starts: everything stopped {took:.1f} s after SIGINT")
+
+
 def test_make_run_in_a_terminal_that_goes_away_stops(run: Run) -> None:
     pty = Pty()
     log = run.tmp / "tee.log"
