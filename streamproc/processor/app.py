@@ -12,6 +12,11 @@ otherwise, and one incident's records must be handled in order):
 - `escalate` reads `streamproc.events` and `streamproc.ticks` (co-partitioned, placed by the same
   function) and owns the `escalations` table.
 
+Spec §8: heartbeats are events of incident `heartbeat-<name>` (the monitor's state and its expiry
+wake-up live with that incident's state). A silence or unsilence is copied by `rekey` to every
+events partition; `escalate` keeps a silence book per events partition in the `escalations` table
+and, when it changes, moves the start of that partition's silenced instances (`silences.py`).
+
 Time arrives as records: a task watches the in-memory wake schedule of this worker's active
 partitions and produces keyed ticks, which land on the partition that holds the incident's state.
 Faust commits offsets only after its producer (outputs and changelog) is flushed; on top of that
@@ -56,9 +61,12 @@ from streamproc.processor.catchup import BARRIER_HEADER, CatchUp, barrier_token
 from streamproc.processor.faustfix import SeekFirstTableManager, Transport, make_current, take_batches
 from streamproc.processor.producer import Outputs, Record
 from streamproc.processor.records import (
+    SILENCE_HEADER,
     Output,
     Processed,
+    book_key,
     dump_state,
+    has_header,
     load_flood_state,
     load_state,
     on_event,
@@ -69,6 +77,7 @@ from streamproc.processor.records import (
     owned_states,
 )
 from streamproc.processor.schedule import WakeSchedule
+from streamproc.processor.silences import SilenceIndex, dump_book, on_silence_copy
 from streamproc.processor.status import worker_status
 from streamproc.wire.records import FloodTick, Tick
 
@@ -153,6 +162,8 @@ class Runtime:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a wake-up earlier than the one the ticker sleeps towards was scheduled."""
     catchup: CatchUp = field(default_factory=CatchUp)
+    silences: SilenceIndex = field(default_factory=SilenceIndex)
+    """Spec §8: the silence books of the active events partitions, and which states watch them."""
 
     def set_wake(self, key: str, partition: int, wake_at: int | None, schedule: WakeSchedule | None = None) -> None:
         schedule = self.schedule if schedule is None else schedule
@@ -171,6 +182,11 @@ class Runtime:
             config = load_config(self.config_path)
             self.engine, self.flood = Engine(config), FloodControl(config)
             log.warning("config reloaded from %s", self.config_path)
+            # Monitors' expiries follow the new intervals (spec §8): wake their states now, and
+            # the engine computes the new expiry (or drops a removed monitor's).
+            now = now_us()
+            for key, partition in self.silences.monitors.items():
+                self.set_wake(key.decode(), partition, now)
         except ConfigError as exc:
             log.error("config reload failed, keeping the old one:\n%s", exc)
 
@@ -232,7 +248,8 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     outputs = Outputs(settings.bootstrap)
 
     def records(items: list[Output], headers: Headers = None) -> list[Record]:
-        return [(o.topic, o.key, o.value, o.partition, headers) for o in items]
+        return [(o.topic, o.key, o.value, o.partition, [*(headers or ()), *o.headers] if o.headers else headers)
+                for o in items]
 
     def active_partitions(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
@@ -280,7 +297,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
 
     async def rekey_batch(batch: list[Any]) -> None:
         pending: list[Record] = []
-        done: list[tuple[Output, str, int, int]] = []
+        done: list[tuple[list[Output], str, int, int]] = []
         for event in batch:
             message = event.message
             token = barrier_token(message.headers)
@@ -293,15 +310,15 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             # The correlation id comes with the record (the API, or any client, sets the header)
             # or is made here; it goes on with the event.
             correlation_id = correlation_of(message.headers) or new_correlation_id()
-            output = on_incident_record(runtime.engine, event.key, event.value, timestamp,
-                                        message.partition, message.offset, partitions)
-            pending.extend(records([output], correlation_headers(correlation_id)))
-            done.append((output, correlation_id, message.partition, message.offset))
+            rekeyed = on_incident_record(runtime.engine, event.key, event.value, timestamp,
+                                         message.partition, message.offset, partitions)
+            pending.extend(records(rekeyed, correlation_headers(correlation_id)))
+            done.append((rekeyed, correlation_id, message.partition, message.offset))
         await outputs.send(pending)
         now = now_us()
-        for output, correlation_id, source_partition, offset in done:
-            metrics.count([output], now)
-            log_rekeyed(output, correlation_id, source_partition, offset)
+        for rekeyed, correlation_id, source_partition, offset in done:
+            metrics.count(rekeyed, now)
+            log_rekeyed(rekeyed[0], correlation_id, source_partition, offset)
 
     @app.agent(source, concurrency=1, name="escalate")
     async def escalate(stream: Any) -> None:
@@ -313,7 +330,15 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         states: dict[bytes, tuple[Any, IncidentState | None, bool]] = {}
         pending: list[Record] = []
         done: list[tuple[bytes, Any, Processed, str | None, str | None]] = []
+        books: dict[int, Any] = {}
+        """Events partitions whose silence book changed -> the record that changed it last."""
         barrier_read = False
+        silences = runtime.silences
+
+        def latest(key: bytes) -> IncidentState | None:
+            """A state as this batch left it, else as the table has it (the current record's partition)."""
+            return states[key][1] if key in states else load_state(table.get(key))
+
         for event in batch:
             message = event.message
             key: bytes | None = event.key
@@ -324,18 +349,34 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             if key is None:
                 continue  # nothing the processor writes; not an incident's
             make_current(event)  # the table reads and writes the record's partition
+            partition = message.partition
+            if has_header(message.headers, SILENCE_HEADER):
+                # Spec §8: this partition's copy of a silence or unsilence.
+                change, moved = on_silence_copy(runtime.engine, silences, event.value, partition, message.offset,
+                                                latest, runtime.flood_for(), partitions)
+                pending.extend(records(change.outputs))
+                if change.changed:
+                    books[partition] = event
+                for watcher, processed in moved:
+                    states[watcher] = (event, processed.state, (watcher in states and states[watcher][2])
+                                       or processed.changed)
+                    pending.extend(records(processed.outputs, correlation_headers(processed.correlation_id)))
+                    done.append((watcher, message, processed, processed.correlation_id, None))
+                continue
             if key in states:
                 _, state, changed = states[key]
             else:
                 state, changed = load_state(table.get(key)), False
             event_correlation = correlation_of(message.headers)
+            book = silences.book(partition)
             if message.topic == topics.TICKS:
-                processed: Processed = on_tick(runtime.engine, state, event.value, now_us(), runtime.flood_for(),
-                                               partitions)
+                processed = on_tick(runtime.engine, state, event.value, now_us(), runtime.flood_for(), partitions,
+                                    book)
             else:
-                processed = on_event(runtime.engine, state, event.value, message.partition, message.offset,
-                                     now_us(), event_correlation, runtime.flood_for(), partitions)
+                processed = on_event(runtime.engine, state, event.value, partition, message.offset,
+                                     now_us(), event_correlation, runtime.flood_for(), partitions, book)
             states[key] = (event, processed.state, changed or processed.changed)
+            silences.track(runtime.engine, key, partition, processed.state)
             # Records derived from an instance carry the id of the record that opened it.
             correlation_id = processed.correlation_id or event_correlation
             pending.extend(records(processed.outputs, correlation_headers(correlation_id)))
@@ -346,6 +387,8 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         now = now_us()
         for key, message, processed, correlation_id, event_correlation in done:
             metrics.count(processed.outputs, now)
+            if processed.expiries:
+                metrics.expired(processed.expiries)
             log_processed(key, message.topic, message.partition, processed, correlation_id, event_correlation)
         for key, (event, state, changed) in states.items():
             partition = event.message.partition
@@ -354,6 +397,11 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
                 table[key] = dump_state(state)
             runtime.set_wake(key.decode(), partition, state.wake_at if state is not None else None)
             metrics.open_escalations.set(key.decode(), partition, state.status if state is not None else None)
+        # A partition's book after its states: a book in the changelog means the states it changed
+        # are there too (a copy the book already holds is skipped when read again).
+        for partition, event in books.items():
+            make_current(event)
+            table[book_key(partition)] = dump_book(silences.books[partition])
         runtime.processed += len(done)
         if barrier_read:
             runtime.changed.set()
@@ -397,9 +445,15 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         """Derive the wake schedule from the table for the partitions this worker owns."""
         runtime.schedule.clear()
         metrics.open_escalations.clear()
-        for key, partition, state in owned_states(list(table.items()), partitions, actives):
+        runtime.silences.clear()
+        items = list(table.items())
+        for key, raw in items:
+            if key is not None:
+                runtime.silences.load(key, raw, actives)
+        for key, partition, state in owned_states(items, partitions, actives):
             runtime.schedule.set(key.decode(), partition, state.wake_at)
             metrics.open_escalations.set(key.decode(), partition, state.status)
+            runtime.silences.track(runtime.engine, key, partition, state)
         runtime.flood_schedule.clear()
         runtime.flood_states.clear()
         for key, partition, flood_state in owned_entries(list(flood_table.items()), partitions, actives,
@@ -415,6 +469,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         runtime.flood_schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.FLOOD})
         runtime.flood_states.clear()
         metrics.open_escalations.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
+        runtime.silences.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.EVENTS})
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def on_rebalanced(sender: Any, **kwargs: Any) -> None:

@@ -21,8 +21,10 @@ LATE_AFTER_US = 1_000_000
 
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
-EVENTS = Counter("streamproc_worker_events", "Events accepted by stage 1 (re-keyed into the events topic), by type",
-                 ["type"])
+EVENTS = Counter("streamproc_worker_events", "Events accepted by stage 1 (re-keyed into the events topic), by type; "
+                 "type expiry: heartbeat monitors that expired (spec §8), applied as triggers by stage 2", ["type"])
+MONITOR_EXPIRIES = EVENTS.labels("expiry")
+"""Heartbeat monitor expiries (spec §8): a label of the events counter, which the dashboard shows."""
 DEAD_LETTERS = Counter("streamproc_worker_dead_letters",
                        "Records written to the dead-letter topic, by reason kind", ["reason"])
 OUTCOMES = Counter("streamproc_worker_outcomes",
@@ -30,7 +32,7 @@ OUTCOMES = Counter("streamproc_worker_outcomes",
                    ["kind", "mode"])
 ESCALATIONS_OPEN = Gauge("streamproc_worker_escalations_open",
                          "Open incidents on this worker's active partitions, by partition and status "
-                         "(escalating, claimed, exhausted)", ["partition", "status"])
+                         "(silenced, escalating, claimed, exhausted)", ["partition", "status"])
 WAKEUPS_DUE = Counter("streamproc_worker_wakeups_due", "Wake-up ticks produced for incidents whose wake time came")
 WAKEUPS_LATE = Counter("streamproc_worker_wakeups_late",
                        "Wake-up ticks produced more than 1 s after their due time (held by catch-up, re-armed, busy)")
@@ -55,8 +57,13 @@ def count(outputs: Iterable[Output], now_us: int) -> None:
             DEAD_LETTERS.labels(tally.label).inc()
         else:
             OUTCOMES.labels(tally.label, tally.mode).inc()
-            if tally.label != "exhausted":
+            if tally.label not in ("exhausted", "silenced"):  # not sends
                 SEND_LATENESS.observe(max(0, now_us - tally.at_us) / 1_000_000)
+
+
+def expired(count: int) -> None:
+    """Heartbeat monitors that expired (their outputs acknowledged)."""
+    MONITOR_EXPIRIES.inc(count)
 
 
 def wakeup(due_us: int, now_us: int) -> None:
@@ -74,8 +81,8 @@ def rebalanced(recovery: Any, now_monotonic: float) -> None:
 
 
 class OpenEscalations:
-    """Which incidents are open (escalating, claimed or exhausted: not resolved) on which active
-    partition; exported per partition and status."""
+    """Which incidents are open (silenced, escalating, claimed or exhausted: not resolved) on which
+    active partition; exported per partition and status (silenced instances: spec §8)."""
 
     def __init__(self) -> None:
         self._open: dict[str, tuple[int, str]] = {}

@@ -4,6 +4,10 @@ Two stages, as in Kafka Streams' repartitioning: `on_incident_record` takes what
 wrote to `streamproc.incidents` and re-keys it into `streamproc.events`; `on_event_record` and
 `on_tick_record` run the engine on the partition that holds the incident's state. Kept free of
 Faust so it can be tested alone; the Faust agents in `app.py` only move bytes.
+
+Spec §8: a heartbeat is an event of incident `heartbeat-<name>` like any other; a silence or
+unsilence is copied to every events partition, each of which keeps its own book of the known
+silences (`silences.py`, stored in the escalations table under `book_key(partition)`).
 """
 
 from __future__ import annotations
@@ -15,18 +19,19 @@ from typing import Literal, TypeVar
 from pydantic import ValidationError
 
 from streamproc.engine.core import Engine, Result
+from streamproc.engine.maintenance import NO_SILENCES, SilenceBook
 from streamproc.engine.state import IncidentState
 from streamproc.flood import FloodControl, UserFloodState
 from streamproc.kafka import topics
 from streamproc.timeutil import from_us, to_us
-from streamproc.wire.events import Heartbeat, Silence, Trigger, Unsilence, error_text, parse_any_event, parse_event
-from streamproc.wire.outcomes import Dropped, Message, outcome_json
+from streamproc.wire.events import Heartbeat, Silence, Trigger, Unsilence, error_text, parse_any_event
+from streamproc.wire.outcomes import Audit, Dropped, Message, outcome_json
 from streamproc.wire.records import FLOOD_ADAPTER, DeadLetter, FloodMessage, FloodStatus, FloodTick, Tick
 
 T = TypeVar("T")
 
 DeadLetterKind = Literal["invalid-event", "unknown-application", "unknown-plan", "dynamic-targets",
-                         "not-from-stage-1", "rejected"]
+                         "unknown-monitor", "wrong-application", "not-from-stage-1", "rejected"]
 """Bounded reasons of dead letters, for metrics (the record itself carries the full text)."""
 
 
@@ -56,15 +61,44 @@ class Output:
     """For logs: a message's id."""
     tally: Tally | None = None
     """For metrics: what the record counts as."""
+    headers: tuple[tuple[str, bytes], ...] = ()
+    """Headers of its own, besides the correlation id (a silence's copies are marked)."""
 
 
-NOT_LIVE_YET = ("type: {type} events (spec §8) are not yet applied by the live processor; "
-                "`streamproc replay` applies them")
-"""The dead letter's reason for a §8 event read by the worker (issue 21: live support comes later)."""
+SILENCE_HEADER = "streamproc-silence"
+"""Marks stage 1's copies of a silence or unsilence event on the events topic (one per partition)."""
+BOOK_PREFIX = b"\xffsilences:"
+"""Escalations-table keys of the partitions' silence books. No incident id encodes to a byte 0xFF
+(UTF-8 never does), so a book key is never an incident's."""
+
+
+def has_header(headers: object, name: str) -> bool:
+    """Whether a record's headers (a sequence of (name, value)) hold `name`."""
+    return bool(headers) and any(n == name for n, _ in headers)  # type: ignore[attr-defined]
+
+
+def book_key(partition: int) -> bytes:
+    """The table key of an events partition's silence book (unique per partition: a table lookup
+    that misses the partition's own store falls back to the others)."""
+    return BOOK_PREFIX + str(partition).encode()
+
+
+def book_partition(key: bytes) -> int | None:
+    """The partition of a book key; None for an incident's key."""
+    if not key.startswith(BOOK_PREFIX):
+        return None
+    return int(key[len(BOOK_PREFIX):])
 
 
 def rejection_kind(reason: str) -> DeadLetterKind:
-    """The kind of an `Engine.check_trigger` reason (its own texts, not validation errors)."""
+    """The kind of an `Engine.check_trigger`, `check_heartbeat` or `check_silence` reason (its own
+    texts, not validation errors)."""
+    if reason.startswith("application: monitor"):
+        return "wrong-application"
+    if reason.startswith("heartbeat:"):
+        return "unknown-monitor"
+    if reason.startswith("ends:"):
+        return "invalid-event"
     if reason.startswith("application:"):
         return "unknown-application"
     if reason.startswith("plan:"):
@@ -81,6 +115,8 @@ class Processed:
     """The incident's state after the record (None: the incident has none)."""
     changed: bool = False
     """Whether `state` must be written to the table."""
+    expiries: int = 0
+    """Heartbeat monitor expiries (spec §8) this record ran, for metrics."""
 
     @property
     def wake_at(self) -> int | None:
@@ -105,9 +141,10 @@ def owned_states(items: Iterable[tuple[bytes | None, bytes | None]], partitions:
 def owned_entries(items: Iterable[tuple[bytes | None, bytes | None]], partitions: int, actives: set[int],
                   load: Callable[[bytes], T | None]) -> Iterator[tuple[bytes, int, T]]:
     """(key, partition, loaded value) of a table's entries on `actives`: the table's local store may
-    also hold standby partitions, whose keys belong to another worker."""
+    also hold standby partitions, whose keys belong to another worker. The partitions' silence books
+    (`book_key`) are not entries."""
     for key, raw in items:
-        if key is None or raw is None:
+        if key is None or raw is None or key.startswith(BOOK_PREFIX):
             continue
         partition = topics.partition_for(key, partitions)
         if partition not in actives:
@@ -175,50 +212,73 @@ def outputs_of(result: Result, flood: FloodControl | None = None, partitions: in
 
 
 def on_incident_record(engine: Engine, key: bytes | None, value: bytes | None, timestamp_us: int,
-                       partition: int | None, offset: int | None, partitions: int) -> Output:
+                       partition: int | None, offset: int | None, partitions: int) -> list[Output]:
     """First stage: one record of `streamproc.incidents`, written by any client, with any key (or
     none) on any partition. A valid event is re-produced to `streamproc.events` keyed by its incident
     id (derived from `dedup_key` when needed) on the processor's partition for it, with `at` made
     explicit (the record's timestamp when the event has none); anything else is a dead letter.
 
-    Spec §8's silence, unsilence and heartbeat events are dead letters too, until the live processor
-    applies them (replay does): an invalid one for what is wrong with it, a valid one saying so."""
+    Spec §8: a heartbeat is keyed by its incident `heartbeat-<name>`. A silence or unsilence holds
+    instances on every partition, so it is copied to each events partition (`SILENCE_HEADER`, keyed
+    by `silence:<application>:<id>`), behind the events read before it on its source partition;
+    stage 2 keeps a book of them per partition (`silences.py`)."""
     try:
         event = parse_any_event(value or b"")
     except ValidationError as exc:
-        return dead_letter(error_text(exc), "invalid-event", topics.INCIDENTS, partition, offset, key, value,
-                           timestamp_us)
-    if isinstance(event, Silence | Unsilence | Heartbeat):
-        return dead_letter(NOT_LIVE_YET.format(type=event.type), "rejected", topics.INCIDENTS, partition, offset,
-                           key, value, timestamp_us)
+        return [dead_letter(error_text(exc), "invalid-event", topics.INCIDENTS, partition, offset, key, value,
+                            timestamp_us)]
+    reason: str | None = None
     if isinstance(event, Trigger):
         reason = engine.check_trigger(event)
-        if reason is not None:
-            return dead_letter(reason, rejection_kind(reason), topics.INCIDENTS, partition, offset, key, value,
-                               timestamp_us)
+    elif isinstance(event, Heartbeat):
+        reason = engine.check_heartbeat(event)
+    elif isinstance(event, Silence | Unsilence):
+        reason = engine.check_silence(event, timestamp_us)
+    if reason is not None:
+        return [dead_letter(reason, rejection_kind(reason), topics.INCIDENTS, partition, offset, key, value,
+                            timestamp_us)]
     if event.at is None:
         event.at = from_us(timestamp_us)
     incident = event.key.encode()
-    return Output(topics.EVENTS, incident, event.model_dump_json(exclude_none=True).encode(),
-                  topics.partition_for(incident, partitions), tally=Tally("event", event.type))
+    rekeyed = event.model_dump_json(exclude_none=True).encode()
+    tally = Tally("event", event.type)
+    if isinstance(event, Silence | Unsilence):
+        # Counted once; every copy says which partition it is for.
+        return [Output(topics.EVENTS, incident, rekeyed, p, tally=tally if p == 0 else None,
+                       headers=((SILENCE_HEADER, str(p).encode()),)) for p in range(partitions)]
+    return [Output(topics.EVENTS, incident, rekeyed, topics.partition_for(incident, partitions), tally=tally)]
 
 
 def on_event_record(engine: Engine, stored: bytes | None, value: bytes | None, partition: int | None = None,
                     offset: int | None = None, now_us: int | None = None,
-                    correlation_id: str | None = None) -> Processed:
+                    correlation_id: str | None = None, silences: SilenceBook = NO_SILENCES) -> Processed:
     """`on_event` for a stored table value."""
-    return on_event(engine, load_state(stored), value, partition, offset, now_us, correlation_id)
+    return on_event(engine, load_state(stored), value, partition, offset, now_us, correlation_id,
+                    silences=silences)
+
+
+def expiries(audits: list[Audit], before_us: int | None = None) -> int:
+    """Monitor expiries (spec §8) among a result's audits: an expiry is a trigger (or, with an open
+    instance, an absorbed one) that no event made. `before_us`: the time of the event the result
+    applied (its own audit is at that time; expiries it ran first are earlier)."""
+    return sum(1 for a in audits if a.kind in ("triggered", "absorbed")
+               and (before_us is None or to_us(a.at) < before_us))
 
 
 def on_event(engine: Engine, state: IncidentState | None, value: bytes | None, partition: int | None = None,
              offset: int | None = None, now_us: int | None = None, correlation_id: str | None = None,
-             flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS) -> Processed:
+             flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS,
+             silences: SilenceBook = NO_SILENCES) -> Processed:
     """Second stage: an event from `streamproc.events` (checked and given its `at` by the first).
     Sends due at the event's time go out at once, but never before the wall clock `now_us`
     reaches them (an event dated in the future waits for its wake-up like any other send).
-    An event that opens an instance gives it its `correlation_id` (the record's header)."""
+    An event that opens an instance gives it its `correlation_id` (the record's header).
+    `silences`: the book of the record's partition (spec §8); a heartbeat is applied to the state
+    of its monitor's incident like any event."""
     try:
-        event = parse_event(value or b"")
+        event = parse_any_event(value or b"")
+        if isinstance(event, Silence | Unsilence):
+            raise ValueError(f"type: a {event.type} without stage 1's {SILENCE_HEADER} header")
         if event.at is None:
             raise ValueError("at: missing (stage 1 always sets it)")
     except (ValidationError, ValueError) as exc:  # not written by the first stage
@@ -226,37 +286,45 @@ def on_event(engine: Engine, state: IncidentState | None, value: bytes | None, p
         return Processed([dead_letter(reason, "not-from-stage-1", topics.EVENTS, partition, offset, None, value,
                                       now_us or 0)], state=state)
     at = to_us(event.at)
-    result = engine.handle(state, event, at)
+    result = engine.handle(state, event, at, silences)
     if result.rejected is not None:  # the config changed (SIGHUP) between the two stages
         return Processed([dead_letter(result.rejected, rejection_kind(result.rejected), topics.EVENTS, partition,
                                       offset, event.key.encode(), value, at)], state=state)
     if result.duplicate:
         return Processed(state=state)
-    advanced = engine.advance(result.state, at if now_us is None else min(at, now_us))
+    expired = expiries(result.audits, at) if result.audits else 0
+    advanced = engine.advance(result.state, at if now_us is None else min(at, now_us), silences=silences)
     result.emitted.extend(advanced.emitted)
+    if advanced.audits:  # a monitor's expiry at the event's own time (after the event, spec §8)
+        result.audits.extend(advanced.audits)
+        expired += expiries(advanced.audits)
     result.state = advanced.state
     opened = state is None or result.state.instance != state.instance
     if correlation_id is not None and result.state is not state and (opened or result.state.correlation_id is None):
         result.state.correlation_id = correlation_id  # a new copy: the stored state is never touched
-    return Processed(outputs_of(result, flood, partitions), result.state, result.state is not state)
+    return Processed(outputs_of(result, flood, partitions), result.state, result.state is not state, expired)
 
 
-def on_tick_record(engine: Engine, stored: bytes | None, value: bytes | None, now_us: int) -> Processed:
+def on_tick_record(engine: Engine, stored: bytes | None, value: bytes | None, now_us: int,
+                   silences: SilenceBook = NO_SILENCES) -> Processed:
     """`on_tick` for a stored table value."""
-    return on_tick(engine, load_state(stored), value, now_us)
+    return on_tick(engine, load_state(stored), value, now_us, silences=silences)
 
 
 def on_tick(engine: Engine, state: IncidentState | None, value: bytes | None, now_us: int,
-            flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS) -> Processed:
-    """A wake-up: emit whatever is due by now (the wall clock, never earlier than the tick's due time)."""
+            flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS,
+            silences: SilenceBook = NO_SILENCES) -> Processed:
+    """A wake-up: emit whatever is due by now (the wall clock, never earlier than the tick's due time).
+    `silences`: the book of the tick's partition (a silenced instance starts, a monitor expires)."""
     try:
         tick = Tick.model_validate_json(value or b"")
     except ValidationError:
         return Processed(state=state)
     if state is None:
         return Processed()
-    result = engine.advance(state, max(now_us, tick.due))
-    return Processed(outputs_of(result, flood, partitions), result.state, result.state is not state)
+    result = engine.advance(state, max(now_us, tick.due), silences=silences)
+    return Processed(outputs_of(result, flood, partitions), result.state, result.state is not state,
+                     expiries(result.audits) if result.audits else 0)
 
 
 @dataclass

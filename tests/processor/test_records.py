@@ -25,20 +25,20 @@ T0 = to_us(parse_time("2026-03-01T10:00:00Z"))
 
 @pytest.mark.parametrize("key", [b"inc-1", b"some-host", None])
 def test_any_key_is_rekeyed_by_incident_id_on_the_processors_partition(engine: Engine, key: bytes | None) -> None:
-    out = on_incident_record(engine, key, event_bytes(), T0, partition=5, offset=7, partitions=12)
+    [out] = on_incident_record(engine, key, event_bytes(), T0, partition=5, offset=7, partitions=12)
     assert (out.topic, out.key, out.partition) == (topics.EVENTS, b"inc-1", topics.partition_for(b"inc-1", 12))
     assert json.loads(out.value)["incident_id"] == "inc-1"
 
 
 def test_a_dedup_key_names_the_incident_and_places_it(engine: Engine) -> None:
-    out = on_incident_record(engine, None, event_bytes(incident_id=None, dedup_key="disk/db01"), T0, 0, 0, 12)
+    [out] = on_incident_record(engine, None, event_bytes(incident_id=None, dedup_key="disk/db01"), T0, 0, 0, 12)
     incident = derive_incident_id("app", "disk/db01")
     assert out.key == incident.encode() and out.partition == topics.partition_for(out.key, 12)
 
 
 def test_a_missing_at_becomes_the_source_records_timestamp(engine: Engine) -> None:
     stamp = T0 + 1_234_000
-    out = on_incident_record(engine, None, event_bytes(at=None), stamp, 0, 0, 12)
+    [out] = on_incident_record(engine, None, event_bytes(at=None), stamp, 0, 0, 12)
     assert to_us(parse_time(json.loads(out.value)["at"])) == stamp
 
 
@@ -49,7 +49,7 @@ def test_a_missing_at_becomes_the_source_records_timestamp(engine: Engine) -> No
     (json.dumps({"type": "claim", "at": "2026-03-01T10:00:00Z"}).encode(), "incident_id"),
 ])
 def test_bad_input_is_a_dead_letter_naming_the_field(engine: Engine, value: bytes, reason: str) -> None:
-    out = on_incident_record(engine, b"k", value, T0, 3, 9, 12)
+    [out] = on_incident_record(engine, b"k", value, T0, 3, 9, 12)
     assert out.topic == topics.DEADLETTER
     letter = json.loads(out.value)
     assert reason in letter["reason"].lower() or letter["reason"].startswith(reason)
@@ -57,7 +57,7 @@ def test_bad_input_is_a_dead_letter_naming_the_field(engine: Engine, value: byte
 
 
 def test_the_second_stage_gives_what_the_engine_gives(engine: Engine) -> None:
-    rekeyed = on_incident_record(engine, b"x", event_bytes(), T0, 0, 0, 12)
+    [rekeyed] = on_incident_record(engine, b"x", event_bytes(), T0, 0, 0, 12)
     processed = on_event_record(engine, None, rekeyed.value, rekeyed.partition, 0, now_us=T0)
     first = [json.loads(o.value) for o in processed.outputs]
     assert {(o["user"], o["mode"], o["at"]) for o in first if o["kind"] == "message"} == {
