@@ -1,4 +1,4 @@
-"""`streamproc` command line: validate, replay, produce, worker, sender, api, run, schemas."""
+"""`streamproc` command line: validate, replay, produce, silence, worker, sender, api, run, schemas."""
 
 from __future__ import annotations
 
@@ -97,6 +97,12 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return produce_files(args.files, args.bootstrap)
 
 
+def cmd_silence(args: argparse.Namespace) -> int:
+    from streamproc.silencecmd import run
+
+    return run(args)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from streamproc.processor.app import run_worker
 
@@ -169,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.add_argument("--bootstrap", default=bootstrap_default())
     p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("silence", help="silences (spec §8) on Kafka: add, list, expire")
+    from streamproc.silencecmd import add_arguments as add_silence_arguments
+
+    add_silence_arguments(p, bootstrap_default())
+    p.set_defaults(func=cmd_silence)
 
     p = sub.add_parser("worker", help="the stream processor (a Faust worker)")
     p.add_argument("--config", required=True)

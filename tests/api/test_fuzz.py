@@ -5,8 +5,13 @@ a bounded number of examples), each sent with the valid bearer key, a wrong key 
 answer must pass schemathesis's checks (no 5xx, documented status codes, content types, headers
 and bodies; schema-invalid data rejected; schema-valid data not refused as invalid; authentication
 enforced), and without the valid key it must be 401. Afterwards the incidents topic must hold
-exactly the events the 202 answers counted, each a valid event of spec §2 keyed by its incident id,
-and no trigger the processor would reject. A few hand-written bodies go first (`nasty_bodies`).
+exactly the events the 202 answers counted, each a valid event of spec §2 or §8 keyed as the API
+keys it, and none the processor would reject. A few hand-written bodies go first (`nasty_bodies`).
+
+A silence's own constraints across fields (`ends` after `starts`, at most 30 days later; a
+`match_re` pattern that is a valid, RE2-compatible regex) are beyond JSON Schema: for
+`POST /v1/silences` a schema-valid body may be 400, and then the error must name one of those
+fields (`CROSS_FIELD`) instead of passing schemathesis's positive_data_acceptance check.
 
 Hypothesis runs derandomized (its seed comes from the test's code) and writes no database.
 """
@@ -17,6 +22,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +33,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
 
 from streamproc.config import load_config
 from streamproc.engine.core import Engine
-from streamproc.wire.events import Trigger, parse_event
+from streamproc.wire.events import Heartbeat, Silence, Trigger, Unsilence, parse_any_event
 from tests.api.harness import CONFIG, ApiProcess
 
 pytestmark = pytest.mark.kafka
@@ -59,6 +66,12 @@ CHECKS = schemathesis.Config.from_dict({"checks": {
     "negative_data_rejection": {"expected-statuses": [
         "400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]},
 }})
+
+
+WRITES = {"POST /v1/silences", "DELETE /v1/silences/{silence_id}", "POST /v1/heartbeats/{name}"}
+"""Operations that write one event when answered 202 (besides POST /v1/events)."""
+CROSS_FIELD = ("ends: Value error, must be after starts", "ends: Value error, must be at most 30 days after starts",
+               "match_re.")
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +127,13 @@ class Fuzzing:
         self.schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json", config=CHECKS)
         self.session = requests.Session()
         self.accepted = 0
+        self.silence_ids: list[str] = []
         self.answers: Counter[tuple[str, str, str, int]] = Counter()
 
     def run(self) -> None:
         operations = [result.ok() for result in self.schema.get_all_operations()]
-        assert {op.label for op in operations} >= {"POST /v1/events", "GET /healthz", "GET /ready"}
+        assert {op.label for op in operations} >= {"POST /v1/events", "GET /healthz", "GET /ready",
+                                                   "GET /v1/silences", *WRITES}
         self.run_nasty(self.schema["/v1/events"]["POST"])
         for operation in operations:
             self.run_operation(operation, GenerationMode.POSITIVE)
@@ -136,6 +151,8 @@ class Fuzzing:
 
     def run_operation(self, operation: Any, mode: GenerationMode) -> None:
         native = operation.label == "POST /v1/events"
+        cross_field = operation.label == "POST /v1/silences" and mode is GenerationMode.POSITIVE
+        steered_path = operation.label in ("DELETE /v1/silences/{silence_id}", "POST /v1/heartbeats/{name}")
 
         # The credentials are fixed in the strategy, so that negative cases negate the body, not the key.
         cases = st.sampled_from(AUTH_CHOICES).flatmap(lambda auth: st.tuples(
@@ -146,12 +163,36 @@ class Fuzzing:
                   suppress_health_check=list(HealthCheck), print_blob=False)
         def one(auth_case: tuple[str, schemathesis.Case], steered: bool) -> None:
             auth, case = auth_case
+            steer_path = steered and mode is GenerationMode.POSITIVE
             steered = native and steered and mode is GenerationMode.POSITIVE and isinstance(case.body, dict | list)
             if steered:
                 steer(case.body)
-            response = case.call_and_validate(session=self.session, headers=AUTHS[auth])
+            steered_silence = cross_field and steer_path and isinstance(case.body, dict)
+            if cross_field and isinstance(case.body, dict) and case.body.get("application") is not None:
+                case.body["application"] = APPLICATION  # (any other is 403)
+            if steered_silence:  # a window that is valid now, and no pattern: must be accepted
+                case.body.update(starts=None, ends=(datetime.now(UTC) + timedelta(hours=1)).isoformat(), match_re={})
+            if steered_path and steer_path:
+                # Some deletes name a silence the fuzzing made, some heartbeats the configured monitor.
+                if "silence_id" in (case.path_parameters or {}) and self.silence_ids:
+                    case.path_parameters["silence_id"] = self.silence_ids[len(self.silence_ids) // 2]
+                if "name" in (case.path_parameters or {}):
+                    case.path_parameters["name"] = "nightly-backup"
+            excluded = [positive_data_acceptance] if cross_field else None
+            response = case.call_and_validate(session=self.session, headers=AUTHS[auth], excluded_checks=excluded)
             status = response.status_code
             self.answers[(operation.label, mode.value, auth, status)] += 1
+            if steered_silence and auth == "bearer":
+                assert status in (202, 413), f"a valid silence for this config: {status} {response.text}"
+            if cross_field and auth == "bearer":
+                assert status in (202, 413) or (status == 400 and response.json()["error"].startswith(CROSS_FIELD)), \
+                    f"a schema-valid silence: {status} {response.text}"
+            if operation.label in WRITES | {"GET /v1/silences"} and auth != "bearer":
+                assert status == 401, f"{auth}: {status} {response.text}"
+            if operation.label in WRITES and status == 202:
+                self.accepted += 1
+                if operation.label == "POST /v1/silences":
+                    self.silence_ids.append(response.json()["silence_id"])
             if not native:
                 return
             if auth != "bearer":
@@ -196,20 +237,26 @@ def test_fuzzed_requests_are_answered_as_documented_and_only_valid_events_reach_
     kinds: Counter[str] = Counter()
     for key, value in records:
         try:
-            event = parse_event(value)  # the bytes, as the processor reads them
+            event = parse_any_event(value)  # the bytes, as the processor reads them
         except ValueError as exc:
             bad.append((key, value, str(exc)))
             continue
         kinds[event.type] += 1
         if key != event.key.encode():
-            bad.append((key, value, f"keyed {key!r}, not by the incident id {event.key!r}"))
+            bad.append((key, value, f"keyed {key!r}, not {event.key!r}"))
         if event.at is None:
             bad.append((key, value, "no `at`: the API fills in the time of receipt"))
         if event.application != APPLICATION:
             bad.append((key, value, f"application {event.application!r}, not the key's {APPLICATION!r}"))
+        reason = None
         if isinstance(event, Trigger):
             reason = engine.check_trigger(event)
-            if reason is not None:
-                bad.append((key, value, reason))
+        elif isinstance(event, Silence | Unsilence):
+            reason = engine.check_silence(event)
+        elif isinstance(event, Heartbeat):
+            reason = engine.check_heartbeat(event)
+        if reason is not None:
+            bad.append((key, value, reason))
     assert not bad, f"{len(bad)} malformed record(s) on {api.topics.incidents}, e.g. {bad[:3]}"
     assert kinds["trigger"] > 0, f"no fuzzed trigger reached the topic: {kinds}"
+    assert min(kinds["silence"], kinds["unsilence"], kinds["heartbeat"]) > 0, f"no §8 event of some type: {kinds}"
