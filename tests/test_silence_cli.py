@@ -100,7 +100,8 @@ def test_add_list_expire(cli: Cli) -> None:
 
 REFUSALS = [
     (["add", "--application", "nope", "--duration", "1h"], "--application: unknown application 'nope'"),
-    (["add", "--application", "grafana", "--duration", "31d"], "ends: Value error, must be at most 30 days after starts"),
+    (["add", "--application", "grafana", "--duration", "31d"],
+     "ends: Value error, must be at most 30 days after starts"),
     (["add", "--application", "grafana", "--starts", "2030-01-02T00:00:00Z", "--ends", "2030-01-01T00:00:00Z"],
      "ends: Value error, must be after starts"),
     (["add", "--application", "grafana", "--duration", "1h", "--match-re", "host=db("],
@@ -108,7 +109,8 @@ REFUSALS = [
     (["add", "--application", "grafana", "--duration", "1h", "--match-re", r"host=(db)\1"],
      "match_re.host: Value error, not RE2-compatible: backreferences"),
     (["add", "--application", "grafana", "--duration", "1h", "--match", "host"], "--match: expected KEY=VALUE"),
-    (["expire", "--application", "grafana", "no-such-silence"], "application 'grafana' has no silence 'no-such-silence'"),
+    (["expire", "--application", "grafana", "no-such-silence"],
+     "application 'grafana' has no silence 'no-such-silence'"),
 ]
 
 
