@@ -9,6 +9,11 @@
   absorbed audits (one partition: keyed by incident id).
 
 Each line carries the record's correlation id header when it has one.
+
+Spec §8: an instance that a silence held shows its `silenced` outcome with the silence's id and E,
+when its step 1 starts; every later silence or unsilence of its application that moved E is a line
+of its own (E computed from the silence events on `incidents`, as the processor does); the JSON has
+a `silenced` list (instance, silence id, E, and whether it is still held).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from streamproc.engine.maintenance import NO_SILENCES, SilenceBook
 from streamproc.inspect.reader import Record, TopicReader
 from streamproc.kafka.headers import CORRELATION_HEADER
 from streamproc.kafka.topics import Topics, partition_for
@@ -27,7 +33,7 @@ from streamproc.termtable import table_console
 from streamproc.timeutil import format_us, parse_time, to_us
 from streamproc.wire.common import MODES
 from streamproc.wire.deliveries import parse_delivery
-from streamproc.wire.events import parse_event
+from streamproc.wire.events import Silence, Trigger, Unsilence, parse_any_event
 
 # Order of lines at the same instant: cause before effect.
 _STAGE = {"incidents": 0, "events": 1, "outcomes": 2, "messages": 3, "deliveries": 4}
@@ -49,6 +55,8 @@ class Entry:
     lateness_s: float | None = None
     record: dict[str, Any] = field(default_factory=dict)
     stage: int = 9
+    held: dict[str, Any] | None = None
+    """A `silenced` outcome's instance (spec §8): silence id, E (`starts`), and its status now."""
 
     def sort_key(self) -> tuple[int, int, str, int, int]:
         return (self.at_us, self.stage, self.topic, self.partition, self.offset)
@@ -66,6 +74,7 @@ class Entry:
             "message_id": self.message_id,
             "lateness_seconds": self.lateness_s,
             "record": self.record,
+            **({"silenced": self.held} if self.held is not None else {}),
         }
 
 
@@ -79,7 +88,8 @@ def _record_us(record: Record) -> int | None:
 
 
 def _event_summary(data: dict[str, Any]) -> str:
-    parts = [f"{k}={data[k]}" for k in ("plan", "application", "owner", "dedup_key", "event_id") if data.get(k)]
+    parts = [f"{k}={data[k]}" for k in ("plan", "application", "owner", "heartbeat", "dedup_key", "event_id")
+             if data.get(k)]
     return " ".join(parts)
 
 
@@ -102,13 +112,20 @@ def collect(reader: TopicReader, topics: Topics, incident_id: str, since_ms: int
             return False
         if record.topic == topics.events:
             return record.key == key
-        return needle in record.value or b"dedup_key" in record.value
+        return needle in record.value or b"dedup_key" in record.value or b"silence" in record.value
 
+    silences: list[tuple[int, int, int, Silence | Unsilence]] = []
+    """(at, partition, offset, event) of the silence and unsilence events on `incidents`."""
     spans = on(topics.incidents, keyed=False) + on(topics.events, keyed=True)
     for record in reader.read(spans, is_event, since_ms, "events"):
         try:
-            event = parse_event(record.value)
+            event = parse_any_event(record.value)
         except (ValidationError, ValueError):
+            continue
+        if isinstance(event, Silence | Unsilence):
+            if record.topic == topics.incidents:
+                at_us = to_us(event.at) if event.at is not None else _record_us(record) or 0
+                silences.append((at_us, record.partition, record.offset, event))
             continue
         if event.key != incident_id:
             continue
@@ -138,7 +155,8 @@ def collect(reader: TopicReader, topics: Topics, incident_id: str, since_ms: int
             summary = (f"{data.get('mode')} to {data.get('user')} <{data.get('destination')}> step {data.get('step')} "
                        f"repeat {data.get('repeat')} [{data.get('priority')}]")
         else:
-            summary = " ".join(f"{k}={data[k]}" for k in ("user", "owner", "step", "reason") if data.get(k) is not None)
+            summary = " ".join(f"{k}={data[k]}" for k in ("user", "owner", "step", "reason", "silence_id")
+                               if data.get(k) is not None)
         entries.append(Entry(at, record.topic, kind, f"#{data.get('instance')} {summary}".strip(), record.partition,
                              record.offset, _record_us(record), _correlation(record), message_id, record=data,
                              stage=_STAGE["messages" if kind == "message" else "outcomes"]))
@@ -163,7 +181,85 @@ def collect(reader: TopicReader, topics: Topics, incident_id: str, since_ms: int
                              _record_us(record), _correlation(record), delivery.message_id, lateness,
                              json.loads(record.value), _STAGE["deliveries"]))
     entries.sort(key=Entry.sort_key)
+    if silenced_instances(entries, sorted(silences, key=lambda s: s[:3]), topics.incidents):
+        entries.sort(key=Entry.sort_key)
     return entries
+
+
+def silenced_instances(entries: list[Entry], silences: list[tuple[int, int, int, Silence | Unsilence]],
+                       incidents_topic: str) -> list[dict[str, Any]]:
+    """Spec §8, for each `silenced` outcome among `entries`: E, when the instance's step 1 starts,
+    after every silence change (from the silence events, in time order), as the engine computes it.
+    Adds E to the outcome's line and a line per change that moved E; returns the instances' status."""
+    held: list[dict[str, Any]] = []
+    for outcome in [e for e in entries if e.kind == "silenced"]:
+        t = outcome.at_us
+        trigger = next((e for e in entries if e.kind == "trigger" and e.at_us == t and e.stage == _STAGE["events"]),
+                       None) or next((e for e in entries if e.kind == "trigger" and e.at_us == t), None)
+        instance = outcome.record.get("instance")
+        silence_id = outcome.record.get("silence_id")
+        status: dict[str, Any] = {"instance": instance, "silence_id": silence_id, "starts": None,
+                                  "status": "silenced"}
+        outcome.held = status
+        held.append(status)
+        if trigger is None:
+            continue  # opened by a heartbeat monitor's expiry: its context is the config's
+        try:
+            event = parse_any_event(json.dumps(trigger.record))
+        except ValidationError:
+            continue
+        if not isinstance(event, Trigger):
+            continue
+        app, plan, context = event.application, event.plan, dict(event.context)
+        book: SilenceBook = NO_SILENCES
+        for at, _, _, change in silences:
+            if at <= t:
+                book = book.apply(change, at)
+        hold = book.hold(app, plan, context, t)
+        if hold is None:
+            continue
+        e = hold[1]
+        outcome.summary += f" starts={format_us(e)}"
+        # The instance's own claim or resolve ends the wait (an unclaim is left out).
+        ends = min((x.at_us for x in entries if x.at_us >= t and x.kind in ("claimed", "resolved")
+                    and x.record.get("instance") == instance), default=None)
+        for at, partition, offset, change in silences:
+            if at <= t or e < at or (ends is not None and ends <= at):
+                continue
+            after = book.apply(change, at)
+            if after is book:
+                continue
+            book = after
+            moved = book.clear_from(app, plan, context, at)
+            if moved != e:
+                e = moved
+                entries.append(Entry(at, incidents_topic, "silence moved", f"#{instance} {change.type} "
+                                     f"{change.silence_id}: starts={format_us(e)}", partition, offset,
+                                     record=change.model_dump(mode="json", exclude_none=True),
+                                     stage=_STAGE["outcomes"]))
+        status["starts"] = format_us(e)
+        if ends is not None and ends <= e:
+            status["status"] = "claimed" if any(x.at_us == ends and x.kind == "claimed" for x in entries) \
+                else "resolved"
+        elif e <= _now_us():
+            status["status"] = "started"
+    return held
+
+
+def _now_us() -> int:
+    import time
+    return int(time.time() * 1_000_000)
+
+
+def held_lines(entries: list[Entry]) -> list[str]:
+    """One line per instance a silence held: its silence, E and status now."""
+    lines = []
+    for e in entries:
+        if e.held is not None:
+            h = e.held
+            when = f"step 1 starts at {h['starts']}" if h["starts"] else "step 1 starts when the silence ends"
+            lines.append(f"instance #{h['instance']}: {h['status']}, held by silence {h['silence_id']}; {when}")
+    return lines
 
 
 def render_table(incident_id: str, entries: list[Entry], namespace: str) -> None:
@@ -182,7 +278,10 @@ def render_table(incident_id: str, entries: list[Entry], namespace: str) -> None
         late = f"{e.lateness_s:.3f}s" if e.lateness_s is not None else ""
         cells = (format_us(e.at_us), f"{topic}[{e.partition}]@{e.offset}", e.kind, detail, late, e.correlation_id or "")
         table.add_row(*(Text(c) for c in cells))  # plain text: `[high]` is not markup
-    table_console().print(table)
+    console = table_console()
+    console.print(table)
+    for line in held_lines(entries):
+        console.print(Text(line))
 
 
 def as_json(incident_id: str, entries: list[Entry]) -> str:
