@@ -16,7 +16,8 @@
   `gettableSilence` (`status.state` active, pending or expired; expired ones for 5 days), filtered as
   Alertmanager filters them (each filter matcher must match the pattern of the silence's matcher
   of that name). A `match` with a list of values shows as the regex `(?:a|b)`; `plans` have no
-  Alertmanager form and are not shown.
+  Alertmanager form and are not shown. A silence ended before it started shows as starting and
+  ending when it was ended (Alertmanager's way; amtool tells expired ones by `endsAt`).
 - `DELETE /api/v2/silence/{id}`: an `unsilence` now (200, empty); 404 for an id the application
   does not have.
 
@@ -111,10 +112,17 @@ def am_matchers(known: Known) -> list[AmMatcher]:
 
 
 def gettable(known: Known, now_us: int) -> AmGettableSilence:
+    """Alertmanager's view. A silence ended before it started (§8: `ends = starts`, later than now)
+    shows as Alertmanager shows such a one: starting and ending when it was ended, so that amtool,
+    which tells expired from active by `endsAt`, calls it expired."""
     s = known.silence
+    state = known.state(now_us)
+    starts, ends = s.starts, s.ends
+    if state == "expired" and ends > now_us:
+        starts = ends = min(known.updated_at, now_us)
     return AmGettableSilence(
-        id=s.silence_id, status=AmSilenceStatus(state=known.state(now_us)), updated_at=from_us(known.updated_at),
-        matchers=am_matchers(known), starts_at=from_us(s.starts), ends_at=from_us(s.ends),
+        id=s.silence_id, status=AmSilenceStatus(state=state), updated_at=from_us(known.updated_at),
+        matchers=am_matchers(known), starts_at=from_us(starts), ends_at=from_us(ends),
         created_by=s.created_by or "", comment=s.comment or "")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from streamproc.timeutil import parse_time
 from streamproc.wire.api import AM_GETTABLE_SILENCES
 from streamproc.wire.events import Silence, Unsilence, parse_any_event
 from tests.api.harness import ApiProcess, read_topic
-from tests.api.test_alertmanager import REPO, http
+from tests.api.test_alertmanager import REPO, http, rfc3339
 
 pytestmark = pytest.mark.kafka
 
@@ -110,11 +110,23 @@ def test_amtool_silence_add_query_expire(basic: Amtool, api: ApiProcess, amtool_
     assert gone["status"]["state"] == "expired"
     assert abs(parse_time(gone["endsAt"]) - parse_time(value["at"])) < timedelta(milliseconds=1)  # amtool: ms
 
+    # A silence ended before its window: expired for amtool too (it tells them by endsAt).
+    later = basic.run("silence", "add", f"run={run}", "alertname=Later", "--comment=next week",
+                      f"--start={rfc3339(datetime.now(UTC) + timedelta(days=7))}", "--duration=1h").stdout.strip()
+    assert [s["status"]["state"] for s in basic.query(f"run={run}")] == ["pending"]
+    basic.run("silence", "expire", later)
+    assert basic.run("silence", "query", "-q", f"run={run}").stdout.split() == []
+    assert sorted(basic.run("silence", "query", "-q", "--expired", f"run={run}").stdout.split()) == sorted(
+        [silence_id, later])
+    [event] = [parse_any_event(json.dumps(v)) for _, v in records_of(api, later) if v["type"] == "silence"]
+    assert isinstance(event, Silence) and event.starts is not None and event.starts > datetime.now(UTC)
+
     # The same with a bearer key (amtool's `authorization`), and another application's key sees none.
     bearer_config = tmp_path / "amtool-bearer.yml"
     bearer_config.write_text(f"authorization:\n  credentials: {KEY}\n")
     bearer = Amtool(amtool_bin, api, bearer_config)
-    assert bearer.run("silence", "query", "-q", "--expired", f"run={run}").stdout.split() == [silence_id]
+    assert sorted(bearer.run("silence", "query", "-q", "--expired", f"run={run}").stdout.split()) == sorted(
+        [silence_id, later])
     grafana_config = tmp_path / "amtool-grafana.yml"
     grafana_config.write_text("authorization:\n  credentials: grafana-key\n")
     grafana = Amtool(amtool_bin, api, grafana_config)
