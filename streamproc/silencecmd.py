@@ -212,7 +212,10 @@ def _run(args: argparse.Namespace, config: Any) -> int:
         print(SilenceList(silences=views).model_dump_json())
     else:
         for v in views:
-            print(f"silence {v.silence_id} of {v.application} ended at {format_time(v.ends)}")
+            if v.ends <= v.starts:
+                print(f"silence {v.silence_id} of {v.application} ended before it started: it covers nothing")
+            else:
+                print(f"silence {v.silence_id} of {v.application} ended at {format_time(v.ends)}")
     return 0
 
 
