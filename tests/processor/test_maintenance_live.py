@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from streamproc.inspect.incident import collect
+from streamproc.inspect.reader import TopicReader
 from streamproc.kafka.topics import partition_for
 from streamproc.timeutil import parse_time, to_us
 from tests.processor.cluster import Stack, iso_ms, live_stack, replay_outcomes
@@ -133,3 +135,11 @@ def test_live_equals_replay_with_a_silence_extended_and_ended_early_and_a_monito
         expiries = sorted(o["at"] for o in expected if o["incident_id"] == "heartbeat-backup"
                           and o["kind"] == "message")
         assert expiries == [iso_ms(t0 + 10.5), iso_ms(t1 + 11.5)]
+
+        # `streamproc inspect incident` tells it from the topics: held by mw, started when it ended.
+        with TopicReader(stack.bootstrap, progress=False) as reader:
+            entries = collect(reader, stack.topics, held[1])
+        assert [e.held for e in entries if e.held] == [{"instance": 1, "silence_id": "mw", "starts": ended,
+                                                        "status": "started"}]
+        assert [e.summary.split(": ")[0] for e in entries if e.kind == "silence moved"] == \
+            ["#1 silence mw", "#1 unsilence mw"]
