@@ -5,6 +5,11 @@ and what the models check beyond their JSON Schema: `application` may be left ou
 every event names its incident (`incident_id` or `dedup_key`), and a dynamic target's `role` is one
 of the roles a plan can name. A request the document calls valid is then only refused for what
 depends on the configuration (unknown plan: 404; a plan's dynamic indices not covered: 400).
+
+Spec §8's doors are described too: the native silences and heartbeats (`streamproc.api.maintenance`)
+and Alertmanager's silences API v2 (`streamproc.api.amsilences`, whose errors are JSON strings). For
+silences some refusals depend on several fields at once (`ends` after `starts`, a regex RE2 takes,
+no negative matcher), which JSON Schema cannot say: the operations' descriptions name them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,16 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from streamproc import __version__
-from streamproc.wire.api import Accepted, ErrorBody, SilenceList, SilenceRequest, SilenceView
+from streamproc.wire.api import (
+    AM_GETTABLE_SILENCES,
+    Accepted,
+    AmPostableSilence,
+    AmPostSilenceAnswer,
+    ErrorBody,
+    SilenceList,
+    SilenceRequest,
+    SilenceView,
+)
 from streamproc.wire.common import ROLE_RE
 from streamproc.wire.events import EVENT_ADAPTER
 
@@ -105,15 +119,67 @@ def _maintenance_paths() -> dict[str, Any]:
     }
 
 
+def _am_errors(*statuses: int) -> dict[str, Any]:
+    """Alertmanager's error answers: a JSON string."""
+    text = {400: "Invalid silence, or one with no §8 form (the error names the field or matcher)",
+            401: "Missing or wrong application key", 404: "The application has no silence of that id",
+            429: "Rate limit (see Retry-After)", 503: "Kafka did not take the event, or the silences are not "
+            "read up to date (see Retry-After); nothing was answered 2xx"}
+    return {str(s): {"description": text[s], "content": {"application/json": {"schema": {"type": "string"}}}}
+            for s in statuses}
+
+
+def _alertmanager_paths() -> dict[str, Any]:
+    """Alertmanager's silences API v2 (`streamproc.api.amsilences`), as amtool calls it."""
+    return {
+        "/api/v2/silences": {
+            "post": {
+                "operationId": "postAlertmanagerSilence",
+                "summary": "Alertmanager's postSilences: a silence (spec §8) of the credentials' application",
+                "description": "Equal matchers map to `match`, regex matchers to `match_re`. Refused with 400 beyond "
+                               "the schema: negative matchers (isEqual false), an empty equal value, a name given "
+                               "twice, no matcher, `endsAt` not after `startsAt` or more than 30 days after it, a "
+                               "regex that is not valid and RE2-compatible.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "$ref": _REF.format(model="AmPostableSilence")}}}},
+                "responses": {**_answer("200", "The silence is on the incidents topic", "AmPostSilenceAnswer"),
+                              **_am_errors(400, 401, 429, 503), **_errors(413)},
+            },
+            "get": {
+                "operationId": "getAlertmanagerSilences",
+                "summary": "Alertmanager's getSilences: the application's silences (expired ones for 5 days)",
+                "parameters": [{"name": "filter", "in": "query", "required": False, "style": "form", "explode": True,
+                                "description": "Matchers (`name=\"value\"`, `=~`, `!=`, `!~`) the silences' "
+                                               "matchers must satisfy, as Alertmanager filters",
+                                "schema": {"type": "array", "items": {"type": "string"}}}],
+                "responses": {**_answer("200", "Alertmanager's gettableSilences", "AmGettableSilences"),
+                              **_am_errors(400, 401, 429, 503)},
+            },
+        },
+        "/api/v2/silence/{silence_id}": {"delete": {
+            "operationId": "deleteAlertmanagerSilence",
+            "summary": "Alertmanager's deleteSilence: end a silence now (an `unsilence` event)",
+            "parameters": [{"name": "silence_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "minLength": 1}}],
+            "responses": {"200": {"description": "The unsilence is on the incidents topic"},
+                          **_am_errors(401, 404, 429, 503)},
+        }},
+    }
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     _, defs = models_json_schema([(Accepted, "serialization"), (ErrorBody, "serialization"),
                                   (SilenceRequest, "validation"), (SilenceView, "serialization"),
-                                  (SilenceList, "serialization")], ref_template=_REF)
+                                  (SilenceList, "serialization"), (AmPostableSilence, "validation"),
+                                  (AmPostSilenceAnswer, "serialization")], ref_template=_REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     event = EVENT_ADAPTER.json_schema(ref_template=_REF)
     schemas.update(_as_request(event.pop("$defs", {})))
     schemas["Event"] = event
+    gettable = AM_GETTABLE_SILENCES.json_schema(ref_template=_REF, mode="serialization")
+    schemas.update(gettable.pop("$defs", {}))
+    schemas["AmGettableSilences"] = gettable
     event_ref = {"$ref": _REF.format(model="Event")}
     return {
         "openapi": "3.1.0",
@@ -137,6 +203,7 @@ def openapi_document() -> dict[str, Any]:
                     **_errors(400, 401, 403, 404, 413, 429, 503)},
             }},
             **_maintenance_paths(),
+            **_alertmanager_paths(),
             "/healthz": {"get": {"operationId": "healthz", "security": [],
                                  "responses": {"200": {"description": "The process is up"}}}},
             "/ready": {"get": {"operationId": "ready", "security": [],

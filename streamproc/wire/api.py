@@ -197,8 +197,8 @@ class AmPostableSilence(BaseModel):
 
     id: str | None = Field(default=None, max_length=255)
     matchers: list[AmMatcher]
-    starts_at: UtcDatetime = Field(alias="startsAt")
-    ends_at: UtcDatetime = Field(alias="endsAt")
+    starts_at: UtcDatetime = Field(alias="startsAt", json_schema_extra={"pattern": AT_YEARS})
+    ends_at: UtcDatetime = Field(alias="endsAt", json_schema_extra={"pattern": AT_YEARS})
     created_by: str = Field(alias="createdBy", max_length=255)
     comment: str = Field(max_length=4096)
 

@@ -9,9 +9,11 @@ exactly the events the 202 answers counted, each a valid event of spec §2 or §
 keys it, and none the processor would reject. A few hand-written bodies go first (`nasty_bodies`).
 
 A silence's own constraints across fields (`ends` after `starts`, at most 30 days later; a
-`match_re` pattern that is a valid, RE2-compatible regex) are beyond JSON Schema: for
-`POST /v1/silences` a schema-valid body may be 400, and then the error must name one of those
-fields (`CROSS_FIELD`) instead of passing schemathesis's positive_data_acceptance check.
+`match_re` pattern that is a valid, RE2-compatible regex; for Alertmanager's silences also no
+negative matchers, no name twice, no empty equal value; a `filter` that parses as a matcher) are
+beyond JSON Schema: for those operations a schema-valid request may be 400, and then the error must
+name one of those fields (`CROSS_FIELD`) instead of passing schemathesis's positive_data_acceptance
+check. Half the positive cases are steered to be valid, and those must be accepted.
 
 Hypothesis runs derandomized (its seed comes from the test's code) and writes no database.
 """
@@ -68,10 +70,19 @@ CHECKS = schemathesis.Config.from_dict({"checks": {
 }})
 
 
-WRITES = {"POST /v1/silences", "DELETE /v1/silences/{silence_id}", "POST /v1/heartbeats/{name}"}
-"""Operations that write one event when answered 202 (besides POST /v1/events)."""
-CROSS_FIELD = ("ends: Value error, must be after starts", "ends: Value error, must be at most 30 days after starts",
-               "match_re.")
+WRITES = {"POST /v1/silences": 202, "DELETE /v1/silences/{silence_id}": 202, "POST /v1/heartbeats/{name}": 202,
+          "POST /api/v2/silences": 200, "DELETE /api/v2/silence/{silence_id}": 200}
+"""Operations that write one event when answered with this status (besides POST /v1/events)."""
+SECURED = {*WRITES, "GET /v1/silences", "GET /api/v2/silences"}
+CROSS_FIELD = {
+    "POST /v1/silences": ("ends: Value error, must be after starts",
+                          "ends: Value error, must be at most 30 days after starts", "match_re."),
+    "POST /api/v2/silences": ("endsAt: Value error, must be after starts",
+                              "endsAt: Value error, must be at most 30 days after starts", "matchers"),
+    "GET /api/v2/silences": ("filter: ",),
+}
+"""Operations whose schema-valid requests may be 400 for what JSON Schema cannot say, and the
+beginnings of those answers' errors (the Alertmanager door's errors are JSON strings)."""
 
 
 @pytest.fixture(scope="module")
@@ -127,18 +138,39 @@ class Fuzzing:
         self.schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json", config=CHECKS)
         self.session = requests.Session()
         self.accepted = 0
-        self.silence_ids: list[str] = []
+        self.silence_ids: dict[str, list[str]] = {"native": [], "alertmanager": []}
         self.answers: Counter[tuple[str, str, str, int]] = Counter()
 
     def run(self) -> None:
         operations = [result.ok() for result in self.schema.get_all_operations()]
         assert {op.label for op in operations} >= {"POST /v1/events", "GET /healthz", "GET /ready",
-                                                   "GET /v1/silences", *WRITES}
+                                                   *SECURED}
         self.run_nasty(self.schema["/v1/events"]["POST"])
         for operation in operations:
             self.run_operation(operation, GenerationMode.POSITIVE)
             if any((operation.body, operation.query, operation.headers, operation.path_parameters)):
                 self.run_operation(operation, GenerationMode.NEGATIVE)  # else there is nothing to make invalid
+
+    def steer_valid(self, label: str, case: Any) -> bool:
+        """Make a request of a CROSS_FIELD operation valid for this config (True if it did)."""
+        ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        if not isinstance(case.body, dict) and label.startswith("POST"):
+            return False
+        if label == "POST /v1/silences":  # a window that is valid now, and no pattern
+            case.body.update(starts=None, ends=ends, match_re={})
+        elif label == "POST /api/v2/silences":
+            case.body.update(startsAt=datetime.now(UTC).isoformat(), endsAt=ends,
+                             matchers=[{"name": "alertname", "value": "Fuzz", "isRegex": False, "isEqual": True}])
+        elif label == "GET /api/v2/silences":
+            case.query = {"filter": ['alertname="Fuzz"', "host=~db.*"]}
+        return True
+
+    def steer_path(self, label: str, case: Any) -> None:
+        made = self.silence_ids["alertmanager" if label.startswith("DELETE /api/") else "native"]
+        if "silence_id" in (case.path_parameters or {}) and made:
+            case.path_parameters["silence_id"] = made[len(made) // 2]
+        if "name" in (case.path_parameters or {}):
+            case.path_parameters["name"] = "nightly-backup"
 
     def run_nasty(self, operation: Any) -> None:
         for body, expected in nasty_bodies():
@@ -151,8 +183,8 @@ class Fuzzing:
 
     def run_operation(self, operation: Any, mode: GenerationMode) -> None:
         native = operation.label == "POST /v1/events"
-        cross_field = operation.label == "POST /v1/silences" and mode is GenerationMode.POSITIVE
-        steered_path = operation.label in ("DELETE /v1/silences/{silence_id}", "POST /v1/heartbeats/{name}")
+        label = operation.label
+        cross_field = label in CROSS_FIELD and mode is GenerationMode.POSITIVE
 
         # The credentials are fixed in the strategy, so that negative cases negate the body, not the key.
         cases = st.sampled_from(AUTH_CHOICES).flatmap(lambda auth: st.tuples(
@@ -167,32 +199,28 @@ class Fuzzing:
             steered = native and steered and mode is GenerationMode.POSITIVE and isinstance(case.body, dict | list)
             if steered:
                 steer(case.body)
-            steered_silence = cross_field and steer_path and isinstance(case.body, dict)
+            steered_valid = cross_field and steer_path and self.steer_valid(label, case)
             if cross_field and isinstance(case.body, dict) and case.body.get("application") is not None:
                 case.body["application"] = APPLICATION  # (any other is 403)
-            if steered_silence:  # a window that is valid now, and no pattern: must be accepted
-                case.body.update(starts=None, ends=(datetime.now(UTC) + timedelta(hours=1)).isoformat(), match_re={})
-            if steered_path and steer_path:
-                # Some deletes name a silence the fuzzing made, some heartbeats the configured monitor.
-                if "silence_id" in (case.path_parameters or {}) and self.silence_ids:
-                    case.path_parameters["silence_id"] = self.silence_ids[len(self.silence_ids) // 2]
-                if "name" in (case.path_parameters or {}):
-                    case.path_parameters["name"] = "nightly-backup"
+            if steer_path:  # some deletes name a silence the fuzzing made, some heartbeats the monitor
+                self.steer_path(label, case)
             excluded = [positive_data_acceptance] if cross_field else None
             response = case.call_and_validate(session=self.session, headers=AUTHS[auth], excluded_checks=excluded)
             status = response.status_code
-            self.answers[(operation.label, mode.value, auth, status)] += 1
-            if steered_silence and auth == "bearer":
-                assert status in (202, 413), f"a valid silence for this config: {status} {response.text}"
-            if cross_field and auth == "bearer":
-                assert status in (202, 413) or (status == 400 and response.json()["error"].startswith(CROSS_FIELD)), \
-                    f"a schema-valid silence: {status} {response.text}"
-            if operation.label in WRITES | {"GET /v1/silences"} and auth != "bearer":
+            self.answers[(label, mode.value, auth, status)] += 1
+            if label in SECURED and auth != "bearer":
                 assert status == 401, f"{auth}: {status} {response.text}"
-            if operation.label in WRITES and status == 202:
+            elif cross_field and status == 400:
+                assert not steered_valid, f"a valid request for this config: {status} {response.text}"
+                error = response.json()
+                error = error if label.startswith(("GET /api/", "POST /api/")) else error["error"]
+                assert error.startswith(CROSS_FIELD[label]), f"a schema-valid request: {status} {response.text}"
+            if WRITES.get(label) == status:
                 self.accepted += 1
-                if operation.label == "POST /v1/silences":
-                    self.silence_ids.append(response.json()["silence_id"])
+                if label == "POST /v1/silences":
+                    self.silence_ids["native"].append(response.json()["silence_id"])
+                elif label == "POST /api/v2/silences":
+                    self.silence_ids["alertmanager"].append(response.json()["silenceID"])
             if not native:
                 return
             if auth != "bearer":
