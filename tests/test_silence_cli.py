@@ -121,3 +121,33 @@ def test_refusals_name_the_problem_and_write_nothing(cli: Cli, args: list[str], 
     refused = cli.run(*args, code=2)
     assert f"streamproc silence {args[0]}: {error}" in refused.stderr, refused.stderr
     assert cli.snapshot() == before
+
+
+def test_list_shows_silences_any_producer_wrote(cli: Cli, tmp_path: Path) -> None:
+    """`streamproc produce` takes §8 events too; `list` reads whatever wrote them (here a silence and
+    its extension, then an unsilence of another), applied at their `at` as the processor applies them."""
+    starts = datetime.now(UTC) + timedelta(hours=1)
+    events = [
+        {"type": "silence", "at": datetime.now(UTC).isoformat(), "silence_id": "produced", "application": "grafana",
+         "starts": starts.isoformat(), "ends": (starts + timedelta(hours=1)).isoformat()},
+        {"type": "silence", "at": datetime.now(UTC).isoformat(), "silence_id": "produced", "application": "grafana",
+         "starts": starts.isoformat(), "ends": (starts + timedelta(hours=3)).isoformat(), "comment": "longer"},
+        {"type": "silence", "at": datetime.now(UTC).isoformat(), "silence_id": "gone", "application": "grafana",
+         "ends": (starts + timedelta(hours=3)).isoformat()},
+        {"type": "unsilence", "at": datetime.now(UTC).isoformat(), "silence_id": "gone", "application": "grafana"},
+        {"type": "heartbeat", "at": datetime.now(UTC).isoformat(), "heartbeat": "nightly-backup",
+         "application": "grafana"},
+    ]
+    path = tmp_path / "maintenance.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    produced = subprocess.run([sys.executable, "-m", "streamproc.cli", "produce", str(path),
+                               "--bootstrap", cli.bootstrap], env=cli.env, capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert produced.returncode == 0, produced.stderr
+    keys = {k for k, v in cli.records() if v.get("silence_id") in ("produced", "gone") or v["type"] == "heartbeat"}
+    assert keys == {b"silence:grafana:produced", b"silence:grafana:gone", b"heartbeat-nightly-backup"}
+    listed = SilenceList.model_validate_json(cli.run("list", "--application", "grafana", "--all", "--json").stdout)
+    mine = {s.silence_id: s for s in listed.silences if s.silence_id in ("produced", "gone")}
+    assert (mine["produced"].state, mine["produced"].comment) == ("pending", "longer")
+    assert mine["produced"].ends == starts + timedelta(hours=3)
+    assert mine["gone"].state == "expired"

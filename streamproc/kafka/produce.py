@@ -1,4 +1,5 @@
-"""`streamproc produce`: put events on the incidents topic, keyed by incident id.
+"""`streamproc produce`: put events on the incidents topic, keyed by incident id (spec §8's events
+by what they name: `silence:<application>:<silence_id>`, `heartbeat-<name>`).
 
 The event is validated first so that a mistake is named right away; the record carries the
 original JSON so nothing is changed in transit.
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from streamproc.kafka import security, topics
 from streamproc.kafka.admin import TopicLayoutError, TopicSpec, ensure_topics
 from streamproc.kafka.clients import producer_config
-from streamproc.wire.events import error_text, parse_event_obj
+from streamproc.wire.events import ANY_EVENT_ADAPTER, error_text
 
 
 def read_events(path: str) -> list[Any]:
@@ -53,7 +54,7 @@ def produce_files(paths: list[str], bootstrap: str) -> int:
             return 2
         for index, raw in enumerate(events):
             try:
-                event = parse_event_obj(raw)
+                event = ANY_EVENT_ADAPTER.validate_python(raw)
             except ValidationError as exc:
                 print(f"{path}[{index}]: {error_text(exc)}", file=sys.stderr)
                 return 2
