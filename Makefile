@@ -31,8 +31,8 @@ test: venv
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check streamproc tests
-	$(VENV)/bin/mypy streamproc
+	$(VENV)/bin/ruff check streamproc tests bench
+	$(VENV)/bin/mypy streamproc bench
 
 schemas: venv
 	$(VENV)/bin/streamproc schemas --out schemas
@@ -55,10 +55,10 @@ run: venv
 # bench-quick: the same with small sizes, under 2. Figures: bench/results.json (beside the previous run's).
 .PHONY: bench-quick
 bench: venv
-	tools/run.sh $(PY) -m streamproc.bench $(BENCH_ARGS)
+	tools/run.sh $(PY) -m bench $(BENCH_ARGS)
 
 bench-quick: venv
-	tools/run.sh $(PY) -m streamproc.bench --quick $(BENCH_ARGS)
+	tools/run.sh $(PY) -m bench --quick $(BENCH_ARGS)
 
 # Stops every broker whose state lives under .run (e.g. a test broker left behind by a killed
 # test session, or one started with another KAFKA_RUN_DIR=.run/...) before deleting it.

@@ -14,5 +14,4 @@ Modules, in the order a message meets them:
 - `kafka_io.py`   topics, the delivery log, offsets, read-backs; the at-most-once argument.
 - `metrics.py`    Prometheus metrics (`--metrics-port`): settled, retried, queued, waits, latencies.
 - `settings.py`   the `senders:` configuration key.
-- `bench.py`      throughput and added latency through the local vendor fakes.
 """

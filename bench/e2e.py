@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import functools
 import heapq
-import importlib
 import json
 import math
 import os
@@ -48,6 +47,7 @@ from typing import Any
 
 from streamproc.localnet import free_port, terminate
 from streamproc.timeutil import format_us, to_us
+from tests import fakes as tests_fakes
 
 BENCH_CONFIG = """
 applications:
@@ -459,7 +459,7 @@ async def _collector_main() -> None:
     `GET /arrivals?since=N`: [mode, message id, accepted at (epoch s)] of every accepted request."""
     from aiohttp import web
 
-    fakes: Any = importlib.import_module("tests.fakes")
+    fakes: Any = tests_fakes
     twilio, slack, hook = fakes.FakeTwilio(), fakes.FakeSlack(), fakes.FakeWebhook()
     for fake in (twilio, slack, hook):
         await fake.start()
@@ -516,7 +516,7 @@ class Collector:
 
     def __init__(self, workdir: Path) -> None:
         self.log = open(workdir / "collector.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "streamproc.bench", "--collector"], cwd=REPO,
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.e2e", "--collector"], cwd=REPO,
                                      stdout=subprocess.PIPE, stderr=self.log)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -1122,7 +1122,7 @@ def _load_previous(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="streamproc.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", "127.0.0.1:19092"))
     parser.add_argument("--quick", action="store_true", help="small sizes (make bench-quick): under 2 minutes")
     parser.add_argument("--only", action="append", default=[],
@@ -1163,7 +1163,7 @@ def main(argv: list[str] | None = None) -> int:
         results["topic"] = bench_processor(args.bootstrap, 600 if args.quick else 6000)
         say("topic (1 worker, burst, to the messages topic): " + json.dumps(results["topic"]))
     if "senders" in only:
-        from streamproc.senders.bench import bench as sender_bench
+        from bench.senders import bench as sender_bench
 
         results["senders"] = asyncio.run(sender_bench(args.bootstrap))
         say("senders: " + json.dumps(results["senders"]))

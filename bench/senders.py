@@ -9,7 +9,7 @@ fakes of `tests/fakes` (so it must run from a checkout). Two phases per mode:
 - latency: messages produced one at a time at a modest pace; added latency = arrival at
   the fake - the record's timestamp (set at produce, so it includes the broker append).
 
-It reports; it never asserts. `python -m streamproc.senders.bench [BOOTSTRAP]` prints JSON.
+It reports; it never asserts. `python -m bench.senders [BOOTSTRAP]` prints JSON.
 
 `--process` measures cost instead: a real `streamproc sender` child process (as `make run` and
 `make bench` start it, JSON logs to a file), one burst per mode, and the child's CPU seconds
@@ -20,7 +20,6 @@ It reports; it never asserts. `python -m streamproc.senders.bench [BOOTSTRAP]` p
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import re
@@ -41,6 +40,7 @@ from streamproc.kafka.security import client_config
 from streamproc.senders.kafka_io import Topics
 from streamproc.senders.worker import run_sender
 from streamproc.wire.outcomes import Message, outcome_dict
+from tests import fakes
 
 MODES = ("sms", "call", "slack", "email", "webhook")
 _ID = re.compile(rb"bench-[0-9a-f]{8}-\d+")
@@ -98,7 +98,7 @@ class _Arrivals:
 
 async def bench(bootstrap: str, burst: int = 300, trickle: int = 40, trickle_rate: float = 20.0) -> dict[str, Any]:
     """Measure every mode through the local fakes on the broker at `bootstrap`."""
-    fakes_mod: Any = importlib.import_module("tests.fakes")
+    fakes_mod: Any = fakes
     twilio, slack, hook = fakes_mod.FakeTwilio(), fakes_mod.FakeSlack(), fakes_mod.FakeWebhook()
     for fake in (twilio, slack, hook):
         await fake.start()
@@ -231,7 +231,7 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
     """CPU seconds per 1,000 pages of a `streamproc sender` child process, per mode and overall:
     each mode's `count` messages at once, or at `rate` per second when given (pages trickling
     in, as they leave a processor, are handled in smaller batches and cost more each)."""
-    fakes_mod: Any = importlib.import_module("tests.fakes")
+    fakes_mod: Any = fakes
     twilio, slack, hook = fakes_mod.FakeTwilio(), fakes_mod.FakeSlack(), fakes_mod.FakeWebhook()
     for fake in (twilio, slack, hook):
         await fake.start()
@@ -351,7 +351,7 @@ def _vm_hwm_mb(pid: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m streamproc.senders.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.senders", description=__doc__.splitlines()[0])
     parser.add_argument("bootstrap", nargs="?", default=os.environ.get("STREAMPROC_KAFKA", "127.0.0.1:19092"))
     parser.add_argument("--process", action="store_true", help="CPU per 1,000 pages of a sender child process")
     parser.add_argument("--count", type=int, default=500, help="burst per mode (--process)")
