@@ -37,7 +37,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -318,7 +317,3 @@ class SilenceIndex:
     async def sync(self, timeout: float = 5.0) -> bool:
         """Until the index reflects everything on the topic as of now (False: not within `timeout`)."""
         return await asyncio.to_thread(self.wait_synced, timeout)
-
-
-def rfc3339(value: datetime) -> str:
-    return from_us(to_us(value)).isoformat().replace("+00:00", "Z")
