@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from streamproc.replay.sources import add_source_arguments
+from streamproc.inputs.sources import add_source_arguments
 from streamproc.timeutil import parse_time, to_us
 from streamproc.whatif.command import add_whatif_arguments
 
@@ -54,8 +54,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     gc.freeze()  # many long-lived states: keep the collector from rescanning them
     gc.set_threshold(50_000, 20, 100)
 
+    from streamproc.inputs.sources import SourceError, open_source
     from streamproc.replay import replay_events
-    from streamproc.replay.sources import SourceError, open_source
 
     try:
         with open_source(args) as (source, items):

@@ -90,10 +90,9 @@ from streamproc.api.errors import ApiError, Unavailable
 from streamproc.api.paged import Page, PagedIndex
 from streamproc.config.models import Config
 from streamproc.kafka.clients import producer_config
-from streamproc.senders.kafka_io import record_vendor_status
-from streamproc.senders.vendors.slack import CLAIM_ACTION_ID
-from streamproc.senders.vendors.twilio import CLAIM_DIGIT
+from streamproc.kafka.deliveries import record_vendor_status
 from streamproc.wire.events import Claim, Event, Resolve, Unclaim
+from streamproc.wire.replies import CLAIM_ACTION_ID, CLAIM_DIGIT
 
 log = logging.getLogger(__name__)
 

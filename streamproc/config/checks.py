@@ -6,9 +6,9 @@ Errors stop a config from loading; warnings are printed by `streamproc validate`
 from __future__ import annotations
 
 from streamproc.config.heartbeats import NAME_RE, RESERVED_CONTEXT
-from streamproc.config.loader import Issue, Source
+from streamproc.config.issues import Issue, Source
 from streamproc.config.models import Config
-from streamproc.engine.render import FIELDS, compile_error
+from streamproc.config.templates import FIELDS, compile_error
 from streamproc.wire.common import MODES, rotation_of
 
 

@@ -7,33 +7,15 @@ contributes entries to `users`, `teams`, … and an entry defined in two files i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from streamproc.config.checks import check_references, check_templates
+from streamproc.config.issues import Issue, PathT, Source, format_path
 from streamproc.config.models import Config
-
-PathT = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One problem in a configuration, located by file, line and key path."""
-
-    file: str
-    line: int | None
-    path: str
-    message: str
-    severity: str = "error"
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        prefix = "" if self.severity == "error" else f"{self.severity}: "
-        return f"{where}: {self.path or '<top>'}: {prefix}{self.message}"
 
 
 class ConfigError(Exception):
@@ -42,43 +24,6 @@ class ConfigError(Exception):
     def __init__(self, issues: list[Issue]):
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
-
-
-def format_path(path: Iterable[str | int]) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-@dataclass
-class Source:
-    """Where each key path came from: the file and the line of its key."""
-
-    files: dict[PathT, str] = field(default_factory=dict)
-    lines: dict[PathT, int] = field(default_factory=dict)
-    default_file: str = ""
-
-    def locate(self, path: PathT) -> tuple[str, int | None]:
-        for cut in range(len(path), -1, -1):
-            prefix = path[:cut]
-            if prefix in self.lines or prefix in self.files:
-                file = self._file(prefix)
-                return file, self.lines.get(prefix)
-        return self.default_file, None
-
-    def _file(self, path: PathT) -> str:
-        for cut in range(len(path), -1, -1):
-            if path[:cut] in self.files:
-                return self.files[path[:cut]]
-        return self.default_file
-
-    def issue(self, path: PathT, message: str, severity: str = "error") -> Issue:
-        file, line = self.locate(path)
-        return Issue(file, line, format_path(path), message, severity)
 
 
 class _Builder:
@@ -213,7 +158,6 @@ def validate_structure(data: dict[str, Any], source: Source) -> tuple[Config | N
 
 def check_config(path: str | Path) -> tuple[Config | None, list[Issue]]:
     """Everything `streamproc validate` reports: structure, references, templates, warnings."""
-    from streamproc.config.checks import check_references, check_templates
 
     data, source, issues = read_documents(path)
     if issues:
@@ -228,7 +172,6 @@ def check_config(path: str | Path) -> tuple[Config | None, list[Issue]]:
 def load_config(path: str | Path) -> Config:
     """Load for running: structural and reference errors raise; template errors and warnings do not
     (a page that renders badly beats no page)."""
-    from streamproc.config.checks import check_references
 
     data, source, issues = read_documents(path)
     if issues:

@@ -10,19 +10,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template, TemplateError, Undefined, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Template, TemplateError, Undefined, nodes
 
 from streamproc.config.models import Config, TemplateEntry
+from streamproc.config.templates import FIELDS, describe_error, make_environment
 
-FIELDS = ("subject", "body", "email_html")
 VARYING = ("step", "priority", "role", "target", "user")
 """The `incident` variables that differ between sends of one instance (`mode` picks the entry)."""
-
-
-def make_environment() -> SandboxedEnvironment:
-    # ChainableUndefined: `{{ missing }}` and `{{ missing.deeper }}` both render empty.
-    return SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @dataclass(frozen=True)
@@ -139,7 +133,7 @@ class Renderer:
                 out[name] = None
                 continue
             if isinstance(compiled, TemplateError):
-                return _error(template, f"{name} does not compile: {_describe(compiled)}", variables)
+                return _error(template, f"{name} does not compile: {describe_error(compiled)}", variables)
             try:
                 out[name] = self._render_text(text, compiled, variables)
             except Exception as exc:  # any error inside a template still pages
@@ -199,21 +193,8 @@ def _simple_parts(tree: nodes.Template) -> list[str | tuple[str, ...]] | None:
     return parts
 
 
-def _describe(exc: TemplateError) -> str:
-    line = getattr(exc, "lineno", None)
-    return f"{exc.message} (line {line})" if line else str(exc.message)
-
-
 def _error(template: str, problem: str, variables: dict[str, Any]) -> Rendered:
     context = {k: v for k, v in variables.items() if k not in ("incident", "iris")}
     body = f"Template error: {problem}\nContext: {json.dumps(context, sort_keys=True, default=str)}"
     return Rendered(f"[streamproc] template {template!r} failed to render", body, None, True)
 
-
-def compile_error(text: str) -> str | None:
-    """For `streamproc validate`: the syntax error in a template text, or None."""
-    try:
-        make_environment().from_string(text)
-    except TemplateError as exc:
-        return _describe(exc)
-    return None

@@ -26,9 +26,8 @@ from pydantic import ValidationError
 
 from streamproc.engine.maintenance import NO_SILENCES, SilenceBook
 from streamproc.inspect.reader import Record, TopicReader
-from streamproc.kafka.headers import CORRELATION_HEADER
+from streamproc.kafka.headers import BARRIER_HEADER, CORRELATION_HEADER
 from streamproc.kafka.topics import Topics, partition_for
-from streamproc.processor.catchup import BARRIER_HEADER
 from streamproc.termtable import table_console
 from streamproc.timeutil import format_us, parse_time, to_us
 from streamproc.wire.common import MODES

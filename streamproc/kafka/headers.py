@@ -72,3 +72,8 @@ __all__ = [
     "new_correlation_id",
     "valid_correlation_id",
 ]
+
+
+BARRIER_HEADER = "streamproc-barrier"
+"""Marks the worker's catch-up barriers after a rebalance (`processor/catchup.py`): records with no
+key and no value that readers of the topics (`inspect`) skip."""

@@ -53,11 +53,11 @@ from streamproc.engine.state import IncidentState
 from streamproc.flood import FloodControl, UserFloodState
 from streamproc.kafka import security, topics
 from streamproc.kafka.admin import TopicLayoutError, ensure_topics
-from streamproc.kafka.headers import correlation_headers, correlation_of, new_correlation_id
+from streamproc.kafka.headers import BARRIER_HEADER, correlation_headers, correlation_of, new_correlation_id
 from streamproc.localnet import free_port
 from streamproc.logs import dict_config, level_of
 from streamproc.processor import metrics
-from streamproc.processor.catchup import BARRIER_HEADER, CatchUp, barrier_token
+from streamproc.processor.catchup import CatchUp, barrier_token
 from streamproc.processor.faustfix import SeekFirstTableManager, Transport, make_current, take_batches
 from streamproc.processor.producer import Outputs, Record
 from streamproc.processor.records import (

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-BARRIER_HEADER = "streamproc-barrier"
+from streamproc.kafka.headers import BARRIER_HEADER
 
 
 def barrier_token(headers: object) -> bytes | None:

@@ -27,15 +27,15 @@ import uuid
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from pydantic import ValidationError
 
 from streamproc.kafka import admin, security
 from streamproc.kafka import topics as names
 from streamproc.kafka.bridge import AsyncProducer
+from streamproc.kafka.deliveries import delivery_bytes
 from streamproc.kafka.headers import correlation_headers
 from streamproc.senders.claims import Claims
 from streamproc.senders.pending import Pending
@@ -98,54 +98,6 @@ def sender_producer(bootstrap: str, loop: asyncio.AbstractEventLoop) -> AsyncPro
         loop,
         name="sender-producer",
     )
-
-
-def delivery_bytes(record: Delivery) -> bytes:
-    return record.model_dump_json(exclude_none=True).encode()
-
-
-def record_vendor_status(
-    producer: Producer,
-    message_id: str,
-    vendor: str,
-    status: str,
-    detail: str = "",
-    *,
-    vendor_id: str | None = None,
-    user: str | None = None,
-    incident_id: str | None = None,
-    instance: int | None = None,
-    topics: Topics = Topics(),
-    timeout: float = 10.0,
-) -> Delivery:
-    """The seam for vendor status callbacks (Twilio's StatusCallback, Slack events, ...):
-    puts a `vendor-status` record on the deliveries topic, keyed by user when known (else by
-    message id), and waits until the broker has it. `status` is the vendor's own word
-    (delivered, undelivered, failed, ...), kept at the start of `detail`. Blocking: call it
-    through `asyncio.to_thread` from async code."""
-    record = Delivery(
-        message_id=message_id,
-        incident_id=incident_id,
-        instance=instance,
-        vendor=vendor,
-        status="vendor-status",
-        at=datetime.now(UTC),
-        detail=f"{status}: {detail}" if detail else status,
-        vendor_id=vendor_id,
-        user=user,
-    )
-    errors: list[KafkaError] = []
-    producer.produce(
-        topics.deliveries,
-        key=(user or message_id).encode(),
-        value=delivery_bytes(record),
-        on_delivery=lambda err, _msg: errors.append(err) if err is not None else None,
-    )
-    if producer.flush(timeout) > 0:
-        raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "vendor-status record not acknowledged"))
-    if errors:
-        raise KafkaException(errors[0])
-    return record
 
 
 # ------------------------------------------------------------------------------------------ offsets
@@ -388,6 +340,5 @@ __all__ = [
     "Topics",
     "ensure_topics",
     "read_delivered",
-    "record_vendor_status",
     "sender_producer",
 ]

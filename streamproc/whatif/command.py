@@ -31,7 +31,7 @@ def run_whatif(args: argparse.Namespace) -> int:
 
     from streamproc.config import ConfigError, load_config
     from streamproc.engine.core import Engine
-    from streamproc.replay.sources import SourceError, open_source
+    from streamproc.inputs.sources import SourceError, open_source
     from streamproc.whatif.analysis import compare, run_both
     from streamproc.whatif.output import print_tables, write_html
     from streamproc.whatif.rules import evaluate, parse_rule

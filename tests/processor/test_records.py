@@ -9,7 +9,8 @@ import pytest
 
 from streamproc.engine.core import Engine
 from streamproc.kafka import topics
-from streamproc.processor.catchup import BARRIER_HEADER, CatchUp, barrier_token
+from streamproc.kafka.headers import BARRIER_HEADER
+from streamproc.processor.catchup import CatchUp, barrier_token
 from streamproc.processor.records import on_event_record, on_incident_record
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.timeutil import parse_time, to_us

@@ -189,7 +189,7 @@ def pages_sent_last(twilio: FakeTwilio, pages: list[object]) -> str:
 def test_vendor_status_callbacks_land_on_the_deliveries_topic(kafka_bootstrap: str) -> None:
     from confluent_kafka import Producer
 
-    from streamproc.senders.kafka_io import record_vendor_status
+    from streamproc.kafka.deliveries import record_vendor_status
 
     topics = new_topics(kafka_bootstrap, "sms")
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
@@ -201,7 +201,7 @@ def test_vendor_status_callbacks_land_on_the_deliveries_topic(kafka_bootstrap: s
         "carrier accepted",
         vendor_id="SM123",
         user="alice",
-        topics=topics,
+        topic=topics.deliveries,
     )
     [got] = deliveries(kafka_bootstrap, topics)
     assert got == written

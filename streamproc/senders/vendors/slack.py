@@ -20,8 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from streamproc.config.senders import SlackSettings
 from streamproc.senders.vendors.base import VendorResult, parse_retry_after, retryable_http_status
 from streamproc.wire.outcomes import Message
+from streamproc.wire.replies import CLAIM_ACTION_ID
 
-CLAIM_ACTION_ID = "streamproc_claim"
 _TEMPORARY_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )

@@ -32,8 +32,8 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from streamproc.config.senders import TwilioSettings
 from streamproc.senders.vendors.base import VendorResult, parse_retry_after, retryable_http_status
 from streamproc.wire.outcomes import Message
+from streamproc.wire.replies import CLAIM_DIGIT
 
-CLAIM_DIGIT = "2"
 """Iris asks callees to press 2 to claim; kept for people used to it."""
 SMS_LIMIT = 1600
 

@@ -71,8 +71,8 @@ def open_source(args: argparse.Namespace) -> Iterator[tuple[Source, Iterable[tup
         with handle:
             yield Source(args.input, lambda n: f"{args.input}:{n}"), parse_lines(handle)
         return
+    from streamproc.inputs.topic import TopicRange, describe, parse_offsets, read_topic
     from streamproc.kafka.topics import Topics
-    from streamproc.replay.topic import TopicRange, describe, parse_offsets, read_topic
 
     topic = args.from_topic or Topics(os.environ.get("STREAMPROC_NAMESPACE", "streamproc")).incidents
     try:
