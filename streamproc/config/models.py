@@ -15,6 +15,7 @@ from streamproc.config.durations import Duration
 from streamproc.config.heartbeats import HeartbeatMonitor
 from streamproc.config.kafka import KafkaSettings
 from streamproc.config.senders import RateSettings, SendersSettings
+from streamproc.config.status import StatusSettings
 from streamproc.timeutil import UtcDatetime
 from streamproc.wire.common import ROLE_RE, ContactMode, Mode, Priority
 
@@ -170,6 +171,8 @@ class Config(_Strict):
         default_factory=SendersSettings, description="streamproc extension: vendor settings for the senders"
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="streamproc extension: the HTTP API")
+    status: StatusSettings = Field(
+        default_factory=StatusSettings, description="streamproc extension: the status topic (issue 22)")
     kafka: KafkaSettings = Field(
         default_factory=KafkaSettings,
         description="streamproc extension: TLS and SASL towards the brokers (STREAMPROC_KAFKA_* override)",

@@ -100,6 +100,15 @@ class IncidentState(BaseModel):
     flood_users: list[str] = Field(default_factory=list)
     """Users this instance sent messages of batching plans through the live flood-control stage
     (spec §7): its claims and resolves go to them. The engine never reads it."""
+    # Issue 22, the status topic (`processor/records.py` keeps them; the engine never reads them):
+    summary: str = ""
+    """The trigger's context summary, kept past the resolve (which drops the context)."""
+    last_paged: list[str] = Field(default_factory=list)
+    """The users of the instance's latest messages (those due at `last_paged_at`)."""
+    last_paged_at: int | None = None
+    resolved_at: int | None = None
+    status_expires: int | None = None
+    """Resolved: when the worker writes the status topic's tombstone (µs); 0 once it has."""
 
     @classmethod
     def new(cls, incident_id: str) -> IncidentState:

@@ -66,6 +66,12 @@ class Topics:
         """What the senders did with each message, keyed like the message topics."""
         return f"{self.namespace}.deliveries"
 
+    @property
+    def status(self) -> str:
+        """Issue 22: the current summary of every incident instance, keyed by incident id (compacted;
+        `streamproc.wire.status`). Any partition count: its readers read every partition."""
+        return f"{self.namespace}.status"
+
     def changelog(self, table: str) -> str:
         """Faust's changelog of a worker table (the namespace is the Faust app id)."""
         return f"{self.namespace}-{table}-changelog"
@@ -88,6 +94,7 @@ FLOOD = CURRENT.flood
 OUTCOMES = CURRENT.outcomes
 DEADLETTER = CURRENT.deadletter
 DELIVERIES = CURRENT.deliveries
+STATUS = CURRENT.status
 ESCALATIONS_TABLE = "escalations"
 FLOOD_TABLE = "flood"
 TABLES = (ESCALATIONS_TABLE, FLOOD_TABLE)

@@ -23,6 +23,11 @@ Faust commits offsets only after its producer (outputs and changelog) is flushed
 the agent waits for its output records to be acknowledged before it writes the table, so a crash
 can repeat a page (same message_id, the senders drop it) but never lose one.
 
+Issue 22: `escalate` also writes the current summary of every instance it changed in a batch
+(one record per instance per batch) to the compacted status topic, with the batch's outputs
+and acknowledged before the state; a resolved one's tombstone follows on a wake-up
+(`summaries.py`).
+
 After every rebalance the wake-ups of a partition wait until both stages have read the backlog
 that built up while it had no owner (`catchup.py`), so a claim that arrived meanwhile is applied
 before the pages that fell due meanwhile (spec §3).
@@ -79,6 +84,7 @@ from streamproc.processor.records import (
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.processor.silences import SilenceIndex, dump_book, on_silence_copy
 from streamproc.processor.status import worker_status
+from streamproc.processor.summaries import status_update, worker_wake
 from streamproc.wire.records import FloodTick, Tick
 
 log = logging.getLogger("streamproc.worker")
@@ -381,6 +387,14 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             correlation_id = processed.correlation_id or event_correlation
             pending.extend(records(processed.outputs, correlation_headers(correlation_id)))
             done.append((key, message, processed, correlation_id, event_correlation))
+        # Issue 22: one status record per changed instance (or a due tombstone), with the outputs.
+        now = now_us()
+        retention = runtime.engine.config.status.resolved_retention
+        for key, (event, state, changed) in states.items():
+            settled, status, now_changed = status_update(key, state, changed, now, retention)
+            if status is not None:
+                pending.append((status.topic, key, status.value or None, None, None))
+                states[key] = (event, settled, now_changed)
         # Outputs first, acknowledged; then the state. A crash in between repeats outputs
         # (deduplicated downstream by message_id); it can never lose them.
         await outputs.send(pending)
@@ -395,7 +409,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             if changed and state is not None:
                 make_current(event)
                 table[key] = dump_state(state)
-            runtime.set_wake(key.decode(), partition, state.wake_at if state is not None else None)
+            runtime.set_wake(key.decode(), partition, worker_wake(state))
             metrics.open_escalations.set(key.decode(), partition, state.status if state is not None else None)
         # A partition's book after its states: a book in the changelog means the states it changed
         # are there too (a copy the book already holds is skipped when read again).
@@ -451,7 +465,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             if key is not None:
                 runtime.silences.load(key, raw, actives)
         for key, partition, state in owned_states(items, partitions, actives):
-            runtime.schedule.set(key.decode(), partition, state.wake_at)
+            runtime.schedule.set(key.decode(), partition, worker_wake(state))
             metrics.open_escalations.set(key.decode(), partition, state.status)
             runtime.silences.track(runtime.engine, key, partition, state)
         runtime.flood_schedule.clear()

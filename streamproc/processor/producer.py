@@ -13,8 +13,8 @@ import asyncio
 from streamproc.kafka.bridge import AsyncProducer
 from streamproc.kafka.clients import producer_config
 
-Record = tuple[str, bytes | None, bytes, int | None, list[tuple[str, bytes]] | None]
-"""(topic, key, value, partition, headers)"""
+Record = tuple[str, bytes | None, bytes | None, int | None, list[tuple[str, bytes]] | None]
+"""(topic, key, value, partition, headers); a value of None is a tombstone (compacted topics)"""
 
 
 class Outputs:

@@ -27,6 +27,7 @@ from streamproc.timeutil import from_us, to_us
 from streamproc.wire.events import Heartbeat, Silence, Trigger, Unsilence, error_text, parse_any_event
 from streamproc.wire.outcomes import Audit, Dropped, Message, outcome_json
 from streamproc.wire.records import FLOOD_ADAPTER, DeadLetter, FloodMessage, FloodStatus, FloodTick, Tick
+from streamproc.wire.status import context_summary
 
 T = TypeVar("T")
 
@@ -174,13 +175,21 @@ def outputs_of(result: Result, flood: FloodControl | None = None, partitions: in
     (`IncidentState.flood_users`, updated here on `result.state`)."""
     out: list[Output] = []
     state = result.state
-    if flood is not None and any(a.kind == "triggered" for a in result.audits):
-        state.flood_users = []  # a new instance
+    if result.audits and any(a.kind == "triggered" for a in result.audits):
+        # A new instance. Issue 22: what the status topic says of it starts over.
+        if flood is not None:
+            state.flood_users = []
+        state.summary, state.last_paged, state.last_paged_at = context_summary(state.context), [], None
+        state.resolved_at = state.status_expires = None
     for emitted in result.emitted:
         outcome = emitted.outcome
         value = outcome_json(outcome).encode()
         if isinstance(outcome, Message):
             tally = Tally("outcome", outcome.kind, outcome.mode, to_us(outcome.at))
+            if state.last_paged_at is None or tally.at_us > state.last_paged_at:
+                state.last_paged, state.last_paged_at = [outcome.user], tally.at_us
+            elif tally.at_us == state.last_paged_at and outcome.user not in state.last_paged:
+                state.last_paged = [*state.last_paged, outcome.user]
             if flood is not None and flood.applies(outcome):
                 user_key = outcome.user.encode()
                 out.append(Output(topics.FLOOD, user_key, FloodMessage(message=outcome).model_dump_json().encode(),
@@ -197,6 +206,8 @@ def outputs_of(result: Result, flood: FloodControl | None = None, partitions: in
     for audit in result.audits:
         if audit.kind == "triggered":
             continue  # the trigger itself is on the incidents topic; nothing downstream needs it
+        if audit.kind == "resolved":
+            state.resolved_at = to_us(audit.at)
         out.append(Output(topics.OUTCOMES, audit.incident_id.encode(), audit.model_dump_json().encode(),
                           kind=audit.kind))
         if flood is not None and audit.kind in ("claimed", "unclaimed", "resolved"):

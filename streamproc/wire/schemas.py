@@ -21,6 +21,7 @@ SCHEMAS: tuple[tuple[str, str, str], ...] = (
     ("flood.schema.json", "streamproc.wire.records", "FLOOD_ADAPTER"),
     ("deadletter.schema.json", "streamproc.wire.records", "DeadLetter"),
     ("delivery.schema.json", "streamproc.wire.deliveries", "Delivery"),
+    ("status.schema.json", "streamproc.wire.status", "IncidentSummary"),
     ("config.schema.json", "streamproc.config.models", "Config"),
     ("alertmanager-webhook.schema.json", "streamproc.wire.api", "AlertmanagerWebhook"),
     ("api-silence-request.schema.json", "streamproc.wire.api", "SilenceRequest"),
