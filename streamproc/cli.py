@@ -140,6 +140,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from streamproc.incidents.command import run
+
+    return run(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from streamproc.supervisor import run_stack
 
@@ -225,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_inspect_arguments(p, bootstrap_default())
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("incidents", help="what is open right now (the status topic): a table or JSON")
+    from streamproc.incidents.command import add_arguments as add_incidents_arguments
+
+    add_incidents_arguments(p, bootstrap_default())
+    p.set_defaults(func=cmd_incidents)
 
     p = sub.add_parser("run", help="processor + senders (+ API) with one config; Ctrl-C stops all")
     p.add_argument("--config", default="examples/config.yaml")

@@ -9,8 +9,8 @@ No database: the index follows two topics that the rest of the stack already wri
 - `streamproc.outcomes`: the processor's audit records say whether an instance is open:
   `claimed` and `resolved` close it, `unclaimed` opens it again (other records are ignored).
 
-A thread reads every partition of both topics (assigned by hand: it joins no consumer group and
-commits nothing, so every API replica holds the whole index) from `api.paged_window` ago
+A thread (`kafka.follow.TopicFollower`) reads every partition of both topics (assigned by hand:
+it joins no consumer group and commits nothing, so every API replica holds the whole index) from `api.paged_window` ago
 (`offsets_for_times` on the record timestamps; partitions with nothing that recent start at their
 end) and then stays live. Entries older than the window are pruned. It starts over from the
 window's beginning after an error (applying records again is harmless).
@@ -31,24 +31,17 @@ resolve record names it. The instance is worked out when asked, so records read 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 from pydantic import ValidationError
 
 from streamproc.kafka import topics as names
-from streamproc.kafka.security import client_config
+from streamproc.kafka.follow import TopicFollower
 from streamproc.timeutil import to_us
 from streamproc.wire.deliveries import Delivery
 from streamproc.wire.outcomes import Audit
@@ -114,12 +107,11 @@ def _newness(paged: Paged) -> tuple[datetime, int]:
     return (paged.page.at, -1 if paged.instance is None else paged.instance)
 
 
-_LIST_OFFSETS_TRY = 1.0
-"""Seconds one ask for the partitions' end offsets may take before it is asked again."""
+class PagedIndex(TopicFollower):
+    """The index. `apply_*` and the queries are thread-safe; `start()` runs the Kafka reader
+    (`kafka.follow.TopicFollower`)."""
 
-
-class PagedIndex:
-    """The index. `apply_*` and the queries are thread-safe; `start()` runs the Kafka reader."""
+    name = "api-paged"
 
     def __init__(
         self,
@@ -130,21 +122,13 @@ class PagedIndex:
         outcomes_topic: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bootstrap = bootstrap
+        super().__init__(bootstrap, (deliveries_topic or names.DELIVERIES, outcomes_topic or names.OUTCOMES), clock)
         self.window = window
-        self.topics = (deliveries_topic or names.DELIVERIES, outcomes_topic or names.OUTCOMES)
-        self._clock = clock
-        self._lock = threading.Condition()
         self._pages: dict[str, Page] = {}  # message_id -> page
         self._by_vendor_id: dict[str, str] = {}  # vendor id -> message_id
         self._by_user: dict[str, dict[str, Paged]] = {}  # user -> incident -> newest paging
         self._instances: dict[str, dict[int, _Instance]] = {}  # incident -> instance -> its state
-        self._positions: dict[tuple[str, int], int] = {}  # next offset to read, by (topic, partition)
         self._pruned_at = 0.0
-        self.caught_up = threading.Event()
-        self.stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._admin: AdminClient | None = None
 
     # ----------------------------------------------------------------------------- applying records
     def apply_delivery(self, record: Delivery) -> None:
@@ -192,6 +176,17 @@ class PagedIndex:
                 self.apply_audit(Audit.model_validate(data))
         except (ValidationError, ValueError):
             log.debug("paged index: skipping a record of %s it cannot read", topic)
+
+    def apply_message(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self.apply_record(topic, value)
+
+    def start_ms(self) -> int | None:
+        return int((self._clock() - self.window) * 1000)
+
+    def housekeeping(self) -> None:
+        if self._clock() - self._pruned_at > _PRUNE_EVERY:
+            self._pruned_at = self._clock()
+            self.prune()
 
     def prune(self) -> None:
         cutoff = self._clock() - self.window
@@ -261,145 +256,3 @@ class PagedIndex:
         with self._lock:
             entry = self._instances.get(incident_id, {}).get(instance)
             return entry.owner if entry is not None and entry.claimed else None
-
-    def status(self) -> str:
-        return "caught up" if self.caught_up.is_set() else "catching up"
-
-    # --------------------------------------------------------------------------------- the reader
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="api-paged-index", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stopping.set()
-        with self._lock:
-            self._lock.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self._follow()
-            except Exception as exc:
-                log.warning("paged index: reading %s failed (%s); starting over in 1 s", self.topics, exc)
-                self.stopping.wait(1.0)
-
-    def _config(self) -> dict[str, Any]:
-        return client_config(self.bootstrap, **{
-            "client.id": f"streamproc-api-paged-{os.getpid()}",
-            # Never subscribed nor committed: a group id is only what librdkafka wants to see.
-            "group.id": f"streamproc-api-paged-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 100,
-        })
-
-    def _follow(self) -> None:
-        consumer = Consumer(self._config())
-        try:
-            since_ms = int((self._clock() - self.window) * 1000)
-            assignment: list[TopicPartition] = []
-            targets: dict[tuple[str, int], int] = {}
-            for topic in self.topics:
-                meta = consumer.list_topics(topic, timeout=3).topics.get(topic)
-                if meta is None or meta.error is not None or not meta.partitions:
-                    raise KafkaException(f"topic {topic} is not available ({getattr(meta, 'error', 'missing')})")
-                wanted = [TopicPartition(topic, p, since_ms) for p in sorted(meta.partitions)]
-                for tp in consumer.offsets_for_times(wanted, timeout=10):
-                    _low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-                    start = tp.offset if tp.offset >= 0 else high  # nothing that recent: from the end
-                    assignment.append(TopicPartition(topic, tp.partition, start))
-                    if high > start:
-                        targets[(topic, tp.partition)] = high
-            with self._lock:
-                self._positions = {(tp.topic, tp.partition): tp.offset for tp in assignment}
-                self._lock.notify_all()
-            consumer.assign(assignment)
-            if not targets:
-                self.caught_up.set()
-            while not self.stopping.is_set():
-                msg = consumer.poll(0.2)
-                if msg is None:
-                    self._advance(consumer.position(assignment))
-                else:
-                    where, partition, offset = msg.topic(), msg.partition(), msg.offset()
-                    if msg.error() is None and where is not None and partition is not None and offset is not None:
-                        self.apply_record(where, msg.value())
-                        self._advance([TopicPartition(where, partition, offset + 1)])
-                if not self.caught_up.is_set():
-                    with self._lock:
-                        reached = all(self._positions.get(k, 0) >= end for k, end in targets.items())
-                    if reached:
-                        log.info("paged index: caught up with %s", ", ".join(self.topics))
-                        self.caught_up.set()
-                if self._clock() - self._pruned_at > _PRUNE_EVERY:
-                    self._pruned_at = self._clock()
-                    self.prune()
-        finally:
-            consumer.close()
-
-    def _advance(self, positions: Iterable[TopicPartition]) -> None:
-        """Record how far each partition has been read (positions also move past records that
-        are not data, such as transaction markers)."""
-        with self._lock:
-            moved = False
-            for tp in positions:
-                key = (tp.topic, tp.partition)
-                if tp.offset >= 0 and tp.offset > self._positions.get(key, -1):
-                    self._positions[key] = tp.offset
-                    moved = True
-            if moved:
-                self._lock.notify_all()
-
-    # ------------------------------------------------------------------------------- read your writes
-    def wait_synced(self, timeout: float) -> bool:
-        """Blocking: until the reader has read every partition to its end as of this call."""
-        deadline = time.monotonic() + timeout
-        if not self.caught_up.wait(timeout):
-            return False
-        with self._lock:
-            partitions = list(self._positions)
-        if not partitions:
-            return True
-        with self._lock:
-            if self._admin is None:
-                self._admin = AdminClient(client_config(self.bootstrap,
-                                                        **{"client.id": f"streamproc-api-paged-{os.getpid()}"}))
-            admin = self._admin
-        ends = self._ends(admin, partitions, deadline)
-        if ends is None:
-            return False
-        with self._lock:
-            while not self.stopping.is_set():
-                if all(self._positions.get(k, 0) >= end for k, end in ends.items()):
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._lock.wait(left)
-        return False
-
-    def _ends(self, admin: AdminClient, partitions: list[tuple[str, int]],
-              deadline: float) -> dict[tuple[str, int], int] | None:
-        """The end offset of each partition now. A failed or slow answer (a busy broker, a leader
-        that moved) is asked again, each try bounded, until `deadline`; None when none came."""
-        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        error: BaseException | None = None
-        while (remaining := deadline - time.monotonic()) > 0 and not self.stopping.is_set():
-            attempt = min(remaining, _LIST_OFFSETS_TRY)
-            futures = admin.list_offsets({TopicPartition(t, p): latest for t, p in partitions},
-                                         request_timeout=attempt)
-            try:
-                return {(tp.topic, tp.partition): future.result(timeout=attempt).offset
-                        for tp, future in futures.items()}
-            except Exception as exc:
-                error = exc
-        log.warning("paged index: could not read the ends of %s (%r)", self.topics, error)
-        return None
-
-    async def sync(self, timeout: float = 3.0) -> bool:
-        """Until the index reflects everything on its topics as of now (False: not within `timeout`)."""
-        return await asyncio.to_thread(self.wait_synced, timeout)
