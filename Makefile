@@ -33,6 +33,7 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check streamproc tests bench
 	$(VENV)/bin/mypy streamproc bench
+	$(VENV)/bin/lint-imports
 
 schemas: venv
 	$(VENV)/bin/streamproc schemas --out schemas
