@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from streamproc.api import alertmanager, amsilences, iris, maintenance, native, pagerduty, replies
+from streamproc.api import alertmanager, amsilences, incidents, iris, maintenance, native, pagerduty, replies, ui
 from streamproc.api.common import Doors
 from streamproc.api.errors import ApiError
 from streamproc.api.limits import RateLimiter
@@ -31,6 +31,7 @@ from streamproc.api.publish import Publisher
 from streamproc.api.silences import SilenceIndex
 from streamproc.config.models import Config
 from streamproc.engine.core import Engine
+from streamproc.incidents.index import StatusIndex
 from streamproc.kafka.headers import HTTP_HEADER, HTTP_REQUEST_HEADERS, new_correlation_id, valid_correlation_id
 from streamproc.lifecycle import arm_watchdog
 from streamproc.logs import bind, setup_logging, unbind
@@ -168,6 +169,18 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
 
     app.on_startup.append(start_silences)
     app.on_cleanup.append(stop_silences)
+    status_index = StatusIndex(publisher.bootstrap)  # issue 22: /v1/incidents, /v0/incidents/{id}, /ui
+    app.add_routes(incidents.routes(config, limiter, status_index))
+    app.add_routes(ui.routes(config, status_index, publisher.bootstrap))
+
+    async def start_status(app: web.Application) -> None:
+        status_index.start()
+
+    async def stop_status(app: web.Application) -> None:
+        await asyncio.to_thread(status_index.stop)
+
+    app.on_startup.append(start_status)
+    app.on_cleanup.append(stop_status)
     if paged is None:
         paged = PagedIndex(publisher.bootstrap, config.api.paged_window)
     answers = replies.Replies(doors, paged, publisher.bootstrap)

@@ -65,3 +65,15 @@ def context_summary(context: dict[str, Any]) -> str:
     else:
         text = " ".join(f"{k}={v}" for k, v in context.items() if isinstance(v, str | int | float | bool))
     return text if len(text) <= CONTEXT_SUMMARY_MAX else text[:CONTEXT_SUMMARY_MAX - 1] + "…"
+
+
+class IncidentList(BaseModel):
+    """`GET /v1/incidents`: one page of the caller's application's incidents, newest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    incidents: list[IncidentSummary]
+    total: int = Field(description="Incidents matching the filters, on every page")
+    limit: int
+    offset: int
+    next: str | None = Field(default=None, description="Path and query of the next page, if there is one")
