@@ -10,7 +10,7 @@ KAFKA := tools/kafka/kafka.sh
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv kafka-up kafka-down kafka-status test lint schemas run bench clean
+.PHONY: venv kafka-up kafka-down kafka-status test test-fast lint schemas run bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --upgrade pip && $(VENV)/bin/pip install -q -e '.[test]' && touch $(VENV)/.installed
@@ -26,9 +26,16 @@ kafka-down:
 kafka-status:
 	$(KAFKA) status
 
-# The test session starts (and stops) its own broker on 127.0.0.1:19192, see tests/conftest.py.
+# The broker-free tests first (a failure there stops before any broker starts), then the ones on
+# real Kafka: the session starts (and stops) its own broker on 127.0.0.1:19192 and, for
+# tests/cluster, a three-node cluster on 19692-19697 (tests/conftest.py, tests/cluster/conftest.py).
 test: venv
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not kafka" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m kafka $(PYTEST_ARGS)
+
+# The edit loop: unit tests only, no broker (about a minute).
+test-fast: venv
+	$(PY) -m pytest -q -m "not kafka" $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check streamproc tests bench
