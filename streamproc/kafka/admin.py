@@ -57,10 +57,6 @@ class TopicSpec:
     """The count must be exactly `partitions` (the processor places records by it)."""
 
 
-def message_modes() -> list[str]:
-    return [mode for mode in MODES if mode != "drop"]
-
-
 def processor_topics(partitions: int, names: topics.Topics = topics.CURRENT, exact: bool = True
                      ) -> dict[str, TopicSpec]:
     """Every topic of a stack: what the worker and the API make. `exact`: the keyed topics must
@@ -74,7 +70,7 @@ def processor_topics(partitions: int, names: topics.Topics = topics.CURRENT, exa
         names.outcomes: TopicSpec(partitions),
         names.deadletter: TopicSpec(1),
         names.status: TopicSpec(partitions, COMPACTED),  # issue 22: any count; readers read them all
-        **message_topics(message_modes(), names.messages, names.deliveries, partitions),
+        **message_topics([m for m in MODES if m != "drop"], names.messages, names.deliveries, partitions),
     }
     # Faust's own topics, made here rather than by each worker at start: Faust asks the broker for
     # each one in turn, twice, and a restarted worker spent seconds on it, longer than the session
@@ -90,10 +86,6 @@ def message_topics(modes: Iterable[str], messages_of: topics.MessagesOf, deliver
     """Message topics of `modes` with the deliveries topic, co-partitioned."""
     spec = TopicSpec(partitions, group=MESSAGES_GROUP)
     return {**{messages_of(mode): spec for mode in modes}, deliveries: spec}
-
-
-def all_topics(partitions: int, names: topics.Topics = topics.CURRENT) -> dict[str, int]:
-    return {name: spec.partitions for name, spec in processor_topics(partitions, names).items()}
 
 
 def _admin(bootstrap: str) -> AdminClient:
