@@ -108,3 +108,38 @@ def routes(config: Config, limiter: RateLimiter, index: StatusIndex) -> list[web
         web.get("/v1/incidents/{incident_id}", get_incident),
         web.get("/v0/incidents/{incident_id}", get_iris_incident),
     ]
+
+
+def openapi_paths(ref: str, errors: Any) -> dict[str, Any]:
+    """The OpenAPI operations of `/v1/incidents` (for `openapi.py`; `ref` formats a schema's
+    reference, `errors(*statuses)` gives the error answers)."""
+    listed = {"description": "Newest first", "content": {"application/json": {"schema": {
+        "$ref": ref.format(model="IncidentList")}}}}
+    one = {"description": "The incident's current summary", "content": {"application/json": {"schema": {
+        "$ref": ref.format(model="IncidentSummary")}}}}
+    return {
+        "/v1/incidents": {"get": {
+            "operationId": "listIncidents",
+            "summary": "The caller's application's incidents, from the status topic (issue 22)",
+            "parameters": [
+                {"name": "status", "in": "query", "required": False, "schema": {
+                    "type": "string", "enum": list(STATUS_FILTERS), "default": "open"},
+                 "description": "`open`: every status but resolved; `all`: every one"},
+                {"name": "plan", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "owner", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "Claimed by this user"},
+                {"name": "limit", "in": "query", "required": False, "schema": {
+                    "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+                {"name": "offset", "in": "query", "required": False, "schema": {
+                    "type": "integer", "minimum": 0, "maximum": 10**9, "default": 0}},
+            ],
+            "responses": {"200": listed, **errors(400, 401, 429, 503)},
+        }},
+        "/v1/incidents/{incident_id}": {"get": {
+            "operationId": "getIncident",
+            "summary": "One incident of the caller's application (another application's: 404)",
+            "parameters": [{"name": "incident_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "minLength": 1}}],
+            "responses": {"200": one, **errors(401, 404, 429, 503)},
+        }},
+    }

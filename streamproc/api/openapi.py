@@ -21,6 +21,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from streamproc import __version__
+from streamproc.api.incidents import openapi_paths as incident_paths
 from streamproc.wire.api import (
     AM_GETTABLE_SILENCES,
     Accepted,
@@ -33,6 +34,7 @@ from streamproc.wire.api import (
 )
 from streamproc.wire.common import ROLE_RE
 from streamproc.wire.events import EVENT_ADAPTER
+from streamproc.wire.status import IncidentList
 
 _REF = "#/components/schemas/{model}"
 
@@ -40,7 +42,7 @@ _REF = "#/components/schemas/{model}"
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Invalid event (the error names the field)", 401: "Missing or wrong application key",
             403: "The key's application differs from the event's (or the monitor's)",
-            404: "Unknown application, plan, silence or monitor",
+            404: "Unknown application, plan, silence, monitor or incident",
             413: "Body too large", 429: "Rate limit (see Retry-After)",
             503: "Kafka did not take the events (see Retry-After); nothing was answered 2xx"}
     return {str(s): {"description": text[s], "content": {"application/json": {
@@ -172,7 +174,8 @@ def openapi_document() -> dict[str, Any]:
     _, defs = models_json_schema([(Accepted, "serialization"), (ErrorBody, "serialization"),
                                   (SilenceRequest, "validation"), (SilenceView, "serialization"),
                                   (SilenceList, "serialization"), (AmPostableSilence, "validation"),
-                                  (AmPostSilenceAnswer, "serialization")], ref_template=_REF)
+                                  (AmPostSilenceAnswer, "serialization"), (IncidentList, "serialization")],
+                                 ref_template=_REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     event = EVENT_ADAPTER.json_schema(ref_template=_REF)
     schemas.update(_as_request(event.pop("$defs", {})))
@@ -204,6 +207,7 @@ def openapi_document() -> dict[str, Any]:
             }},
             **_maintenance_paths(),
             **_alertmanager_paths(),
+            **incident_paths(_REF, _errors),
             "/healthz": {"get": {"operationId": "healthz", "security": [],
                                  "responses": {"200": {"description": "The process is up"}}}},
             "/ready": {"get": {"operationId": "ready", "security": [],
