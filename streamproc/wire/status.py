@@ -31,7 +31,7 @@ class IncidentSummary(BaseModel):
     plan: str
     application: str
     step: int = Field(description="1-based current (or claimed) step; 0 while silenced before step 1")
-    steps: int = Field(description="Steps of the plan snapshot")
+    steps: int = Field(description="Steps of the plan snapshot (0 once resolved: the resolve drops it)")
     created: UtcDatetime = Field(description="When the instance was triggered (the trigger's `at`)")
     updated: UtcDatetime = Field(description="The worker's clock when it wrote this summary")
     last_paged: list[str] = Field(default_factory=list,

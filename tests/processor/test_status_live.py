@@ -163,3 +163,82 @@ def test_open_incidents_equal_replay_after_a_worker_is_killed(status_stack: Stac
 
 def to_us_s(seconds: float) -> int:
     return int(seconds * 1_000_000)
+
+
+def status_records(stack: Stack, until: Any, timeout: float = 90) -> list[tuple[str, dict[str, Any] | None, int]]:
+    """(key, summary or None for a tombstone, append time ms) of the status topic, from its start,
+    until `until(records)` holds (TimeoutError otherwise); `until=None`: up to its end now."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"reader-{time.time_ns()}",
+                         "enable.auto.commit": False})
+    topic = stack.topics.status
+    count = len(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(count)])
+    if until is None:
+        end = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(count))
+
+        def until(records: list[Any]) -> bool:
+            return len(records) >= end
+    records: list[tuple[str, dict[str, Any] | None, int]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(records):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"status topic: {records}")
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            value = msg.value()
+            records.append(((msg.key() or b"").decode(), json.loads(value) if value else None, msg.timestamp()[1]))
+    finally:
+        consumer.close()
+    return records
+
+
+def wait_committed(stack: Stack, key: bytes, timeout: float = 30) -> None:
+    """Until the workers' group has committed the events partition of `key` up to its end."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    partition = TopicPartition(stack.topics.events, partition_for(key, stack.partitions))
+    consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": stack.namespace,
+                         "enable.auto.commit": False})
+    deadline = time.monotonic() + timeout
+    try:
+        _, end = consumer.get_watermark_offsets(partition, timeout=10)
+        while consumer.committed([partition], timeout=10)[0].offset < end:
+            assert time.monotonic() < deadline, "the events were not committed"
+            time.sleep(0.1)
+    finally:
+        consumer.close()
+
+
+def test_a_resolved_incidents_tombstone_survives_a_sigkill(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The worker that owns the incident writes the tombstone `status.resolved_retention` after the
+    resolved summary, even when the worker that resolved it was SIGKILLed in between."""
+    config = CONFIG + "status:\n  resolved_retention: 10\n"
+    with live_stack(kafka_bootstrap, tmp_path, config) as stack:
+        first = stack.start_worker("w0")
+        stack.wait_ready()
+        now = time.time()
+        stack.produce(trigger("gone", now, "oncall", "t-gone"))
+        stack.produce({"type": "resolve", "at": iso_ms(now + 0.5), "incident_id": "gone", "event_id": "r-gone"})
+        stack.flush()
+        resolved = status_records(stack, lambda rs: any(v and v["status"] == "resolved" for _, v, _ in rs))
+        # Once w0 has committed both events (so the next worker does not apply them again: the
+        # tombstone must come from the deadline in the table), SIGKILL it before the tombstone is due.
+        wait_committed(stack, b"gone")
+        first.kill()
+        current = status_records(stack, None)
+        assert all(v is not None for _, v, _ in current)  # no tombstone yet
+        summary = next(v for _, v, _ in resolved if v and v["status"] == "resolved")
+        stack.start_worker("w1")
+        records = status_records(stack, lambda rs: any(k == "gone" and v is None for k, v, _ in rs))
+        tombstone_ms = next(ts for k, v, ts in records if k == "gone" and v is None)
+        from streamproc.timeutil import parse_time
+
+        assert tombstone_ms * 1000 >= to_us(parse_time(summary["expires_at"]))
+        # (The trigger and the resolve may share a batch: one summary, resolved. The new worker may
+        # repeat what w0 did not commit: the resolved summary again, with a later deadline.)
+        before = [v["status"] for k, v, _ in records if k == "gone" and v is not None]
+        assert before[-1] == "resolved" and set(before) <= {"escalating", "resolved"}
