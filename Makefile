@@ -59,7 +59,7 @@ image:
 run: venv
 	tools/run.sh
 
-# End to end, trigger -> worker(s) -> sender -> vendor fakes (see README "Benchmarks"): under 15 minutes;
+# End to end, trigger -> worker(s) -> sender -> vendor fakes (see docs/benchmarks.md): under 15 minutes;
 # bench-quick: the same with small sizes, under 2. Figures: bench/results.json (beside the previous run's).
 .PHONY: bench-quick
 bench: venv

@@ -1,4 +1,4 @@
-"""The README's metrics table, the metrics the processes define and the Grafana dashboard agree."""
+"""docs/metrics-and-logs.md's metrics table, the metrics the processes define and the Grafana dashboard agree."""
 
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ def defined(registry: CollectorRegistry) -> dict[str, str]:
 
 
 def documented() -> dict[str, str]:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("\n## Metrics\n"):]
+    page = (REPO / "docs/metrics-and-logs.md").read_text()
+    section = page[page.index("\n## Metrics\n"):]
     section = section[:section.index("\n## ", 1)]
     return dict(re.findall(r"^\| `(streamproc_\w+)` \| (\w+) \|", section, re.M))
 
 
-def test_readme_lists_every_metric_with_its_type() -> None:
+def test_docs_list_every_metric_with_its_type() -> None:
     assert streamproc.processor.metrics.EVENTS is not None and streamproc.senders.metrics.MESSAGES is not None
     assert documented() == {**defined(REGISTRY), **defined(Metrics().registry)}
 

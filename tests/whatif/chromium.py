@@ -1,5 +1,5 @@
 """Headless Chromium from Debian's packages (tools/debian/fetch.sh chromium), for the report test
-and the README screenshot (`python -m tests.whatif.chromium REPORT.html OUT.png`); `Browser`
+and the screenshot in docs/whatif.md (`python -m tests.whatif.chromium REPORT.html OUT.png`); `Browser`
 drives a live page over the DevTools protocol (the status page test, issue 22)."""
 
 from __future__ import annotations

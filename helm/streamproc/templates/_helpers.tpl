@@ -27,7 +27,7 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{/*
 Kafka settings of worker, sender and API pods: topic replication (kafka.replicationFactor,
 kafka.minInsyncReplicas; docs/production-kafka.md) and TLS / SASL (values kafka.securityProtocol,
-kafka.sasl, kafka.tls; README "Secure Kafka"): STREAMPROC_KAFKA_* variables, naming files mounted
+kafka.sasl, kafka.tls; docs/security.md): STREAMPROC_KAFKA_* variables, naming files mounted
 from Secrets, so no password is ever in a manifest. Nothing at all for PLAINTEXT and defaults.
 */}}
 {{- define "streamproc.kafkaSecurityEnv" -}}
