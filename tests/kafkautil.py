@@ -5,11 +5,34 @@ Import from tests as ``from tests.kafkautil import create_topic, unique_name``.
 
 from __future__ import annotations
 
+import random
+import socket
 import time
 import uuid
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def free_ports(count: int) -> int:
+    """A port p with p .. p + count - 1 free, for a broker of tools/kafka/kafka.sh (its client port
+    and the controller's, p + 1; a SASL_SSL listener next). Chosen below Linux's ephemeral range
+    (32768 and up): a port from there, free when checked, can be taken by the next outgoing
+    connection before the broker binds it (seen: "failed to bind to 127.0.0.1:36822")."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000 - count)
+        if all(_bindable(p) for p in range(port, port + count)):
+            return port
+    raise RuntimeError(f"no {count} free ports in a row below 32000")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def unique_name(prefix: str) -> str:

@@ -32,33 +32,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.kafkautil import free_ports
+
 REPO = Path(__file__).resolve().parents[1]
 MARK = "STREAMPROC_RUN_TEST_MARK"
 START_TIMEOUT = 240.0  # a fresh broker and three Python processes on a loaded 2-core box
 STOP_TIMEOUT = 20.0  # the children's shutdown timeout under `streamproc run` (8 s), the broker's stop, a margin
 
 pytestmark = pytest.mark.slow
-
-
-def _ports_free(*ports: int) -> bool:
-    for port in ports:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def free_port_pair() -> int:
-    """A port p with p and p + 1 free (kafka.sh's broker takes KAFKA_PORT and KAFKA_PORT + 1)."""
-    for _ in range(100):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port < 65535 and _ports_free(port, port + 1):
-            return port
-    raise RuntimeError("no two free ports in a row")
 
 
 def free_port() -> int:
@@ -102,7 +83,7 @@ class Run:
     def __init__(self, tmp_path: Path) -> None:
         self.mark = uuid.uuid4().hex
         self.tmp = tmp_path
-        self.kafka_port = free_port_pair()
+        self.kafka_port = free_ports(2)
         self.env = {**os.environ, MARK: self.mark, "KAFKA_PORT": str(self.kafka_port),
                     "KAFKA_RUN_DIR": str(tmp_path / "kafka"), "STREAMPROC_RUN_DIR": str(tmp_path / "run"),
                     "STREAMPROC_API_PORT": str(free_port())}

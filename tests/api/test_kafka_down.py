@@ -20,16 +20,16 @@ from typing import Any
 
 import pytest
 
-from streamproc.localnet import free_port
 from tests.api.harness import CONFIG, ApiProcess, read_topic
 from tests.conftest import KAFKA_SH
+from tests.kafkautil import free_ports
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 class PrivateBroker:
     def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
+        self.port = free_ports(2)
         self.env = {**os.environ, "KAFKA_PORT": str(self.port), "KAFKA_RUN_DIR": str(tmp / "kafka"),
                     "KAFKA_PYTHON": sys.executable}
         self.env.pop("STREAMPROC_KAFKA", None)

@@ -31,6 +31,7 @@ from streamproc.localnet import free_port, terminate
 from streamproc.wire.deliveries import parse_delivery
 from tests.api.harness import CONFIG as API_CONFIG
 from tests.conftest import KAFKA_SH
+from tests.kafkautil import free_ports
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -56,10 +57,9 @@ class SecureBroker:
 
 
 def _ports() -> tuple[int, int]:
-    while True:
-        port, secure = free_port(), free_port()
-        if secure not in (port, port + 1):
-            return port, secure
+    """The client port, the controller's (+1) and the SASL_SSL listener's (+2)."""
+    port = free_ports(3)
+    return port, port + 2
 
 
 @pytest.fixture(scope="module")
