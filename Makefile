@@ -30,12 +30,12 @@ kafka-status:
 # real Kafka: the session starts (and stops) its own broker on 127.0.0.1:19192 and, for
 # tests/cluster, a three-node cluster on 19692-19697 (tests/conftest.py, tests/cluster/conftest.py).
 test: venv
-	$(PY) -m pytest -q -m "not kafka" $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m kafka $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not kafka and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "kafka or slow" $(PYTEST_ARGS)
 
-# The edit loop: unit tests only, no broker (about a minute).
+# The edit loop: unit tests only, no broker, no child processes.
 test-fast: venv
-	$(PY) -m pytest -q -m "not kafka" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not kafka and not slow" $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check streamproc tests bench
