@@ -166,12 +166,27 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def compare(full: FullStack, events: list[dict[str, Any]], settle: float = 4.0, timeout: float = 90.0) -> Comparison:
-    """Waits until Twilio has every page replay expects and nothing more came for `settle` s."""
+def expected_pages(full: FullStack, events: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """incident -> the times (s) replay of `events` pages it by SMS."""
     expected: dict[str, list[float]] = defaultdict(list)
     for outcome in replay_outcomes(full.stack.config, events):
         if outcome.get("mode") == "sms" and "message_id" in outcome:
             expected[outcome["incident_id"]].append(to_us(parse_time(outcome["at"])) / 1e6)
+    return dict(expected)
+
+
+def received_pages(twilio: FakeTwilio) -> dict[str, list[float]]:
+    """incident (the body's first word) -> when Twilio accepted each of its pages (s)."""
+    received: dict[str, list[float]] = defaultdict(list)
+    for r in twilio.sms:
+        if r.ok:
+            received[r.form["Body"].split(":")[0]].append(r.at)
+    return dict(received)
+
+
+def compare(full: FullStack, events: list[dict[str, Any]], settle: float = 4.0, timeout: float = 90.0) -> Comparison:
+    """Waits until Twilio has every page replay expects and nothing more came for `settle` s."""
+    expected = expected_pages(full, events)
     total = sum(map(len, expected.values()))
     deadline = time.monotonic() + timeout
     seen, quiet_since = -1, time.monotonic()
@@ -182,8 +197,4 @@ def compare(full: FullStack, events: list[dict[str, Any]], settle: float = 4.0, 
         elif count >= total and time.monotonic() - quiet_since > settle:
             break
         time.sleep(0.2)
-    received: dict[str, list[float]] = defaultdict(list)
-    for r in full.twilio.sms:
-        if r.ok:
-            received[r.form["Body"].split(":")[0]].append(r.at)
-    return Comparison(dict(expected), dict(received))
+    return Comparison(expected, received_pages(full.twilio))
