@@ -77,6 +77,7 @@ templates:
       sms: {body: "{{ incident.id }}: {{ summary }}"}
 """
 
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -97,19 +98,31 @@ def bench_replay(n_events: int) -> dict[str, Any]:
     incidents = n_events // 2
     for i in range(incidents):
         at = t0 + i * 1_000_000
-        lines.append(json.dumps({"type": "trigger", "at": format_us(at), "incident_id": f"i{i}",
-                                 "application": "mon", "plan": "page",
-                                 "context": {"summary": "disk", "host": f"h{i}", "severity": "high"}}))
+        lines.append(
+            json.dumps(
+                {
+                    "type": "trigger",
+                    "at": format_us(at),
+                    "incident_id": f"i{i}",
+                    "application": "mon",
+                    "plan": "page",
+                    "context": {"summary": "disk", "host": f"h{i}", "severity": "high"},
+                }
+            )
+        )
         kind = "claim" if i % 2 else "resolve"
         lines.append(json.dumps({"type": kind, "at": format_us(at + (i % 900) * 1_000_000), "incident_id": f"i{i}"}))
     started = time.perf_counter()
     report = replay(engine, lines)
     out = report.lines()
     elapsed = time.perf_counter() - started
-    return {"events": len(lines), "outcomes": len(out), "seconds": round(elapsed, 2),
-            "events_per_s": round(len(lines) / elapsed),
-            "iris_days_per_s": round(len(out) / elapsed / IRIS_MESSAGES_PER_DAY, 3)}
-
+    return {
+        "events": len(lines),
+        "outcomes": len(out),
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(len(lines) / elapsed),
+        "iris_days_per_s": round(len(out) / elapsed / IRIS_MESSAGES_PER_DAY, 3),
+    }
 
 
 def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: float | None = None) -> dict[str, Any]:
@@ -130,9 +143,26 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
     env = {**os.environ, "STREAMPROC_NAMESPACE": namespace}
     log = open(tmp / "worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
-        [sys.executable, "-m", "streamproc.cli", "worker", "--config", str(tmp / "c.yaml"), "--bootstrap", bootstrap,
-         "--partitions", str(partitions), "--data-dir", str(tmp / "data"), "--web-port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamproc.cli",
+            "worker",
+            "--config",
+            str(tmp / "c.yaml"),
+            "--bootstrap",
+            bootstrap,
+            "--partitions",
+            str(partitions),
+            "--data-dir",
+            str(tmp / "data"),
+            "--web-port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -161,16 +191,21 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
                 if delay > 0:
                     time.sleep(delay)  # poll(timeout) returns early once a callback is served
             key = f"b{i}"
-            event: dict[str, Any] = {"type": "trigger", "at": format_us(int(time.time() * 1e6)), "incident_id": key,
-                     "application": "mon", "plan": "page", "context": {"summary": "disk", "host": "h"}}
-            producer.produce(names.incidents, key=key.encode(), value=json.dumps(event).encode(),
-                             on_delivery=delivered)
+            event: dict[str, Any] = {
+                "type": "trigger",
+                "at": format_us(int(time.time() * 1e6)),
+                "incident_id": key,
+                "application": "mon",
+                "plan": "page",
+                "context": {"summary": "disk", "host": "h"},
+            }
+            producer.produce(names.incidents, key=key.encode(), value=json.dumps(event).encode(), on_delivery=delivered)
             producer.poll(0)
         producer.flush(60)
-        consumer = Consumer(client_config(bootstrap, **{"group.id": f"bench-{uuid.uuid4().hex}",
-                                                        "enable.auto.commit": False}))
-        consumer.assign([TopicPartition(names.messages(m), p, 0) for m in ("sms", "email")
-                         for p in range(partitions)])
+        consumer = Consumer(
+            client_config(bootstrap, **{"group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False})
+        )
+        consumer.assign([TopicPartition(names.messages(m), p, 0) for m in ("sms", "email") for p in range(partitions)])
         first_message: dict[str, float] = {}
         last_append = 0.0
         deadline = time.monotonic() + 180
@@ -186,7 +221,8 @@ def bench_processor(bootstrap: str, incidents: int, partitions: int = 12, rate: 
         latencies = [first_message[k] - appended[k] for k in first_message if k in appended]
         span_s = (last_append - min(appended.values())) / 1000 if appended else 0
         return {
-            "incidents": incidents, "paged": len(first_message),
+            "incidents": incidents,
+            "paged": len(first_message),
             "incidents_per_s": round(len(first_message) / span_s) if span_s else None,
             "latency_ms_p50": round(pct(latencies, 0.5)) if latencies else None,
             "latency_ms_p99": round(pct(latencies, 0.99)) if latencies else None,
@@ -236,17 +272,27 @@ async def _drive_api(url: str, bodies: list[bytes], events_per_body: int, concur
     accepted = len(latencies) * events_per_body
     ms = [x * 1000 for x in latencies]
     return {
-        "requests": len(bodies), "events_per_request": events_per_body, "accepted_events": accepted,
-        "failed": failures or None, "seconds": round(elapsed, 2),
-        "requests_per_s": round(len(latencies) / elapsed), "events_per_s": round(accepted / elapsed),
+        "requests": len(bodies),
+        "events_per_request": events_per_body,
+        "accepted_events": accepted,
+        "failed": failures or None,
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(len(latencies) / elapsed),
+        "events_per_s": round(accepted / elapsed),
         "latency_ms_p50": round(pct(ms, 0.5), 1) if ms else None,
         "latency_ms_p99": round(pct(ms, 0.99), 1) if ms else None,
         "latency_ms_max": round(max(ms), 1) if ms else None,
     }
 
 
-def bench_api(bootstrap: str, requests: int, concurrency: int = 32, batch: int = 100,
-              batch_requests: int = 500, partitions: int = 12) -> dict[str, Any]:
+def bench_api(
+    bootstrap: str,
+    requests: int,
+    concurrency: int = 32,
+    batch: int = 100,
+    batch_requests: int = 500,
+    partitions: int = 12,
+) -> dict[str, Any]:
     """`streamproc api` as a child process in its own namespace; single events, then batches."""
     from confluent_kafka import Consumer, TopicPartition
 
@@ -260,16 +306,32 @@ def bench_api(bootstrap: str, requests: int, concurrency: int = 32, batch: int =
     ensure_topics(bootstrap, partitions, names=names)
     tmp = Path(tempfile.mkdtemp(prefix="streamproc-bench-api-"))
     config = BENCH_CONFIG.replace("  mon: {}", f'  mon: {{key: "{API_KEY}"}}') + (
-        "api:\n  rate: {rate: 1000000, burst: 1000000}\n")  # measure the door, not the rate limit
+        "api:\n  rate: {rate: 1000000, burst: 1000000}\n"
+    )  # measure the door, not the rate limit
     (tmp / "c.yaml").write_text(config)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "STREAMPROC_NAMESPACE": namespace}
     log = open(tmp / "api.log", "wb")  # noqa: SIM115
     api = subprocess.Popen(
-        [sys.executable, "-m", "streamproc.cli", "api", "--config", str(tmp / "c.yaml"), "--bootstrap", bootstrap,
-         "--port", str(port), "--partitions", str(partitions)],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamproc.cli",
+            "api",
+            "--config",
+            str(tmp / "c.yaml"),
+            "--bootstrap",
+            bootstrap,
+            "--port",
+            str(port),
+            "--partitions",
+            str(partitions),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -286,8 +348,13 @@ def bench_api(bootstrap: str, requests: int, concurrency: int = 32, batch: int =
             time.sleep(0.2)
 
         def event(i: int) -> dict[str, Any]:
-            return {"type": "trigger", "at": format_us(int(time.time() * 1e6)), "incident_id": f"a{i}",
-                    "plan": "page", "context": {"summary": "disk", "host": f"h{i % 50}", "severity": "high"}}
+            return {
+                "type": "trigger",
+                "at": format_us(int(time.time() * 1e6)),
+                "incident_id": f"a{i}",
+                "plan": "page",
+                "context": {"summary": "disk", "host": f"h{i % 50}", "severity": "high"},
+            }
 
         def single(offset: int, n: int) -> list[bytes]:
             return [json.dumps(event(offset + i)).encode() for i in range(n)]
@@ -298,20 +365,26 @@ def bench_api(bootstrap: str, requests: int, concurrency: int = 32, batch: int =
         cpu_before = _cpu_seconds(api.pid)
         results["single"] = asyncio.run(_drive_api(url, single(warm, requests), 1, concurrency))
         results["single"]["api_cpu_percent"] = round(
-            100 * (_cpu_seconds(api.pid) - cpu_before) / results["single"]["seconds"])
+            100 * (_cpu_seconds(api.pid) - cpu_before) / results["single"]["seconds"]
+        )
         written = warm + requests
         if batch_requests:
-            bodies = [json.dumps([event(written + r * batch + i) for i in range(batch)]).encode()
-                      for r in range(batch_requests)]
+            bodies = [
+                json.dumps([event(written + r * batch + i) for i in range(batch)]).encode()
+                for r in range(batch_requests)
+            ]
             cpu_before = _cpu_seconds(api.pid)
             results[f"batch_{batch}"] = asyncio.run(_drive_api(url, bodies, batch, concurrency))
             results[f"batch_{batch}"]["api_cpu_percent"] = round(
-                100 * (_cpu_seconds(api.pid) - cpu_before) / results[f"batch_{batch}"]["seconds"])
+                100 * (_cpu_seconds(api.pid) - cpu_before) / results[f"batch_{batch}"]["seconds"]
+            )
             written += batch * batch_requests
         consumer = Consumer(client_config(bootstrap, **{"group.id": f"bench-{uuid.uuid4().hex}"}))
         try:
-            on_topic = sum(consumer.get_watermark_offsets(TopicPartition(names.incidents, p), timeout=10)[1]
-                           for p in range(partitions))
+            on_topic = sum(
+                consumer.get_watermark_offsets(TopicPartition(names.incidents, p), timeout=10)[1]
+                for p in range(partitions)
+            )
         finally:
             consumer.close()
         results["on_topic"] = on_topic
@@ -356,12 +429,16 @@ def bench_whatif(incidents_per_day: int, days: int = 7) -> dict[str, Any]:
         write_html(report, str(Path(tmp) / "r.html"), [])
     done = time.perf_counter()
     per_event = (done - started) / len(items)
-    return {"events": len(items), "incidents": len(report.incidents), "parse_s": round(parsed - started, 2),
-            "replays_and_report_s": round(replayed - parsed, 2), "html_s": round(done - replayed, 2),
-            "events_per_s": round(len(items) / (done - started)),
-            "iris_week_events": IRIS_EVENTS_PER_WEEK,
-            "iris_week_minutes_extrapolated": round(per_event * IRIS_EVENTS_PER_WEEK / 60, 1)}
-
+    return {
+        "events": len(items),
+        "incidents": len(report.incidents),
+        "parse_s": round(parsed - started, 2),
+        "replays_and_report_s": round(replayed - parsed, 2),
+        "html_s": round(done - replayed, 2),
+        "events_per_s": round(len(items) / (done - started)),
+        "iris_week_events": IRIS_EVENTS_PER_WEEK,
+        "iris_week_minutes_extrapolated": round(per_event * IRIS_EVENTS_PER_WEEK / 60, 1),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,31 +470,54 @@ def e2e_config(fakes: dict[str, Any], flood: bool = False) -> str:
         for k, name in enumerate(members):
             n = t * 4 + k
             modes = [{"high": "slack"}, {"high": "sms", "medium": "slack"}, {}][n % 3]
-            users[name] = {"contacts": {"sms": f"+1555{n:07d}", "call": f"+1555{n:07d}",
-                                        "email": f"{name}@example.com", "slack": f"U{n:08d}"},
-                           **({"modes": modes} if modes else {})}
+            users[name] = {
+                "contacts": {
+                    "sms": f"+1555{n:07d}",
+                    "call": f"+1555{n:07d}",
+                    "email": f"{name}@example.com",
+                    "slack": f"U{n:08d}",
+                },
+                **({"modes": modes} if modes else {}),
+            }
         users[f"{team}-boss"] = {"contacts": {"call": f"+1666{t:07d}", "email": f"{team}-boss@example.com"}}
-        teams[team] = {"members": members, "manager": f"{team}-boss", "rotations": {
-            "primary": {"users": members, "start": "2026-01-01T00:00:00Z", "shift": "1h"},
-            "secondary": {"users": members[::-1], "start": "2026-01-01T00:00:00Z", "shift": "1h"}}}
-    users["hookbot"] = {"contacts": {"webhook": fakes["webhook"]},
-                        "modes": dict.fromkeys(("urgent", "high", "medium", "low"), "webhook")}
+        teams[team] = {
+            "members": members,
+            "manager": f"{team}-boss",
+            "rotations": {
+                "primary": {"users": members, "start": "2026-01-01T00:00:00Z", "shift": "1h"},
+                "secondary": {"users": members[::-1], "start": "2026-01-01T00:00:00Z", "shift": "1h"},
+            },
+        }
+    users["hookbot"] = {
+        "contacts": {"webhook": fakes["webhook"]},
+        "modes": dict.fromkeys(("urgent", "high", "medium", "low"), "webhook"),
+    }
     shapes: dict[str, list[list[dict[str, Any]]]] = {
         # pages at 0 and 5 s (sms/slack), then the manager at 10 s (call)
-        "critical": [[{"role": "oncall-primary", "priority": "high", "repeat": 1, "wait": 5}],
-                     [{"role": "manager", "priority": "urgent"}]],
+        "critical": [
+            [{"role": "oncall-primary", "priority": "high", "repeat": 1, "wait": 5}],
+            [{"role": "manager", "priority": "urgent"}],
+        ],
         # an email and a webhook at 0, the secondary's email at 8 s
-        "warning": [[{"role": "oncall-primary", "priority": "medium", "wait": 8},
-                     {"role": "user", "target": "hookbot", "priority": "high"}],
-                    [{"role": "oncall-secondary", "priority": "low"}]],
+        "warning": [
+            [
+                {"role": "oncall-primary", "priority": "medium", "wait": 8},
+                {"role": "user", "target": "hookbot", "priority": "high"},
+            ],
+            [{"role": "oncall-secondary", "priority": "low"}],
+        ],
         # calls at 0, 4 and 8 s, then the manager (call) at 12 s
-        "urgent": [[{"role": "oncall-primary", "priority": "urgent", "repeat": 2, "wait": 4}],
-                   [{"role": "manager", "priority": "high"}]],
+        "urgent": [
+            [{"role": "oncall-primary", "priority": "urgent", "repeat": 2, "wait": 4}],
+            [{"role": "manager", "priority": "high"}],
+        ],
     }
     plans: dict[str, Any] = {}
     for plan, (shape, team) in PLANS.items():
-        plans[plan] = {"owner": f"{team}-boss", "steps": [
-            [{"target": team, **n, "template": "page"} for n in step] for step in shapes[shape]]}
+        plans[plan] = {
+            "owner": f"{team}-boss",
+            "steps": [[{"target": team, **n, "template": "page"} for n in step] for step in shapes[shape]],
+        }
     if flood:
         for plan in plans.values():
             plan["batching"] = {"threshold": 20, "window": "60s", "every": "5s", "quiet": "10s"}
@@ -428,16 +528,30 @@ def e2e_config(fakes: dict[str, Any], flood: bool = False) -> str:
     config = {
         "priorities": {"urgent": "call", "high": "sms", "medium": "email", "low": "email"},
         "applications": {"grafana": {"default_modes": {"high": "slack"}}, "prometheus": {}, "pagerduty": {}},
-        "users": users, "teams": teams, "plans": plans,
-        "templates": {"page": {"default": {
-            "default": {"subject": "[{{ severity }}] {{ summary }}",
-                        "body": "{{ summary }} on {{ host }} ({{ incident.id }})"},
-            "sms": {"body": "{{ incident.id }}: {{ summary }} (reply 'claim {{ incident.id }}')"}}}},
+        "users": users,
+        "teams": teams,
+        "plans": plans,
+        "templates": {
+            "page": {
+                "default": {
+                    "default": {
+                        "subject": "[{{ severity }}] {{ summary }}",
+                        "body": "{{ summary }} on {{ host }} ({{ incident.id }})",
+                    },
+                    "sms": {"body": "{{ incident.id }}: {{ summary }} (reply 'claim {{ incident.id }}')"},
+                }
+            }
+        },
         "senders": {
             # status_callback_url and gather_url carry the message id to the fake (as they do to Twilio)
-            "twilio": {"account_sid": fakes["twilio_sid"], "auth_token": fakes["twilio_token"],
-                       "from_number": "+15559990000", "base_url": fakes["twilio"],
-                       "gather_url": "http://127.0.0.1:9/voice", "status_callback_url": "http://127.0.0.1:9/status"},
+            "twilio": {
+                "account_sid": fakes["twilio_sid"],
+                "auth_token": fakes["twilio_token"],
+                "from_number": "+15559990000",
+                "base_url": fakes["twilio"],
+                "gather_url": "http://127.0.0.1:9/voice",
+                "status_callback_url": "http://127.0.0.1:9/status",
+            },
             "slack": {"token": fakes["slack_token"], "base_url": fakes["slack"]},
             "smtp": {"host": "127.0.0.1", "port": fakes["smtp_port"]},
             "webhook": {"secret": "bench"},
@@ -469,7 +583,7 @@ async def _collector_main() -> None:
 
     def collect() -> None:
         for source, log in (("twilio", twilio.requests), ("slack", slack.requests), ("webhook", hook.requests)):
-            new = log[cursors[source]:]
+            new = log[cursors[source] :]
             cursors[source] += len(new)
             for r in new:
                 if not r.ok:
@@ -480,7 +594,7 @@ async def _collector_main() -> None:
                     mode, text = source, r.body.decode(errors="replace")
                 found = _MESSAGE_ID.search(text)
                 items.append((mode, found.group(1) if found else "", r.at))
-        mails = smtp.messages[cursors["smtp"]:]
+        mails = smtp.messages[cursors["smtp"] :]
         cursors["smtp"] += len(mails)
         for m in mails:
             found = _MESSAGE_ID.search(m.data.decode(errors="replace"))
@@ -497,9 +611,21 @@ async def _collector_main() -> None:
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    print(json.dumps({"control": f"http://127.0.0.1:{port}", "twilio": twilio.url, "twilio_sid": twilio.account_sid,
-                      "twilio_token": twilio.auth_token, "slack": slack.api_url, "slack_token": slack.token,
-                      "smtp_port": smtp.port, "webhook": hook.hook_url}), flush=True)
+    print(
+        json.dumps(
+            {
+                "control": f"http://127.0.0.1:{port}",
+                "twilio": twilio.url,
+                "twilio_sid": twilio.account_sid,
+                "twilio_token": twilio.auth_token,
+                "slack": slack.api_url,
+                "slack_token": slack.token,
+                "smtp_port": smtp.port,
+                "webhook": hook.hook_url,
+            }
+        ),
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -516,8 +642,9 @@ class Collector:
 
     def __init__(self, workdir: Path) -> None:
         self.log = open(workdir / "collector.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.e2e", "--collector"], cwd=REPO,
-                                     stdout=subprocess.PIPE, stderr=self.log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.e2e", "--collector"], cwd=REPO, stdout=subprocess.PIPE, stderr=self.log
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
@@ -538,6 +665,7 @@ class Collector:
 
 
 # -- the stack: worker(s) and a sender as child processes, as `streamproc run` starts them ------
+
 
 def _proc_status(pid: int, field_name: str) -> float:
     """A kB figure of /proc/<pid>/status (VmHWM: peak RSS) in MB; 0 when unknown."""
@@ -565,16 +693,33 @@ class Stack:
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115
         self._logs.append(log)
-        return subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], cwd=REPO, env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamproc.cli", *args],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def start(self, workers: int) -> None:
         for i in range(workers):
             port = free_port()
-            proc = self._spawn(f"worker-{i}", [
-                "worker", "--config", str(self.config), "--bootstrap", self.bootstrap,
-                "--partitions", str(E2E_PARTITIONS), "--data-dir", str(self.workdir / f"worker-{i}"),
-                "--web-port", str(port)])
+            proc = self._spawn(
+                f"worker-{i}",
+                [
+                    "worker",
+                    "--config",
+                    str(self.config),
+                    "--bootstrap",
+                    self.bootstrap,
+                    "--partitions",
+                    str(E2E_PARTITIONS),
+                    "--data-dir",
+                    str(self.workdir / f"worker-{i}"),
+                    "--web-port",
+                    str(port),
+                ],
+            )
             self.workers.append((proc, port))
         self.sender = self._spawn("sender", ["sender", "--config", str(self.config), "--bootstrap", self.bootstrap])
 
@@ -616,8 +761,9 @@ class Stack:
 
     def cpu(self) -> tuple[float, float]:
         """(CPU seconds of all workers, of the sender) so far; a killed worker counts up to its kill."""
-        workers = sum(self.cpu_at_kill.get(p.pid, 0.0) if p.poll() is not None else _cpu_seconds(p.pid)
-                      for p, _ in self.workers)
+        workers = sum(
+            self.cpu_at_kill.get(p.pid, 0.0) if p.poll() is not None else _cpu_seconds(p.pid) for p, _ in self.workers
+        )
         return workers, _cpu_seconds(self.sender.pid) if self.sender else 0.0
 
     def peak_rss_mb(self) -> tuple[float, float]:
@@ -642,6 +788,7 @@ class Stack:
 
 
 # -- the load generator ------------------------------------------------------------------------
+
 
 @dataclass
 class Load:
@@ -682,17 +829,29 @@ class Generator:
         event["at"] = format_us(int(time.time() * 1e6))
         self.load.events.append(event)
         incident = event["incident_id"]
-        self.producer.produce(self.topic, key=incident.encode(), value=json.dumps(event).encode(),
-                              on_delivery=functools.partial(self._delivered, incident if first_trigger else None))
+        self.producer.produce(
+            self.topic,
+            key=incident.encode(),
+            value=json.dumps(event).encode(),
+            on_delivery=functools.partial(self._delivered, incident if first_trigger else None),
+        )
         self.producer.poll(0)
 
     def trigger(self, incident: str, followups: bool = True, plan: str | None = None) -> None:
         rng = self.rng
         app = rng.choice(APPS)
         plan = plan or rng.choice(sorted(PLANS))
-        event: dict[str, Any] = {"type": "trigger", "incident_id": incident, "application": app, "plan": plan,
-                 "context": {"summary": rng.choice(["disk full", "5xx rate", "latency p99", "replica lag"]),
-                             "host": f"h{rng.randrange(200):03d}", "severity": rng.choice(["high", "critical"])}}
+        event: dict[str, Any] = {
+            "type": "trigger",
+            "incident_id": incident,
+            "application": app,
+            "plan": plan,
+            "context": {
+                "summary": rng.choice(["disk full", "5xx rate", "latency p99", "replica lag"]),
+                "host": f"h{rng.randrange(200):03d}",
+                "severity": rng.choice(["high", "critical"]),
+            },
+        }
         self._send(event, True)
         if not followups:
             return
@@ -745,6 +904,7 @@ class Generator:
 
 # -- one scenario ------------------------------------------------------------------------------
 
+
 def _stats_ms(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p99": None, "max": None}
@@ -770,12 +930,16 @@ def _read_topics(bootstrap: str, topics: list[str]) -> list[dict[str, Any]]:
 
     from streamproc.kafka.security import client_config
 
-    consumer = Consumer(client_config(bootstrap, **{"group.id": f"bench-{uuid.uuid4().hex}",
-                                                    "enable.auto.commit": False}))
+    consumer = Consumer(
+        client_config(bootstrap, **{"group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    )
     records: list[dict[str, Any]] = []
     try:
-        ends = {(t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-                for t in topics for p in range(E2E_PARTITIONS)}
+        ends = {
+            (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+            for t in topics
+            for p in range(E2E_PARTITIONS)
+        }
         consumer.assign([TopicPartition(t, p, 0) for (t, p), end in ends.items() if end > 0])
         left = sum(ends.values())
         deadline = time.monotonic() + 60
@@ -808,13 +972,28 @@ def _deliveries(bootstrap: str, topic: str) -> dict[str, Any]:
 
 def _explain_unexpected(bootstrap: str, names: Any, ids: set[str], events: list[dict[str, Any]]) -> list[Any]:
     """Pages accepted that replay does not expect: the message records and their incident's events."""
-    found = [r for r in _read_topics(bootstrap, [names.messages(m) for m in FAKE_MODES])
-             if r.get("message_id") in ids]
+    found = [r for r in _read_topics(bootstrap, [names.messages(m) for m in FAKE_MODES]) if r.get("message_id") in ids]
     out = []
     for r in found[:5]:
-        out.append({"message": {k: r.get(k) for k in ("incident_id", "instance", "step", "notification", "repeat",
-                                                     "user", "mode", "at", "message_id")},
-                    "events": [(e["type"], e["at"]) for e in events if e["incident_id"] == r.get("incident_id")]})
+        out.append(
+            {
+                "message": {
+                    k: r.get(k)
+                    for k in (
+                        "incident_id",
+                        "instance",
+                        "step",
+                        "notification",
+                        "repeat",
+                        "user",
+                        "mode",
+                        "at",
+                        "message_id",
+                    )
+                },
+                "events": [(e["type"], e["at"]) for e in events if e["incident_id"] == r.get("incident_id")],
+            }
+        )
     return out
 
 
@@ -833,8 +1012,15 @@ class Scenario:
     """flood control on (`e2e_config(flood=True)`): the cost of the stage"""
 
 
-def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Path, workdir: Path,
-                 say: Callable[[str], None], stopping: list[threading.Thread]) -> dict[str, Any]:
+def run_scenario(
+    sc: Scenario,
+    bootstrap: str,
+    collector: Collector,
+    config: Path,
+    workdir: Path,
+    say: Callable[[str], None],
+    stopping: list[threading.Thread],
+) -> dict[str, Any]:
     """One scenario in a fresh namespace. Its stack is stopped by a thread (appended to `stopping`)
     once the figures are taken, so the next scenario starts meanwhile."""
     from streamproc.kafka.admin import TopicSpec, ensure_topics, processor_topics
@@ -945,8 +1131,11 @@ def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Pat
     incidents = len(appended)
     pages = len(by_id)
     result: dict[str, Any] = {
-        "workers": sc.workers, "incidents": incidents, "events": len(gen.load.events),
-        "expected_pages": pages, "accepted_pages": pages - len(missing),
+        "workers": sc.workers,
+        "incidents": incidents,
+        "events": len(gen.load.events),
+        "expected_pages": pages,
+        "accepted_pages": pages - len(missing),
         "pages_missing": len(missing) - len(dropped_by_sender),
         "pages_dropped_by_sender": len(dropped_by_sender),
         "pages_sent_twice": sum(1 for i, c in counts.items() if c > 1 and i in by_id),
@@ -955,9 +1144,11 @@ def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Pat
         "scheduled_to_accepted_ms": _stats_ms(lateness),
         "cpu_s_per_1000_incidents": {
             "processor": round((cpu1[0] - cpu0[0]) * 1000 / max(1, incidents), 2),
-            "senders": round((cpu1[1] - cpu0[1]) * 1000 / max(1, incidents), 2)},
+            "senders": round((cpu1[1] - cpu0[1]) * 1000 / max(1, incidents), 2),
+        },
         "peak_rss_mb": {"processor": round(rss[0]), "senders": round(rss[1])},
-        "load_s": round(load_s, 1), "measured_s": round(done_at - load_started, 1),
+        "load_s": round(load_s, 1),
+        "measured_s": round(done_at - load_started, 1),
         "deliveries": deliveries["statuses"],
     }
     if unexpected:
@@ -967,8 +1158,10 @@ def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Pat
     if gen.load.failed:
         result["produce_failures"] = gen.load.failed
     if sc.flood:
-        result["note"] = ("flood control: a burst's triggers are due within the same few ms, where spec §7 lets "
-                          "live batches differ from replay's; missing/unexpected count those differences")
+        result["note"] = (
+            "flood control: a burst's triggers are due within the same few ms, where spec §7 lets "
+            "live batches differ from replay's; missing/unexpected count those differences"
+        )
     if sc.rate is None:
         first_append = min(appended.values()) / 1000 if appended else load_started
         result["all_step1_pages_s"] = round(step1_done - first_append, 2) if step1_done else None
@@ -987,17 +1180,23 @@ def run_scenario(sc: Scenario, bootstrap: str, collector: Collector, config: Pat
             partition = partition_for(m.incident_id.encode(), E2E_PARTITIONS)
             if partition in victims:
                 moved[partition] = min(moved.get(partition, math.inf), at)
-        after = [(first_accept[i] - to_us(m.at) / 1e6) * 1000 for i, m in by_id.items()
-                 if i in first_accept and to_us(m.at) / 1e6 >= kill_at - 1]
+        after = [
+            (first_accept[i] - to_us(m.at) / 1e6) * 1000
+            for i, m in by_id.items()
+            if i in first_accept and to_us(m.at) / 1e6 >= kill_at - 1
+        ]
         result["failover"] = {
-            "killed_workers": killed["workers"], "killed_partitions": sorted(victims),
+            "killed_workers": killed["workers"],
+            "killed_partitions": sorted(victims),
             "kill_at_s": sc.kill_at,
-            "seconds_until_all_move": (round(max(moved.values()) - kill_at, 1)
-                                       if moved and len(moved) == len(victims) else None),
+            "seconds_until_all_move": (
+                round(max(moved.values()) - kill_at, 1) if moved and len(moved) == len(victims) else None
+            ),
             "partitions_moving_again": len(moved),
             "max_lateness_after_kill_ms": round(max(after)) if after else None,
         }
     return result
+
 
 # -- scenarios, the table, results.json ---------------------------------------------------------
 
@@ -1007,15 +1206,22 @@ IRIS_MESSAGES_PER_DAY = 700_000
 def scenarios(quick: bool) -> list[Scenario]:
     """The full run stays under 15 minutes on a 2-core box; the quick one under 2."""
     if quick:
-        return [Scenario("burst-w1", 1, incidents=200), Scenario("burst-w2", 2, incidents=200),
-                Scenario("burst-flood-w1", 1, incidents=200, flood=True),
-                Scenario("paced-100s", 1, rate=100, seconds=5),
-                Scenario("failover-w2", 2, rate=30, seconds=12, kill_at=3)]
-    return [Scenario("burst-w1", 1, incidents=6000), Scenario("burst-w2", 2, incidents=6000),
-            Scenario("burst-w4", 4, incidents=6000), Scenario("burst-flood-w1", 1, incidents=3000, flood=True),
-            Scenario("paced-100s", 1, rate=100, seconds=60),  # 1 worker falls behind at 100/s here: a long drain
-            Scenario("paced-2000min", 1, rate=2000 / 60, seconds=90),
-            Scenario("failover-w2", 2, rate=100 / 3, seconds=90, kill_at=30)]
+        return [
+            Scenario("burst-w1", 1, incidents=200),
+            Scenario("burst-w2", 2, incidents=200),
+            Scenario("burst-flood-w1", 1, incidents=200, flood=True),
+            Scenario("paced-100s", 1, rate=100, seconds=5),
+            Scenario("failover-w2", 2, rate=30, seconds=12, kill_at=3),
+        ]
+    return [
+        Scenario("burst-w1", 1, incidents=6000),
+        Scenario("burst-w2", 2, incidents=6000),
+        Scenario("burst-w4", 4, incidents=6000),
+        Scenario("burst-flood-w1", 1, incidents=3000, flood=True),
+        Scenario("paced-100s", 1, rate=100, seconds=60),  # 1 worker falls behind at 100/s here: a long drain
+        Scenario("paced-2000min", 1, rate=2000 / 60, seconds=90),
+        Scenario("failover-w2", 2, rate=100 / 3, seconds=90, kill_at=30),
+    ]
 
 
 def run_e2e(bootstrap: str, chosen: list[Scenario], say: Callable[[str], None]) -> dict[str, Any]:
@@ -1033,12 +1239,15 @@ def run_e2e(bootstrap: str, chosen: list[Scenario], say: Callable[[str], None]) 
         for sc in chosen:
             started = time.monotonic()
             try:
-                results[sc.name] = run_scenario(sc, bootstrap, collector, flood_config if sc.flood else config,
-                                                workdir, say, stopping)
+                results[sc.name] = run_scenario(
+                    sc, bootstrap, collector, flood_config if sc.flood else config, workdir, say, stopping
+                )
             except Exception as exc:  # report and go on: the bench never asserts
                 results[sc.name] = {"error": f"{type(exc).__name__}: {exc}"}
-            say(f"  {sc.name} ({time.monotonic() - started:.0f} s): "
-                + json.dumps({k: v for k, v in results[sc.name].items() if k != "deliveries"}))
+            say(
+                f"  {sc.name} ({time.monotonic() - started:.0f} s): "
+                + json.dumps({k: v for k, v in results[sc.name].items() if k != "deliveries"})
+            )
     finally:
         for stopper in stopping:
             stopper.join()
@@ -1056,26 +1265,40 @@ def _get(figures: dict[str, Any] | None, path: str) -> Any:
 
 
 ROWS: dict[str, list[tuple[str, str]]] = {
-    "burst": [("all step-1 pages accepted (s)", "all_step1_pages_s"), ("incidents/s", "incidents_per_s"),
-              ("trigger → first page p50 (ms)", "trigger_to_first_page_ms.p50"),
-              ("trigger → first page p99 (ms)", "trigger_to_first_page_ms.p99")],
-    "paced": [("trigger → first page p50 (ms)", "trigger_to_first_page_ms.p50"),
-              ("trigger → first page p99 (ms)", "trigger_to_first_page_ms.p99"),
-              ("trigger → first page max (ms)", "trigger_to_first_page_ms.max"),
-              ("every page, due → accepted p99 (ms)", "scheduled_to_accepted_ms.p99")],
-    "failover": [("s until every escalation moves again", "failover.seconds_until_all_move"),
-                 ("max lateness after the kill (ms)", "failover.max_lateness_after_kill_ms"),
-                 ("trigger → first page p99 (ms)", "trigger_to_first_page_ms.p99"),
-                 ("late pages the sender dropped (claimed/resolved)", "pages_dropped_by_sender")],
-    "common": [("pages missing", "pages_missing"), ("pages sent twice", "pages_sent_twice"),
-               ("unexpected pages (not in replay)", "unexpected_pages"),
-               ("processor CPU s / 1000 incidents", "cpu_s_per_1000_incidents.processor"),
-               ("senders CPU s / 1000 incidents", "cpu_s_per_1000_incidents.senders"),
-               ("processor peak RSS (MB)", "peak_rss_mb.processor"), ("senders peak RSS (MB)", "peak_rss_mb.senders")],
+    "burst": [
+        ("all step-1 pages accepted (s)", "all_step1_pages_s"),
+        ("incidents/s", "incidents_per_s"),
+        ("trigger → first page p50 (ms)", "trigger_to_first_page_ms.p50"),
+        ("trigger → first page p99 (ms)", "trigger_to_first_page_ms.p99"),
+    ],
+    "paced": [
+        ("trigger → first page p50 (ms)", "trigger_to_first_page_ms.p50"),
+        ("trigger → first page p99 (ms)", "trigger_to_first_page_ms.p99"),
+        ("trigger → first page max (ms)", "trigger_to_first_page_ms.max"),
+        ("every page, due → accepted p99 (ms)", "scheduled_to_accepted_ms.p99"),
+    ],
+    "failover": [
+        ("s until every escalation moves again", "failover.seconds_until_all_move"),
+        ("max lateness after the kill (ms)", "failover.max_lateness_after_kill_ms"),
+        ("trigger → first page p99 (ms)", "trigger_to_first_page_ms.p99"),
+        ("late pages the sender dropped (claimed/resolved)", "pages_dropped_by_sender"),
+    ],
+    "common": [
+        ("pages missing", "pages_missing"),
+        ("pages sent twice", "pages_sent_twice"),
+        ("unexpected pages (not in replay)", "unexpected_pages"),
+        ("processor CPU s / 1000 incidents", "cpu_s_per_1000_incidents.processor"),
+        ("senders CPU s / 1000 incidents", "cpu_s_per_1000_incidents.senders"),
+        ("processor peak RSS (MB)", "peak_rss_mb.processor"),
+        ("senders peak RSS (MB)", "peak_rss_mb.senders"),
+    ],
     "replay": [("events/s", "events_per_s"), ("Iris days/s (700,000 messages a day)", "iris_days_per_s")],
     "whatif": [("events/s", "events_per_s"), ("Iris week (min, extrapolated)", "iris_week_minutes_extrapolated")],
-    "api": [("single events/s", "single.events_per_s"), ("single p99 (ms)", "single.latency_ms_p99"),
-            ("batch events/s", "batch_100.events_per_s")],
+    "api": [
+        ("single events/s", "single.events_per_s"),
+        ("single p99 (ms)", "single.latency_ms_p99"),
+        ("batch events/s", "batch_100.events_per_s"),
+    ],
     "senders": [],
     "topic": [("incidents/s (to the messages topic)", "incidents_per_s"), ("p99 (ms)", "latency_ms_p99")],
 }
@@ -1105,11 +1328,18 @@ def print_table(results: dict[str, Any], previous: dict[str, Any], title: str) -
             continue
         label = section
         if isinstance(figures, dict) and "workers" in figures:
-            label = f"{section} ({figures['workers']} worker{'s' if figures['workers'] > 1 else ''}, " \
-                    f"{figures.get('incidents', 0):,} incidents)"
+            label = (
+                f"{section} ({figures['workers']} worker{'s' if figures['workers'] > 1 else ''}, "
+                f"{figures.get('incidents', 0):,} incidents)"
+            )
         for i, (name, path) in enumerate(_rows_for(section)):
-            table.add_row(label if i == 0 else "", name, show(_get(previous.get(section), path)),
-                          show(_get(figures, path)), end_section=i == len(_rows_for(section)) - 1)
+            table.add_row(
+                label if i == 0 else "",
+                name,
+                show(_get(previous.get(section), path)),
+                show(_get(figures, path)),
+                end_section=i == len(_rows_for(section)) - 1,
+            )
     Console(width=None if sys.stdout.isatty() else 110).print(table)
 
 
@@ -1125,9 +1355,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", "127.0.0.1:19092"))
     parser.add_argument("--quick", action="store_true", help="small sizes (make bench-quick): under 2 minutes")
-    parser.add_argument("--only", action="append", default=[],
-                        choices=["replay", "e2e", "burst", "paced", "failover", "topic", "senders", "api", "whatif"],
-                        help="run only these (repeatable); default: replay and the end-to-end scenarios")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        choices=["replay", "e2e", "burst", "paced", "failover", "topic", "senders", "api", "whatif"],
+        help="run only these (repeatable); default: replay and the end-to-end scenarios",
+    )
     parser.add_argument("--replay-events", type=int, default=None)
     parser.add_argument("--api-requests", type=int, default=10_000, help="single-event requests for the api run")
     parser.add_argument("--api-concurrency", type=int, default=32, help="client connections for the api run")
@@ -1168,8 +1402,7 @@ def main(argv: list[str] | None = None) -> int:
         results["senders"] = asyncio.run(sender_bench(args.bootstrap))
         say("senders: " + json.dumps(results["senders"]))
     if "api" in only:
-        results["api"] = bench_api(args.bootstrap, args.api_requests // (10 if args.quick else 1),
-                                   args.api_concurrency)
+        results["api"] = bench_api(args.bootstrap, args.api_requests // (10 if args.quick else 1), args.api_concurrency)
         say("api: " + json.dumps(results["api"]))
     if "whatif" in only:
         results["whatif"] = bench_whatif(args.whatif_per_day // (10 if args.quick else 1))
@@ -1181,14 +1414,21 @@ def main(argv: list[str] | None = None) -> int:
     previous: dict[str, Any] = dict(before.get("previous", {}).get("results", {}))
     previous.update(before.get("results", {}))  # a section not re-run keeps its older figures
     merged = {**before.get("results", {}), **results}
-    stored[kind] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.monotonic() - started),
-                    "host": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
-                    "results": merged,
-                    "previous": {"at": before.get("at"), "results": before.get("results", {})}}
+    stored[kind] = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.monotonic() - started),
+        "host": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
+        "results": merged,
+        "previous": {"at": before.get("at"), "results": before.get("results", {})},
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stored, indent=1, default=str) + "\n")
-    print_table(results, previous, f"make bench{'-quick' if args.quick else ''}: previous ({before.get('at', 'none')})"
-                f" → new, {round(time.monotonic() - started)} s")
+    print_table(
+        results,
+        previous,
+        f"make bench{'-quick' if args.quick else ''}: previous ({before.get('at', 'none')})"
+        f" → new, {round(time.monotonic() - started)} s",
+    )
     print(f"figures written to {path}")
     return 0
 

@@ -226,8 +226,14 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str] | None = None,
-                        keep_logs: bool = False, modes: tuple[str, ...] = MODES, rate: float = 0.0) -> dict[str, Any]:
+async def process_bench(
+    bootstrap: str,
+    count: int = 500,
+    sender_args: list[str] | None = None,
+    keep_logs: bool = False,
+    modes: tuple[str, ...] = MODES,
+    rate: float = 0.0,
+) -> dict[str, Any]:
     """CPU seconds per 1,000 pages of a `streamproc sender` child process, per mode and overall:
     each mode's `count` messages at once, or at `rate` per second when given (pages trickling
     in, as they leave a processor, are handled in smaller batches and cost more each)."""
@@ -239,9 +245,14 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
     fast = {"rate": 100000, "burst": 100000}
     config = {
         "senders": {
-            "twilio": {"account_sid": twilio.account_sid, "auth_token": twilio.auth_token,
-                       "from_number": "+15559990000", "base_url": twilio.url,
-                       "gather_url": "http://127.0.0.1:9/voice", "status_callback_url": "http://127.0.0.1:9/status"},
+            "twilio": {
+                "account_sid": twilio.account_sid,
+                "auth_token": twilio.auth_token,
+                "from_number": "+15559990000",
+                "base_url": twilio.url,
+                "gather_url": "http://127.0.0.1:9/voice",
+                "status_callback_url": "http://127.0.0.1:9/status",
+            },
             "slack": {"token": slack.token, "base_url": slack.api_url},
             "smtp": {"host": smtp.host, "port": smtp.port},
             "webhook": {"secret": "bench"},
@@ -253,8 +264,13 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
     }
     workdir = Path(tempfile.mkdtemp(prefix="sender-bench-"))
     (workdir / "config.yaml").write_text(json.dumps(config))
-    destinations = {"sms": "+15550000001", "call": "+15550000001", "slack": "U01BENCH",
-                    "email": "bench@example.com", "webhook": hook.hook_url}
+    destinations = {
+        "sms": "+15550000001",
+        "call": "+15550000001",
+        "slack": "U01BENCH",
+        "email": "bench@example.com",
+        "webhook": hook.hook_url,
+    }
     topics = Topics(prefix=f"bench{uuid.uuid4().hex[:6]}.")
     producer = Producer(client_config(bootstrap, **{"linger.ms": 5, "partitioner": "murmur2_random"}))
     arrivals = _Arrivals({"sms": twilio, "call": twilio, "slack": slack, "webhook": hook}, smtp)
@@ -290,11 +306,28 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
     log_file = open(workdir / "sender.log", "wb")  # noqa: SIM115
     env = {**os.environ, "STREAMPROC_LOG_FORMAT": "json"}
     child = subprocess.Popen(
-        [sys.executable, "-m", "streamproc.senders.worker", "--config", str(workdir / "config.yaml"),
-         "--bootstrap", bootstrap, "--topic-prefix", topics.prefix, *(sender_args or [])],
-        env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    report: dict[str, Any] = {"count_per_mode": count, "rate": rate or None, "sender_args": sender_args or [],
-                              "modes": {}}
+        [
+            sys.executable,
+            "-m",
+            "streamproc.senders.worker",
+            "--config",
+            str(workdir / "config.yaml"),
+            "--bootstrap",
+            bootstrap,
+            "--topic-prefix",
+            topics.prefix,
+            *(sender_args or []),
+        ],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    report: dict[str, Any] = {
+        "count_per_mode": count,
+        "rate": rate or None,
+        "sender_args": sender_args or [],
+        "modes": {},
+    }
     try:
         for mode in modes:  # warm-up: the group has settled and every vendor client is open
             if await arrived(mode, produce(mode, 1), 90) is None:
@@ -313,13 +346,17 @@ async def process_bench(bootstrap: str, count: int = 500, sender_args: list[str]
             cpu = _cpu_seconds(child.pid) - cpu0
             total_cpu += cpu
             total += len(ids)
-            report["modes"][mode] = {"cpu_s_per_1000": round(cpu * 1000 / count, 2),
-                                     "msgs_per_s": round(count / (last - start), 1) if last else None}
+            report["modes"][mode] = {
+                "cpu_s_per_1000": round(cpu * 1000 / count, 2),
+                "msgs_per_s": round(count / (last - start), 1) if last else None,
+            }
         report["cpu_s_per_1000_pages"] = round(total_cpu * 1000 / max(1, total), 2)
         threads1 = _thread_cpu(child.pid)
         report["cpu_s_per_1000_by_thread"] = {
             name: round((cpu - threads0.get(name, 0.0)) * 1000 / max(1, total), 2)
-            for name, cpu in sorted(threads1.items(), key=lambda kv: -kv[1]) if cpu - threads0.get(name, 0.0) > 0}
+            for name, cpu in sorted(threads1.items(), key=lambda kv: -kv[1])
+            if cpu - threads0.get(name, 0.0) > 0
+        }
         report["peak_rss_mb"] = _vm_hwm_mb(child.pid)
     finally:
         child.terminate()
@@ -361,8 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", action="append", choices=MODES, help="a mode to measure (--process; default all)")
     args = parser.parse_args(argv)
     if args.process:
-        result = asyncio.run(process_bench(args.bootstrap, args.count, args.sender_arg, args.keep_logs,
-                                           tuple(args.mode or MODES), args.rate))
+        result = asyncio.run(
+            process_bench(
+                args.bootstrap, args.count, args.sender_arg, args.keep_logs, tuple(args.mode or MODES), args.rate
+            )
+        )
     else:
         result = asyncio.run(bench(args.bootstrap))
     print(json.dumps(result, indent=2))

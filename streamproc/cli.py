@@ -59,6 +59,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     try:
         with open_source(args) as (source, items):
+
             def rejected(position: int, reason: str) -> None:
                 print(f"{source.label(position)}: not processed: {reason}", file=sys.stderr)
 
@@ -72,8 +73,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         out.write("\n")
     out.flush()
     elapsed = time.perf_counter() - started
-    print(f"replay: {report.events} events, {len(report.emitted)} outcomes, {len(report.rejected)} rejected, "
-          f"{elapsed:.2f}s", file=sys.stderr)
+    print(
+        f"replay: {report.events} events, {len(report.emitted)} outcomes, {len(report.rejected)} rejected, "
+        f"{elapsed:.2f}s",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -195,8 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web-port", type=int, default=None, help="readiness port (default: a free one)")
     p.add_argument("--store", default=os.environ.get("STREAMPROC_STORE", "rocksdb"), choices=["rocksdb", "memory"])
     p.add_argument("--partitions", type=int, default=int(os.environ.get("STREAMPROC_PARTITIONS", "12")))
-    p.add_argument("--tick-interval", type=float, default=0.2,
-                   help="longest sleep of the wake-up ticker (it wakes exactly at due times)")
+    p.add_argument(
+        "--tick-interval",
+        type=float,
+        default=0.2,
+        help="longest sleep of the wake-up ticker (it wakes exactly at due times)",
+    )
     p.add_argument("--loglevel", default="warning")
     add_format_argument(p)
     p.set_defaults(func=cmd_worker)
@@ -205,12 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", action="append", default=[])
     p.add_argument("--config", default=None)
     p.add_argument("--bootstrap", default=bootstrap_default())
-    p.add_argument("--metrics-port", type=int, default=None,
-                   help="serve Prometheus /metrics on this port (default $STREAMPROC_METRICS_PORT, else 0: none)")
-    p.add_argument("--metrics-host", default=None,
-                   help="address of the metrics endpoint (default $STREAMPROC_WEB_BIND, else 127.0.0.1)")
-    p.add_argument("--status-port", type=int, default=None,
-                   help="serve JSON /status for `streamproc inspect senders` (default $STREAMPROC_SENDER_STATUS_PORT)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus /metrics on this port (default $STREAMPROC_METRICS_PORT, else 0: none)",
+    )
+    p.add_argument(
+        "--metrics-host",
+        default=None,
+        help="address of the metrics endpoint (default $STREAMPROC_WEB_BIND, else 127.0.0.1)",
+    )
+    p.add_argument(
+        "--status-port",
+        type=int,
+        default=None,
+        help="serve JSON /status for `streamproc inspect senders` (default $STREAMPROC_SENDER_STATUS_PORT)",
+    )
     p.add_argument("--loglevel", default=None, help="debug, info (the default), warning or error")
     add_format_argument(p)
     p.set_defaults(func=cmd_sender)
@@ -220,8 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--bootstrap", default=bootstrap_default())
-    p.add_argument("--partitions", type=int, default=int(os.environ.get("STREAMPROC_PARTITIONS", "12")),
-                   help="partitions of topics the API creates when missing")
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=int(os.environ.get("STREAMPROC_PARTITIONS", "12")),
+        help="partitions of topics the API creates when missing",
+    )
     p.add_argument("--loglevel", default="warning")
     add_format_argument(p)
     p.set_defaults(func=cmd_api)

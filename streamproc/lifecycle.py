@@ -51,8 +51,12 @@ def arm_watchdog(name: str, timeout: float | None = None) -> bool:
         backstop.daemon = True
         backstop.start()
         try:
-            log.error("%s: still stopping %.0f s after the stop signal; exiting now", name, seconds,
-                      extra={"shutdown_timeout": seconds})
+            log.error(
+                "%s: still stopping %.0f s after the stop signal; exiting now",
+                name,
+                seconds,
+                extra={"shutdown_timeout": seconds},
+            )
             for handler in logging.getLogger().handlers:
                 handler.flush()
             sys.stdout.flush()

@@ -93,8 +93,7 @@ class Feed(threading.Thread):
     calls `emit(line)` for each line to show. Topics that do not exist yet are picked up when
     they appear (a fresh broker: the worker creates them)."""
 
-    def __init__(self, config: dict[str, Any], topics: Topics, since: float,
-                 emit: Callable[[str], None]) -> None:
+    def __init__(self, config: dict[str, Any], topics: Topics, since: float, emit: Callable[[str], None]) -> None:
         super().__init__(name="run-feed", daemon=True)
         self._config = config
         self._topics = topics
@@ -109,8 +108,15 @@ class Feed(threading.Thread):
 
         consumer = None
         try:
-            consumer = Consumer({**self._config, "group.id": f"streamproc-run-{uuid.uuid4().hex[:8]}",
-                                 "enable.auto.commit": False, "logger": kafka_log, "fetch.wait.max.ms": 100})
+            consumer = Consumer(
+                {
+                    **self._config,
+                    "group.id": f"streamproc-run-{uuid.uuid4().hex[:8]}",
+                    "enable.auto.commit": False,
+                    "logger": kafka_log,
+                    "fetch.wait.max.ms": 100,
+                }
+            )
             self._follow(consumer)
         except Exception:
             log.exception("run feed failed; pages are still delivered, see the sender's log")
@@ -131,19 +137,25 @@ class Feed(threading.Thread):
                     metadata = consumer.list_topics(timeout=2).topics
                 except Exception:  # the broker is not there (yet, or any more)
                     metadata = {}
-                fresh = [t for t in wanted if t not in assigned and t in metadata
-                         and metadata[t].error is None and metadata[t].partitions]
+                fresh = [
+                    t
+                    for t in wanted
+                    if t not in assigned and t in metadata and metadata[t].error is None and metadata[t].partitions
+                ]
                 for topic in fresh:
                     spans = [TopicPartition(topic, p) for p in sorted(metadata[topic].partitions)]
                     try:
                         # The end first, then the first record at or after `since`: nothing falls between.
                         highs = [consumer.get_watermark_offsets(tp, timeout=2)[1] for tp in spans]
                         found = consumer.offsets_for_times(
-                            [TopicPartition(topic, tp.partition, self._since_ms) for tp in spans], timeout=2)
+                            [TopicPartition(topic, tp.partition, self._since_ms) for tp in spans], timeout=2
+                        )
                     except Exception:
                         continue
-                    starts = [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else high)
-                              for tp, high in zip(found, highs, strict=True)]
+                    starts = [
+                        TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else high)
+                        for tp, high in zip(found, highs, strict=True)
+                    ]
                     consumer.incremental_assign(starts)
                     assigned.add(topic)
             msg = consumer.poll(0.2)
@@ -233,8 +245,11 @@ class LogWatch:
         return f"{clock(record.get('time'))}  {record.get('level')!s:<11} {name}: {message}"
 
     def repeated(self) -> list[str]:
-        return [f"{name}: {message!r} {count} more time{'s' if count > 1 else ''}"
-                for (name, _logger, message), count in self.repeats.items() if count]
+        return [
+            f"{name}: {message!r} {count} more time{'s' if count > 1 else ''}"
+            for (name, _logger, message), count in self.repeats.items()
+            if count
+        ]
 
 
 __all__ = ["Feed", "LogWatch", "clock", "delivery_line", "outcome_line"]

@@ -53,12 +53,27 @@ def add_arguments(parser: argparse.ArgumentParser, bootstrap: str) -> None:
     window = p.add_mutually_exclusive_group(required=True)
     window.add_argument("--ends", help="RFC 3339; after --starts, at most 30 days after it")
     window.add_argument("--duration", help="from --starts: seconds, or 90s, 30m, 2h, 7d")
-    p.add_argument("--plan", action="append", dest="plans", metavar="PLAN",
-                   help="only incidents of this plan (repeat for several; default: every plan)")
-    p.add_argument("--match", action="append", default=[], metavar="KEY=VALUE",
-                   help="the context key must have this value (repeat a key for one of several values)")
-    p.add_argument("--match-re", action="append", default=[], metavar="KEY=REGEX",
-                   help="the context value must fully match this RE2-compatible regular expression")
+    p.add_argument(
+        "--plan",
+        action="append",
+        dest="plans",
+        metavar="PLAN",
+        help="only incidents of this plan (repeat for several; default: every plan)",
+    )
+    p.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the context key must have this value (repeat a key for one of several values)",
+    )
+    p.add_argument(
+        "--match-re",
+        action="append",
+        default=[],
+        metavar="KEY=REGEX",
+        help="the context value must fully match this RE2-compatible regular expression",
+    )
     p.add_argument("--created-by")
     p.add_argument("--comment")
 
@@ -100,11 +115,18 @@ def silence_of(args: argparse.Namespace, at: datetime) -> Silence:
     for key, value in _pairs(args.match, "--match"):
         match.setdefault(key, []).append(value)
     data: dict[str, Any] = {
-        "type": "silence", "at": at, "application": args.application,
-        "silence_id": args.silence_id or str(uuid.uuid4()), "starts": starts, "ends": ends, "plans": args.plans,
+        "type": "silence",
+        "at": at,
+        "application": args.application,
+        "silence_id": args.silence_id or str(uuid.uuid4()),
+        "starts": starts,
+        "ends": ends,
+        "plans": args.plans,
         "match": {k: v[0] if len(v) == 1 else v for k, v in match.items()},
         "match_re": dict(_pairs(args.match_re, "--match-re")),
-        "created_by": args.created_by, "comment": args.comment}
+        "created_by": args.created_by,
+        "comment": args.comment,
+    }
     try:
         return Silence.model_validate({k: v for k, v in data.items() if v is not None})
     except ValidationError as exc:
@@ -117,14 +139,32 @@ def _table(views: list[SilenceView]) -> None:
     from streamproc.termtable import table_console
     from streamproc.timeutil import format_time
 
-    table = Table("ID", "APPLICATION", "STATE", "STARTS", "ENDS", "MATCHES", "CREATED BY", "COMMENT",
-                  box=None, header_style="bold")
+    table = Table(
+        "ID",
+        "APPLICATION",
+        "STATE",
+        "STARTS",
+        "ENDS",
+        "MATCHES",
+        "CREATED BY",
+        "COMMENT",
+        box=None,
+        header_style="bold",
+    )
     for v in views:
         matches = [f"plan in {','.join(v.plans)}"] if v.plans is not None else []
         matches += [f"{k}={'|'.join(x) if isinstance(x, list) else x}" for k, x in v.match.items()]
         matches += [f"{k}=~{x}" for k, x in v.match_re.items()]
-        table.add_row(v.silence_id, v.application, v.state, format_time(v.starts), format_time(v.ends),
-                      " ".join(matches) or "(everything)", v.created_by or "", v.comment or "")
+        table.add_row(
+            v.silence_id,
+            v.application,
+            v.state,
+            format_time(v.starts),
+            format_time(v.ends),
+            " ".join(matches) or "(everything)",
+            v.created_by or "",
+            v.comment or "",
+        )
     table_console().print(table)
 
 
@@ -178,8 +218,10 @@ def _run(args: argparse.Namespace, config: Any) -> int:
         if args.json:
             print(view.model_dump_json())
         else:
-            print(f"silence {view.silence_id} of {view.application} written ({view.state}: "
-                  f"{format_time(view.starts)} to {format_time(view.ends)})")
+            print(
+                f"silence {view.silence_id} of {view.application} written ({view.state}: "
+                f"{format_time(view.starts)} to {format_time(view.ends)})"
+            )
         return 0
 
     index = SilenceIndex(args.bootstrap, engine)
@@ -203,8 +245,7 @@ def _run(args: argparse.Namespace, config: Any) -> int:
         if found is None:
             raise _Refused(f"application {args.application!r} has no silence {silence_id!r}")
         known.append(found)
-    events = [Unsilence(type="unsilence", at=now, application=args.application, silence_id=s)
-              for s in args.silence_ids]
+    events = [Unsilence(type="unsilence", at=now, application=args.application, silence_id=s) for s in args.silence_ids]
     if not _write(args.bootstrap, events):
         return 1
     views = [unsilenced(k, now_us).view(now_us) for k in known]

@@ -125,9 +125,15 @@ class Child:
         self.name = name
         self.log_file = log_file
         with log_file.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=_die_with_parent, env=env)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamproc.cli", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                env=env,
+            )
         log.info("started %s (pid %d): streamproc %s", name, self.proc.pid, " ".join(args))
 
     def signal(self, signum: int) -> None:
@@ -181,8 +187,9 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
     _setup_logging(log_dir / "run.log")
     files = {name: log_dir / f"{name}.log" for name in ("worker", "sender", "api")}
     web_port, metrics_port, status_port = free_port(), free_port(), free_port()
-    term.say(f"streamproc run: full logs (JSON lines) in {log_dir}/: {' '.join(p.name for p in files.values())} "
-             "run.log")
+    term.say(
+        f"streamproc run: full logs (JSON lines) in {log_dir}/: {' '.join(p.name for p in files.values())} run.log"
+    )
 
     stops: list[str] = []
 
@@ -203,24 +210,61 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
     watch = LogWatch(files)
     try:
         common = ["--config", config, "--bootstrap", bootstrap, "--log-format", "json"]
-        children.append(Child("worker", ["worker", *common, "--web-port", str(web_port), "--loglevel", "info",
-                                         "--data-dir", str(run_dir / "worker-0")], files["worker"], env))
-        children.append(Child("sender", ["sender", *common, "--metrics-port", str(metrics_port),
-                                         "--status-port", str(status_port)], files["sender"], env))
-        children.append(Child("api", ["api", *common, "--host", api_host, "--port", str(api_port),
-                                      "--loglevel", "info"], files["api"], env))
-        log.info("worker web (/ready, /metrics, /inspect): http://127.0.0.1:%d; sender status (/ready, /status): "
-                 "http://127.0.0.1:%d, metrics: http://127.0.0.1:%d/metrics; API: http://%s:%d",
-                 web_port, status_port, metrics_port, api_host, api_port)
-        term.say(f"streamproc run: starting the processor, the senders and the HTTP API (http://{api_host}:{api_port})"
-                 f" on Kafka {bootstrap} ...")
+        children.append(
+            Child(
+                "worker",
+                [
+                    "worker",
+                    *common,
+                    "--web-port",
+                    str(web_port),
+                    "--loglevel",
+                    "info",
+                    "--data-dir",
+                    str(run_dir / "worker-0"),
+                ],
+                files["worker"],
+                env,
+            )
+        )
+        children.append(
+            Child(
+                "sender",
+                ["sender", *common, "--metrics-port", str(metrics_port), "--status-port", str(status_port)],
+                files["sender"],
+                env,
+            )
+        )
+        children.append(
+            Child(
+                "api",
+                ["api", *common, "--host", api_host, "--port", str(api_port), "--loglevel", "info"],
+                files["api"],
+                env,
+            )
+        )
+        log.info(
+            "worker web (/ready, /metrics, /inspect): http://127.0.0.1:%d; sender status (/ready, /status): "
+            "http://127.0.0.1:%d, metrics: http://127.0.0.1:%d/metrics; API: http://%s:%d",
+            web_port,
+            status_port,
+            metrics_port,
+            api_host,
+            api_port,
+        )
+        term.say(
+            f"streamproc run: starting the processor, the senders and the HTTP API (http://{api_host}:{api_port})"
+            f" on Kafka {bootstrap} ..."
+        )
         from streamproc.kafka.topics import CURRENT
 
         feed = Feed(_feed_config(config, bootstrap), CURRENT, started, term.say)
         feed.start()
-        probes = {"processor": f"http://127.0.0.1:{web_port}/ready",
-                  "senders": f"http://127.0.0.1:{status_port}/ready",
-                  "API": f"http://127.0.0.1:{api_port}/ready"}
+        probes = {
+            "processor": f"http://127.0.0.1:{web_port}/ready",
+            "senders": f"http://127.0.0.1:{status_port}/ready",
+            "API": f"http://127.0.0.1:{api_port}/ready",
+        }
         pending = dict(probes)
         next_probe = 0.0
         while True:
@@ -239,8 +283,10 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
                 code = exited.proc.returncode or 1
                 for line in watch.lines():
                     term.say(line)
-                term.say(f"streamproc run: the {exited.name} exited with status {exited.proc.returncode}; "
-                         f"stopping everything (its log: {exited.log_file})")
+                term.say(
+                    f"streamproc run: the {exited.name} exited with status {exited.proc.returncode}; "
+                    f"stopping everything (its log: {exited.log_file})"
+                )
                 break
             for line in watch.lines():
                 term.say(line)
@@ -250,11 +296,13 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
                     if _ready(url):
                         del pending[name]
                 if not pending:
-                    term.say(f"streamproc run: ready after {time.time() - started:.1f} s. From another terminal:\n"
-                             "    .venv/bin/streamproc produce examples/incident.json   # fire the example incident\n"
-                             "    .venv/bin/streamproc produce examples/claim.json      # claim it (as alice)\n"
-                             "    .venv/bin/streamproc produce examples/resolve.json    # resolve it\n"
-                             "  Pages, claims and resolves show here, one line each. Ctrl-C stops everything.")
+                    term.say(
+                        f"streamproc run: ready after {time.time() - started:.1f} s. From another terminal:\n"
+                        "    .venv/bin/streamproc produce examples/incident.json   # fire the example incident\n"
+                        "    .venv/bin/streamproc produce examples/claim.json      # claim it (as alice)\n"
+                        "    .venv/bin/streamproc produce examples/resolve.json    # resolve it\n"
+                        "  Pages, claims and resolves show here, one line each. Ctrl-C stops everything."
+                    )
             time.sleep(0.2)
     finally:
         term.say(f"streamproc run: stopping{f' ({stops[0]})' if stops else ''} ...")

@@ -39,8 +39,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 KAFKA_SH = REPO_ROOT / "tools" / "kafka" / "kafka.sh"
 TEST_KAFKA_PORT = int(os.environ.get("STREAMPROC_TEST_KAFKA_PORT", "19192"))
-TEST_KAFKA_RUN_DIR = REPO_ROOT / ".run" / (
-    "kafka-test" if TEST_KAFKA_PORT == 19192 else f"kafka-test-{TEST_KAFKA_PORT}")
+TEST_KAFKA_RUN_DIR = (
+    REPO_ROOT / ".run" / ("kafka-test" if TEST_KAFKA_PORT == 19192 else f"kafka-test-{TEST_KAFKA_PORT}")
+)
 
 
 def _kafka_sh(*args: str) -> str:

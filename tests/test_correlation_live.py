@@ -57,8 +57,13 @@ class LiveStack:
 
 def start(cmd: list[str], log: Path, namespace: str, stdout: Path | None = None) -> subprocess.Popen[bytes]:
     with open(log, "ab") as err, open(stdout or os.devnull, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "streamproc.cli", *cmd], stdout=out, stderr=err, cwd=REPO,
-                                env={**os.environ, "STREAMPROC_NAMESPACE": namespace})
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamproc.cli", *cmd],
+            stdout=out,
+            stderr=err,
+            cwd=REPO,
+            env={**os.environ, "STREAMPROC_NAMESPACE": namespace},
+        )
 
 
 def answers(url: str) -> bool:
@@ -80,11 +85,41 @@ def live(kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     procs: list[subprocess.Popen[bytes]] = []
     try:
         stack.start_worker("w1")
-        procs.append(start(["api", "--config", str(config), "--bootstrap", kafka_bootstrap, "--port", str(port),
-                            "--loglevel", "info"], api_log, stack.namespace))
-        procs.append(start(["sender", "--mode", "sms", "--config", str(config), "--bootstrap", kafka_bootstrap,
-                            "--status-port", str(status_port)], sender_log, stack.namespace,
-                           stdout=tmp_path / "sender.out"))
+        procs.append(
+            start(
+                [
+                    "api",
+                    "--config",
+                    str(config),
+                    "--bootstrap",
+                    kafka_bootstrap,
+                    "--port",
+                    str(port),
+                    "--loglevel",
+                    "info",
+                ],
+                api_log,
+                stack.namespace,
+            )
+        )
+        procs.append(
+            start(
+                [
+                    "sender",
+                    "--mode",
+                    "sms",
+                    "--config",
+                    str(config),
+                    "--bootstrap",
+                    kafka_bootstrap,
+                    "--status-port",
+                    str(status_port),
+                ],
+                sender_log,
+                stack.namespace,
+                stdout=tmp_path / "sender.out",
+            )
+        )
         stack.wait_ready()
         url = f"http://127.0.0.1:{port}"
         wait_for("API ready", lambda: answers(f"{url}/ready"))
@@ -122,8 +157,9 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
 
 def headers_on(bootstrap: str, topic: str, incident: str) -> list[dict[str, bytes]]:
     """Headers of the records of `topic` (as it is now) whose value names `incident`."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    )
     try:
         partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
@@ -146,9 +182,12 @@ def headers_on(bootstrap: str, topic: str, incident: str) -> list[dict[str, byte
 
 
 def post(live: LiveStack, event: dict[str, Any], correlation: str, header: str = "X-Request-Id") -> None:
-    request = urllib.request.Request(f"{live.api_url}/v1/events", data=json.dumps(event).encode(), method="POST",
-                                     headers={"Authorization": "Bearer app-key", "Content-Type": "application/json",
-                                              header: correlation})
+    request = urllib.request.Request(
+        f"{live.api_url}/v1/events",
+        data=json.dumps(event).encode(),
+        method="POST",
+        headers={"Authorization": "Bearer app-key", "Content-Type": "application/json", header: correlation},
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         assert resp.status == 202
         assert resp.headers[HTTP_HEADER] == correlation
@@ -156,18 +195,32 @@ def post(live: LiveStack, event: dict[str, Any], correlation: str, header: str =
 
 def inspect(live: LiveStack, *args: str, what: str = "incident") -> subprocess.CompletedProcess[str]:
     extra = ["--bootstrap", live.stack.bootstrap] if what == "incident" else []
-    return subprocess.run([sys.executable, "-m", "streamproc.cli", "inspect", what, *args, *extra],
-                          capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "STREAMPROC_NAMESPACE": live.stack.namespace, "COLUMNS": "300"},
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "streamproc.cli", "inspect", what, *args, *extra],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "STREAMPROC_NAMESPACE": live.stack.namespace, "COLUMNS": "300"},
+        timeout=120,
+    )
 
 
 def test_inspect_incident_tells_trigger_page_delivery_and_claim(live: LiveStack) -> None:
     incident = f"insp-{uuid.uuid4().hex[:8]}"
-    post(live, {"type": "trigger", "incident_id": incident, "plan": "repeating", "context": {"summary": "disk"}},
-         "req-trigger", header="X-Correlation-Id")
-    wait_for("the first page's delivery", lambda: [
-        x for x in json_lines(live.sender_log) if x.get("incident_id") == incident and x["message"] == "delivery sent"])
+    post(
+        live,
+        {"type": "trigger", "incident_id": incident, "plan": "repeating", "context": {"summary": "disk"}},
+        "req-trigger",
+        header="X-Correlation-Id",
+    )
+    wait_for(
+        "the first page's delivery",
+        lambda: [
+            x
+            for x in json_lines(live.sender_log)
+            if x.get("incident_id") == incident and x["message"] == "delivery sent"
+        ],
+    )
     post(live, {"type": "claim", "incident_id": incident, "owner": "alice"}, "req-claim")
 
     def timeline() -> list[dict[str, Any]] | None:
@@ -178,9 +231,15 @@ def test_inspect_incident_tells_trigger_page_delivery_and_claim(live: LiveStack)
 
     entries = wait_for("the claim's audit in inspect's output", timeline)
     kinds = [(e["topic"].split(".", 1)[1], e["kind"]) for e in entries]
-    assert kinds == [("incidents", "trigger"), ("events", "trigger"), ("messages.sms", "message"),
-                     ("deliveries", "sent"), ("incidents", "claim"), ("events", "claim"),
-                     ("outcomes", "claimed")], kinds
+    assert kinds == [
+        ("incidents", "trigger"),
+        ("events", "trigger"),
+        ("messages.sms", "message"),
+        ("deliveries", "sent"),
+        ("incidents", "claim"),
+        ("events", "claim"),
+        ("outcomes", "claimed"),
+    ], kinds
     trigger_correlation = {e["correlation_id"] for e in entries[:4]}
     assert trigger_correlation == {"req-trigger"}
     assert entries[-1]["correlation_id"] == "req-trigger"  # the instance's records carry its trigger's id
@@ -199,10 +258,14 @@ def test_inspect_incident_tells_trigger_page_delivery_and_claim(live: LiveStack)
         assert len(found) == 1, (words, table.stdout)
         return found[0]
 
-    order = [row("incidents[", "trigger", "req-trigger"), row("events[", "trigger"),
-             row("messages.sms[", "message", "sms to alice", "[high]", sent["message_id"][:12]),
-             row("deliveries[", "sent", "via console", f"{sent['lateness_seconds']:.3f}s"),
-             row("incidents[", "claim", "owner=alice", "req-claim"), row("outcomes[", "claimed", "req-trigger")]
+    order = [
+        row("incidents[", "trigger", "req-trigger"),
+        row("events[", "trigger"),
+        row("messages.sms[", "message", "sms to alice", "[high]", sent["message_id"][:12]),
+        row("deliveries[", "sent", "via console", f"{sent['lateness_seconds']:.3f}s"),
+        row("incidents[", "claim", "owner=alice", "req-claim"),
+        row("outcomes[", "claimed", "req-trigger"),
+    ]
     assert order == sorted(order)
     assert inspect(live, "no-such-incident", "--json").returncode == 1
 
@@ -210,8 +273,11 @@ def test_inspect_incident_tells_trigger_page_delivery_and_claim(live: LiveStack)
 def test_one_incident_is_followed_by_its_correlation_id_across_api_worker_and_sender(live: LiveStack) -> None:
     correlation = f"req-{uuid.uuid4().hex[:12]}"
     incident = f"corr-{uuid.uuid4().hex[:8]}"
-    post(live, {"type": "trigger", "incident_id": incident, "plan": "once", "context": {"summary": "disk full"}},
-         correlation)
+    post(
+        live,
+        {"type": "trigger", "incident_id": incident, "plan": "once", "context": {"summary": "disk full"}},
+        correlation,
+    )
 
     def ours(lines: list[dict[str, Any]], message: str) -> list[dict[str, Any]]:
         return [x for x in lines if x.get("incident_id") == incident and x.get("message") == message]
@@ -224,7 +290,12 @@ def test_one_incident_is_followed_by_its_correlation_id_across_api_worker_and_se
     rekeyed = ours(json_lines(worker_log), "event re-keyed")
     applied = ours(json_lines(worker_log), "event applied")
     assert len(call) == len(delivered) == len(rendered) == len(rekeyed) == len(applied) == 1, (
-        call, delivered, rendered, rekeyed, applied)
+        call,
+        delivered,
+        rendered,
+        rekeyed,
+        applied,
+    )
     for line in (*call, *delivered, *rendered, *rekeyed, *applied):
         assert line["correlation_id"] == correlation, line
     assert call[0]["message_id"] == rendered[0]["message_id"] == delivered[0]["message_id"]
@@ -245,8 +316,14 @@ def test_one_incident_is_followed_by_its_correlation_id_across_api_worker_and_se
 def test_inspect_workers_and_senders(live: LiveStack) -> None:
     incident = f"wk-{uuid.uuid4().hex[:8]}"
     post(live, {"type": "trigger", "incident_id": incident, "plan": "repeating", "context": {"summary": "x"}}, "r1")
-    wait_for("the first page's delivery", lambda: [
-        x for x in json_lines(live.sender_log) if x.get("incident_id") == incident and x["message"] == "delivery sent"])
+    wait_for(
+        "the first page's delivery",
+        lambda: [
+            x
+            for x in json_lines(live.sender_log)
+            if x.get("incident_id") == incident and x["message"] == "delivery sent"
+        ],
+    )
     worker = live.stack.workers[0]
     own = partition_for(incident.encode(), live.stack.partitions)
 

@@ -108,21 +108,34 @@ def event(kind: str, at: str, **fields: object) -> bytes:
 
 
 def test_an_instance_keeps_the_correlation_id_of_the_record_that_opened_it(engine: Engine) -> None:
-    opened = on_event_record(engine, None, event("trigger", "2026-03-01T10:00:00Z"), now_us=T0,
-                             correlation_id="first")
+    opened = on_event_record(engine, None, event("trigger", "2026-03-01T10:00:00Z"), now_us=T0, correlation_id="first")
     assert opened.correlation_id == "first" and opened.outputs
     stored = opened.state.model_dump_json().encode() if opened.state else None
     # a wake-up's pages and a later claim's audit still carry the trigger's id
     tick = json.dumps({"incident_id": "inc-1", "due": T0 + 2_000_000, "version": 0}).encode()
     woken = on_tick_record(engine, stored, tick, T0 + 2_000_000)
     assert woken.outputs and woken.correlation_id == "first"
-    claimed = on_event_record(engine, stored, event("claim", "2026-03-01T10:00:01Z", owner="alice"),
-                              now_us=T0 + 1_000_000, correlation_id="claim-request")
+    claimed = on_event_record(
+        engine,
+        stored,
+        event("claim", "2026-03-01T10:00:01Z", owner="alice"),
+        now_us=T0 + 1_000_000,
+        correlation_id="claim-request",
+    )
     assert claimed.correlation_id == "first"
     # resolved, then triggered again: a new instance, with the new trigger's id
-    resolved = on_event_record(engine, stored, event("resolve", "2026-03-01T10:00:01Z"), now_us=T0 + 1_000_000,
-                               correlation_id="resolve-request")
-    again = on_event_record(engine, resolved.state.model_dump_json().encode() if resolved.state else None,
-                            event("trigger", "2026-03-01T10:00:05Z"), now_us=T0 + 5_000_000,
-                            correlation_id="second")
+    resolved = on_event_record(
+        engine,
+        stored,
+        event("resolve", "2026-03-01T10:00:01Z"),
+        now_us=T0 + 1_000_000,
+        correlation_id="resolve-request",
+    )
+    again = on_event_record(
+        engine,
+        resolved.state.model_dump_json().encode() if resolved.state else None,
+        event("trigger", "2026-03-01T10:00:05Z"),
+        now_us=T0 + 5_000_000,
+        correlation_id="second",
+    )
     assert again.state is not None and again.state.instance == 2 and again.correlation_id == "second"

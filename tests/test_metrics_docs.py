@@ -17,14 +17,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 def defined(registry: CollectorRegistry) -> dict[str, str]:
     """Exposed name (counters with `_total`) -> type, of the streamproc metrics of `registry`."""
-    return {f"{m.name}_total" if m.type == "counter" else m.name: m.type
-            for m in registry.collect() if m.name.startswith("streamproc_")}
+    return {
+        f"{m.name}_total" if m.type == "counter" else m.name: m.type
+        for m in registry.collect()
+        if m.name.startswith("streamproc_")
+    }
 
 
 def documented() -> dict[str, str]:
     page = (REPO / "docs/metrics-and-logs.md").read_text()
-    section = page[page.index("\n## Metrics\n"):]
-    section = section[:section.index("\n## ", 1)]
+    section = page[page.index("\n## Metrics\n") :]
+    section = section[: section.index("\n## ", 1)]
     return dict(re.findall(r"^\| `(streamproc_\w+)` \| (\w+) \|", section, re.M))
 
 

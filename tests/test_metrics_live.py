@@ -49,8 +49,11 @@ def scrape(port: int) -> Samples:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         assert resp.headers["Content-Type"].startswith("text/plain")
         text = resp.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -90,13 +93,31 @@ def test_worker_and_sender_metrics_move_with_incidents(kafka_bootstrap: str, tmp
         worker = stack.start_worker("w1")
         with open(tmp_path / "sender.log", "ab") as log:
             sender = subprocess.Popen(
-                [sys.executable, "-m", "streamproc.cli", "sender", "--mode", "sms", "--config", str(config),
-                 "--bootstrap", kafka_bootstrap, "--metrics-port", str(sender_port)],
-                cwd=REPO, env={**os.environ, "STREAMPROC_NAMESPACE": stack.namespace},
-                stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "streamproc.cli",
+                    "sender",
+                    "--mode",
+                    "sms",
+                    "--config",
+                    str(config),
+                    "--bootstrap",
+                    kafka_bootstrap,
+                    "--metrics-port",
+                    str(sender_port),
+                ],
+                cwd=REPO,
+                env={**os.environ, "STREAMPROC_NAMESPACE": stack.namespace},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         stack.wait_ready()
-        wait_until(lambda: try_scrape(sender_port), 60,
-                   lambda: "sender /metrics:\n" + (tmp_path / "sender.log").read_text()[-3000:])
+        wait_until(
+            lambda: try_scrape(sender_port),
+            60,
+            lambda: "sender /metrics:\n" + (tmp_path / "sender.log").read_text()[-3000:],
+        )
 
         w0, s0 = scrape(worker.port), scrape(sender_port)
         # Startup: a rebalance happened and the (empty) table was recovered.
@@ -108,10 +129,19 @@ def test_worker_and_sender_metrics_move_with_incidents(kafka_bootstrap: str, tmp
         now = time.time()
         short, long = f"m-short-{uuid.uuid4().hex[:6]}", f"m-long-{uuid.uuid4().hex[:6]}"
         for incident, plan in ((short, "short"), (long, "long")):
-            stack.produce({"type": "trigger", "at": iso_ms(now), "incident_id": incident, "application": "app",
-                           "plan": plan, "context": {"summary": "disk full"}})
-        stack.produce({"type": "trigger", "at": iso_ms(now), "incident_id": "m-bad", "application": "app",
-                       "plan": "no-such-plan"})
+            stack.produce(
+                {
+                    "type": "trigger",
+                    "at": iso_ms(now),
+                    "incident_id": incident,
+                    "application": "app",
+                    "plan": plan,
+                    "context": {"summary": "disk full"},
+                }
+            )
+        stack.produce(
+            {"type": "trigger", "at": iso_ms(now), "incident_id": "m-bad", "application": "app", "plan": "no-such-plan"}
+        )
         stack.produce_raw(b"junk", b"not json")
         stack.flush()
 
@@ -121,8 +151,10 @@ def test_worker_and_sender_metrics_move_with_incidents(kafka_bootstrap: str, tmp
             def d(name: str, **labels: str) -> float:
                 return value(w, name, **labels) - value(w0, name, **labels)
 
-            done = (d("streamproc_worker_outcomes_total", kind="message", mode="sms") == 3
-                    and d("streamproc_worker_outcomes_total", kind="exhausted", mode="") == 1)
+            done = (
+                d("streamproc_worker_outcomes_total", kind="message", mode="sms") == 3
+                and d("streamproc_worker_outcomes_total", kind="exhausted", mode="") == 1
+            )
             return w if done else None
 
         w1 = wait_until(worker_moved, 60, lambda: f"worker metrics: {scrape(worker.port)}")
@@ -144,16 +176,33 @@ def test_worker_and_sender_metrics_move_with_incidents(kafka_bootstrap: str, tmp
         for incident in (short, long):
             stack.produce({"type": "resolve", "at": iso_ms(time.time()), "incident_id": incident})
         stack.flush()
-        wait_until(lambda: (lambda w: value(w, "streamproc_worker_events_total", type="resolve")
-                            - value(w0, "streamproc_worker_events_total", type="resolve") == 2
-                            and total(w, "streamproc_worker_escalations_open") == 0)(scrape(worker.port)),
-                   30, lambda: f"worker metrics after the resolves: {scrape(worker.port)}")
+        wait_until(
+            lambda: (
+                lambda w: (
+                    value(w, "streamproc_worker_events_total", type="resolve")
+                    - value(w0, "streamproc_worker_events_total", type="resolve")
+                    == 2
+                    and total(w, "streamproc_worker_escalations_open") == 0
+                )
+            )(scrape(worker.port)),
+            30,
+            lambda: f"worker metrics after the resolves: {scrape(worker.port)}",
+        )
 
         console = {"mode": "sms", "vendor": "console"}
-        s1 = wait_until(lambda: (lambda s: s if value(s, "streamproc_sender_messages_total", status="sent", **console)
-                                 - value(s0, "streamproc_sender_messages_total", status="sent", **console) == 3
-                                 else None)(scrape(sender_port)),
-                        60, lambda: f"sender metrics: {scrape(sender_port)}")
+        s1 = wait_until(
+            lambda: (
+                lambda s: (
+                    s
+                    if value(s, "streamproc_sender_messages_total", status="sent", **console)
+                    - value(s0, "streamproc_sender_messages_total", status="sent", **console)
+                    == 3
+                    else None
+                )
+            )(scrape(sender_port)),
+            60,
+            lambda: f"sender metrics: {scrape(sender_port)}",
+        )
 
         def ds(name: str, **labels: str) -> float:
             return value(s1, name, **labels) - value(s0, name, **labels)

@@ -32,14 +32,29 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.kafka
 @pytest.mark.slow
-def test_run_delivers_the_example_incident_to_the_console_and_stops_cleanly(kafka_bootstrap: str,
-                                                                              tmp_path: Path) -> None:
+def test_run_delivers_the_example_incident_to_the_console_and_stops_cleanly(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     namespace = f"run{uuid.uuid4().hex[:6]}"
     ensure_topics(kafka_bootstrap, 12, names=Topics(namespace))
     env = {**os.environ, "STREAMPROC_NAMESPACE": namespace, "STREAMPROC_RUN_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", "run", "--config", "examples/config.yaml",
-                             "--bootstrap", kafka_bootstrap], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamproc.cli",
+            "run",
+            "--config",
+            "examples/config.yaml",
+            "--bootstrap",
+            kafka_bootstrap,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     lines: list[tuple[float, str]] = []
 
     def pump() -> None:
@@ -68,15 +83,22 @@ def test_run_delivers_the_example_incident_to_the_console_and_stops_cleanly(kafk
         event_file = tmp_path / "incident.json"
         event_file.write_text(json.dumps(incident))
         produced = time.time()
-        subprocess.run([sys.executable, "-m", "streamproc.cli", "produce", str(event_file), "--bootstrap",
-                        kafka_bootstrap], cwd=REPO, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "streamproc.cli", "produce", str(event_file), "--bootstrap", kafka_bootstrap],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         # One line per page on the terminal: time, mode, person, incident, subject.
         when, line = wait_for(rf"^\d\d:\d\d:\d\d  page +\w+ +\w+ +{incident['incident_id']}#1  ", 30)
         print(f"\nfirst page shown {when - produced:.2f}s after `streamproc produce` returned: {line}")
         assert "disk full" in line
         # The console vendor's own line is in the sender's log, not on the terminal.
-        assert re.search(rf"streamproc-sender: \w+ to \w+ .*{incident['incident_id']}",
-                         (tmp_path / "logs" / "sender.log").read_text())
+        assert re.search(
+            rf"streamproc-sender: \w+ to \w+ .*{incident['incident_id']}",
+            (tmp_path / "logs" / "sender.log").read_text(),
+        )
         assert not [text for _, text in lines if text.startswith(("{", "%"))], "no JSON or librdkafka lines"
     finally:
         proc.send_signal(signal.SIGINT)

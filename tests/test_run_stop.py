@@ -84,18 +84,35 @@ class Run:
         self.mark = uuid.uuid4().hex
         self.tmp = tmp_path
         self.kafka_port = free_ports(2)
-        self.env = {**os.environ, MARK: self.mark, "KAFKA_PORT": str(self.kafka_port),
-                    "KAFKA_RUN_DIR": str(tmp_path / "kafka"), "STREAMPROC_RUN_DIR": str(tmp_path / "run"),
-                    "STREAMPROC_API_PORT": str(free_port())}
+        self.env = {
+            **os.environ,
+            MARK: self.mark,
+            "KAFKA_PORT": str(self.kafka_port),
+            "KAFKA_RUN_DIR": str(tmp_path / "kafka"),
+            "STREAMPROC_RUN_DIR": str(tmp_path / "run"),
+            "STREAMPROC_API_PORT": str(free_port()),
+        }
         # Not another broker, namespace or width; not the jobserver of a `make -j test` around pytest.
-        for name in ("STREAMPROC_KAFKA", "STREAMPROC_NAMESPACE", "COLUMNS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
-                     "STREAMPROC_SHUTDOWN_TIMEOUT"):
+        for name in (
+            "STREAMPROC_KAFKA",
+            "STREAMPROC_NAMESPACE",
+            "COLUMNS",
+            "MAKEFLAGS",
+            "MFLAGS",
+            "MAKELEVEL",
+            "STREAMPROC_SHUTDOWN_TIMEOUT",
+        ):
             self.env.pop(name, None)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, pipeline: str, **popen: object) -> subprocess.Popen[bytes]:
-        self.proc = subprocess.Popen(["bash", "-c", pipeline], cwd=REPO, env=self.env,  # type: ignore[call-overload]
-                                     start_new_session=True, **popen)
+        self.proc = subprocess.Popen(
+            ["bash", "-c", pipeline],
+            cwd=REPO,
+            env=self.env,  # type: ignore[call-overload]
+            start_new_session=True,
+            **popen,
+        )
         assert self.proc is not None
         return self.proc
 
@@ -107,8 +124,9 @@ class Run:
             wait_for(lambda: not self.left(), STOP_TIMEOUT, "every process of the run has exited", 0.2)
         except AssertionError:
             left = "\n".join(self.left())
-            raise AssertionError(f"still running {STOP_TIMEOUT:g} s after the stop:\n{left}\n"
-                                 f"output:\n{output()}") from None
+            raise AssertionError(
+                f"still running {STOP_TIMEOUT:g} s after the stop:\n{left}\noutput:\n{output()}"
+            ) from None
         took = time.monotonic() - since
         assert not self.left()
         return took
@@ -119,8 +137,9 @@ class Run:
             with contextlib.suppress(OSError):
                 os.kill(int(line.split()[0]), signal.SIGKILL)
         if (self.tmp / "kafka" / "server.properties").exists():
-            subprocess.run(["bash", "tools/kafka/kafka.sh", "down"], cwd=REPO, env=self.env, capture_output=True,
-                           timeout=60)
+            subprocess.run(
+                ["bash", "tools/kafka/kafka.sh", "down"], cwd=REPO, env=self.env, capture_output=True, timeout=60
+            )
 
 
 @pytest.fixture
@@ -141,11 +160,13 @@ def read(path: Path) -> str:
 
 def test_make_run_piped_to_head_stops_when_head_exits(run: Run) -> None:
     out = run.tmp / "head.out"
-    proc = run.start(f"make run | head -n 5 > {out}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
+    proc = run.start(
+        f"make run | head -n 5 > {out}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     # head exits after its fifth line, while `streamproc run` starts its children.
-    wait_for(lambda: read(out).count("\n") >= 5 and "streamproc run:" in read(out), START_TIMEOUT,
-             "five lines through head")
+    wait_for(
+        lambda: read(out).count("\n") >= 5 and "streamproc run:" in read(out), START_TIMEOUT, "five lines through head"
+    )
     head_done = time.monotonic()
     took = run.assert_all_stopped(head_done, lambda: read(out))
     assert proc.wait(5) is not None
@@ -199,8 +220,9 @@ def test_make_run_piped_to_tee_stops_on_ctrl_c(run: Run) -> None:
     pty = Pty()
     log = run.tmp / "tee.log"
     try:
-        proc = run.start(f"make run | tee {log}", stdin=pty.slave, stdout=pty.slave, stderr=pty.slave,
-                         preexec_fn=pty.controlling)
+        proc = run.start(
+            f"make run | tee {log}", stdin=pty.slave, stdout=pty.slave, stderr=pty.slave, preexec_fn=pty.controlling
+        )
         os.close(pty.slave)
         wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
         assert any("kafka.Kafka" in line for line in run.left()), "its broker carries the mark too"
@@ -218,11 +240,11 @@ def test_make_run_piped_to_tee_stops_on_ctrl_c(run: Run) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
-def test_make_run_stops_on_a_signal_to_its_process_group_without_a_terminal(run: Run,
-                                                                          signum: signal.Signals) -> None:
+def test_make_run_stops_on_a_signal_to_its_process_group_without_a_terminal(run: Run, signum: signal.Signals) -> None:
     log = run.tmp / "tee.log"
-    proc = run.start(f"make run | tee {log}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
+    proc = run.start(
+        f"make run | tee {log}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
     os.killpg(proc.pid, signum)
     took = run.assert_all_stopped(time.monotonic(), lambda: read(log))
@@ -232,8 +254,9 @@ def test_make_run_stops_on_a_signal_to_its_process_group_without_a_terminal(run:
 
 def test_make_run_stopped_while_its_broker_starts_stops_the_broker(run: Run) -> None:
     log = run.tmp / "tee.log"
-    proc = run.start(f"make run | tee {log}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
+    proc = run.start(
+        f"make run | tee {log}", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     kafka_log = run.tmp / "run" / "logs" / "kafka.sh.log"
     wait_for(lambda: "started broker" in read(kafka_log), START_TIMEOUT, "kafka.sh has started the broker's JVM")
     assert "Kafka is up" not in read(log)
@@ -248,8 +271,9 @@ def test_make_run_in_a_terminal_that_goes_away_stops(run: Run) -> None:
     pty = Pty()
     log = run.tmp / "tee.log"
     try:
-        proc = run.start(f"make run | tee {log}", stdin=pty.slave, stdout=pty.slave, stderr=pty.slave,
-                         preexec_fn=pty.controlling)
+        proc = run.start(
+            f"make run | tee {log}", stdin=pty.slave, stdout=pty.slave, stderr=pty.slave, preexec_fn=pty.controlling
+        )
         os.close(pty.slave)
         wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
         assert "streamproc run: ready" in pty.text()
@@ -266,23 +290,42 @@ def test_make_run_in_a_terminal_that_goes_away_stops(run: Run) -> None:
 def test_the_children_stop_when_streamproc_run_itself_is_killed(run: Run) -> None:
     """SIGKILL leaves `streamproc run` no chance to stop anything: the kernel sends its children
     SIGTERM (PR_SET_PDEATHSIG), and they stop within their shutdown timeout."""
-    bootstrap = subprocess.run(["bash", "tools/kafka/kafka.sh", "up"], cwd=REPO, env=run.env, capture_output=True,
-                               text=True, check=True, timeout=START_TIMEOUT).stdout.strip()
+    bootstrap = subprocess.run(
+        ["bash", "tools/kafka/kafka.sh", "up"],
+        cwd=REPO,
+        env=run.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=START_TIMEOUT,
+    ).stdout.strip()
     out = run.tmp / "run.out"
     with out.open("wb") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "streamproc.cli", "run", "--bootstrap", bootstrap], cwd=REPO,
-                                env=run.env, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamproc.cli", "run", "--bootstrap", bootstrap],
+            cwd=REPO,
+            env=run.env,
+            stdin=subprocess.DEVNULL,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        wait_for(lambda: "streamproc run: ready" in read(out) or proc.poll() is not None, START_TIMEOUT,
-                 "`streamproc run: ready`")
+        wait_for(
+            lambda: "streamproc run: ready" in read(out) or proc.poll() is not None,
+            START_TIMEOUT,
+            "`streamproc run: ready`",
+        )
         assert proc.poll() is None, read(out)
         children = [line for line in run.left() if "streamproc.cli" in line and " run " not in line]
         assert len(children) == 3, children
         proc.kill()
         proc.wait(5)
         killed = time.monotonic()
-        wait_for(lambda: not [line for line in run.left() if "streamproc" in line], STOP_TIMEOUT,
-                 "the worker, the sender and the API have exited")
+        wait_for(
+            lambda: not [line for line in run.left() if "streamproc" in line],
+            STOP_TIMEOUT,
+            "the worker, the sender and the API have exited",
+        )
         print(f"\nstreamproc run killed: its children stopped {time.monotonic() - killed:.1f} s later")
     finally:
         if proc.poll() is None:
@@ -303,8 +346,15 @@ def _ready(url: str) -> bool:
 
 def test_worker_sender_and_api_exit_in_time_on_sigterm_with_the_broker_gone(run: Run) -> None:
     env = {**run.env, "STREAMPROC_SHUTDOWN_TIMEOUT": "4"}
-    bootstrap = subprocess.run(["bash", "tools/kafka/kafka.sh", "up"], cwd=REPO, env=env, capture_output=True,
-                               text=True, check=True, timeout=START_TIMEOUT).stdout.strip()
+    bootstrap = subprocess.run(
+        ["bash", "tools/kafka/kafka.sh", "up"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=START_TIMEOUT,
+    ).stdout.strip()
     web, status, api = free_port(), free_port(), free_port()
     common = ["--config", "examples/config.yaml", "--bootstrap", bootstrap, "--log-format", "json"]
     commands = {
@@ -312,23 +362,36 @@ def test_worker_sender_and_api_exit_in_time_on_sigterm_with_the_broker_gone(run:
         "sender": ["sender", *common, "--status-port", str(status)],
         "api": ["api", *common, "--port", str(api)],
     }
-    probes = {"worker": f"http://127.0.0.1:{web}/ready", "sender": f"http://127.0.0.1:{status}/ready",
-              "api": f"http://127.0.0.1:{api}/ready"}
+    probes = {
+        "worker": f"http://127.0.0.1:{web}/ready",
+        "sender": f"http://127.0.0.1:{status}/ready",
+        "api": f"http://127.0.0.1:{api}/ready",
+    }
     logs = {name: run.tmp / f"{name}.log" for name in commands}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, args in commands.items():
         with logs[name].open("wb") as out:
-            procs[name] = subprocess.Popen([sys.executable, "-m", "streamproc.cli", *args], cwd=REPO, env=env,
-                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "streamproc.cli", *args],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
     try:
         for name, url in probes.items():
-            wait_for(lambda url=url, name=name: _ready(url) or procs[name].poll() is not None, START_TIMEOUT,
-                     f"{name} ready")
+            wait_for(
+                lambda url=url, name=name: _ready(url) or procs[name].poll() is not None, START_TIMEOUT, f"{name} ready"
+            )
             assert procs[name].poll() is None, f"{name} exited early:\n{read(logs[name])}"
         broker = int((run.tmp / "kafka" / "kafka.pid").read_text())
         os.kill(broker, signal.SIGKILL)
-        wait_for(lambda: not Path(f"/proc/{broker}/cmdline").exists() or not Path(
-            f"/proc/{broker}/cmdline").read_bytes(), 10, "the broker is gone")
+        wait_for(
+            lambda: not Path(f"/proc/{broker}/cmdline").exists() or not Path(f"/proc/{broker}/cmdline").read_bytes(),
+            10,
+            "the broker is gone",
+        )
         # Let every client notice that its broker is gone before it is asked to stop.
         wait_for(lambda: not _ready(probes["api"]), 30, "the API reports not ready")
         for proc in procs.values():
@@ -341,10 +404,13 @@ def test_worker_sender_and_api_exit_in_time_on_sigterm_with_the_broker_gone(run:
                     took[name] = round(time.monotonic() - signalled, 1)
             time.sleep(0.05)
         for name in procs.keys() - took.keys():
-            raise AssertionError(f"{name} still running 6 s after SIGTERM (shutdown timeout 4 s):\n"
-                                 f"{read(logs[name])[-3000:]}")
-        print(f"\nSIGTERM with the broker gone: exited after {took} s; statuses "
-              f"{ {n: p.returncode for n, p in procs.items()} }")
+            raise AssertionError(
+                f"{name} still running 6 s after SIGTERM (shutdown timeout 4 s):\n{read(logs[name])[-3000:]}"
+            )
+        print(
+            f"\nSIGTERM with the broker gone: exited after {took} s; statuses "
+            f"{ {n: p.returncode for n, p in procs.items()} }"
+        )
     finally:
         for proc in procs.values():
             if proc.poll() is None:

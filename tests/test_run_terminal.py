@@ -15,8 +15,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_a_sent_delivery_is_one_line_with_time_mode_person_incident_and_subject() -> None:
-    line = delivery_line({"status": "sent", "at": "2026-12-06T20:48:21.5Z", "mode": "email", "user": "bob",
-                          "incident_id": "example-1", "instance": 1, "message_id": "m1"}, "[critical]  disk\nfull")
+    line = delivery_line(
+        {
+            "status": "sent",
+            "at": "2026-12-06T20:48:21.5Z",
+            "mode": "email",
+            "user": "bob",
+            "incident_id": "example-1",
+            "instance": 1,
+            "message_id": "m1",
+        },
+        "[critical]  disk\nfull",
+    )
     assert line is not None
     assert "\n" not in line
     assert line.split()[1:] == ["page", "email", "bob", "example-1#1", "[critical]", "disk", "full"]
@@ -24,8 +34,17 @@ def test_a_sent_delivery_is_one_line_with_time_mode_person_incident_and_subject(
 
 
 def test_failed_and_fallback_deliveries_say_why_and_drops_are_not_shown() -> None:
-    failed = delivery_line({"status": "failed", "mode": "sms", "user": "bob", "incident_id": "i", "instance": 2,
-                            "detail": "invalid number"}, None)
+    failed = delivery_line(
+        {
+            "status": "failed",
+            "mode": "sms",
+            "user": "bob",
+            "incident_id": "i",
+            "instance": 2,
+            "detail": "invalid number",
+        },
+        None,
+    )
     assert failed is not None and "page FAILED" in failed and "(invalid number)" in failed
     for status in ("dropped-claimed", "dropped-resolved", "duplicate", "vendor-status"):
         assert delivery_line({"status": status}, "s") is None
@@ -85,8 +104,9 @@ def test_inspect_table_in_a_pipe_is_not_cut_to_80_columns() -> None:
         "lateness_s=1.115, correlation_id='9f3e39389b9aa1234567')], 'streamproc')\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    ).stdout
     row = next(line for line in out.splitlines() if "2026" in line)
     assert "2026-12-06T20:48:21.123456Z" in row
     assert "…" not in out

@@ -13,8 +13,11 @@ SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 def test_schemas_in_the_repo_match_the_models() -> None:
     generated = generate()
     assert set(generated) == {name for name, _, _ in SCHEMAS}
-    stale = [name for name, schema in generated.items()
-             if not (SCHEMA_DIR / name).exists() or (SCHEMA_DIR / name).read_text() != render(schema)]
+    stale = [
+        name
+        for name, schema in generated.items()
+        if not (SCHEMA_DIR / name).exists() or (SCHEMA_DIR / name).read_text() != render(schema)
+    ]
     assert not stale, f"schemas/ is out of date for {stale}: run `make schemas`"
     extra = {p.name for p in SCHEMA_DIR.glob("*.json")} - set(generated)
     assert not extra, f"schemas/ has files no model generates: {extra}"

@@ -32,9 +32,24 @@ class Cli:
 
     def run(self, command: str, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "streamproc.cli", "silence", command, "--config", str(self.config),
-             "--bootstrap", self.bootstrap, *args],
-            env=self.env, capture_output=True, text=True, timeout=120, check=False)
+            [
+                sys.executable,
+                "-m",
+                "streamproc.cli",
+                "silence",
+                command,
+                "--config",
+                str(self.config),
+                "--bootstrap",
+                self.bootstrap,
+                *args,
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
         return proc
 
@@ -52,10 +67,30 @@ def cli(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Cli:
 
 def test_add_list_expire(cli: Cli) -> None:
     before = datetime.now(UTC)
-    added = cli.run("add", "--application", "grafana", "--id", "db-upgrade", "--duration", "2h",
-                    "--match", "host=db01", "--match", "host=db02", "--match", "severity=critical",
-                    "--match-re", "alertname=Disk.*", "--plan", "db-critical", "--created-by", "alice",
-                    "--comment", "PostgreSQL 17 upgrade", "--json")
+    added = cli.run(
+        "add",
+        "--application",
+        "grafana",
+        "--id",
+        "db-upgrade",
+        "--duration",
+        "2h",
+        "--match",
+        "host=db01",
+        "--match",
+        "host=db02",
+        "--match",
+        "severity=critical",
+        "--match-re",
+        "alertname=Disk.*",
+        "--plan",
+        "db-critical",
+        "--created-by",
+        "alice",
+        "--comment",
+        "PostgreSQL 17 upgrade",
+        "--json",
+    )
     view = SilenceView.model_validate_json(added.stdout)
     assert (view.silence_id, view.application, view.state) == ("db-upgrade", "grafana", "active")
 
@@ -70,8 +105,16 @@ def test_add_list_expire(cli: Cli) -> None:
     assert event.match_re == {"alertname": "Disk.*"}
     assert (event.plans, event.created_by, event.comment) == (["db-critical"], "alice", "PostgreSQL 17 upgrade")
 
-    later = cli.run("add", "--application", "grafana", "--starts", "2030-01-01T00:00:00Z",
-                    "--ends", "2030-01-02T00:00:00Z", "--json")
+    later = cli.run(
+        "add",
+        "--application",
+        "grafana",
+        "--starts",
+        "2030-01-01T00:00:00Z",
+        "--ends",
+        "2030-01-02T00:00:00Z",
+        "--json",
+    )
     pending_id = SilenceView.model_validate_json(later.stdout).silence_id
     other = cli.run("add", "--application", "alertmanager", "--duration", "1h", "--json")
     other_id = SilenceView.model_validate_json(other.stdout).silence_id
@@ -85,8 +128,9 @@ def test_add_list_expire(cli: Cli) -> None:
     assert "db-upgrade" in table and "host=db01|db02" in table and "alertname=~Disk.*" in table
     assert "plan in db-critical" in table and pending_id in table and other_id not in table
 
-    ended = SilenceList.model_validate_json(cli.run("expire", "--application", "grafana", "db-upgrade",
-                                                    "--json").stdout)
+    ended = SilenceList.model_validate_json(
+        cli.run("expire", "--application", "grafana", "db-upgrade", "--json").stdout
+    )
     assert [(s.silence_id, s.state) for s in ended.silences] == [("db-upgrade", "expired")]
     [(key, value)] = [(k, v) for k, v in cli.records() if v["type"] == "unsilence"]
     assert key == b"silence:grafana:db-upgrade"
@@ -100,17 +144,27 @@ def test_add_list_expire(cli: Cli) -> None:
 
 REFUSALS = [
     (["add", "--application", "nope", "--duration", "1h"], "--application: unknown application 'nope'"),
-    (["add", "--application", "grafana", "--duration", "31d"],
-     "ends: Value error, must be at most 30 days after starts"),
-    (["add", "--application", "grafana", "--starts", "2030-01-02T00:00:00Z", "--ends", "2030-01-01T00:00:00Z"],
-     "ends: Value error, must be after starts"),
-    (["add", "--application", "grafana", "--duration", "1h", "--match-re", "host=db("],
-     "match_re.host: Value error, not a valid regular expression"),
-    (["add", "--application", "grafana", "--duration", "1h", "--match-re", r"host=(db)\1"],
-     "match_re.host: Value error, not RE2-compatible: backreferences"),
+    (
+        ["add", "--application", "grafana", "--duration", "31d"],
+        "ends: Value error, must be at most 30 days after starts",
+    ),
+    (
+        ["add", "--application", "grafana", "--starts", "2030-01-02T00:00:00Z", "--ends", "2030-01-01T00:00:00Z"],
+        "ends: Value error, must be after starts",
+    ),
+    (
+        ["add", "--application", "grafana", "--duration", "1h", "--match-re", "host=db("],
+        "match_re.host: Value error, not a valid regular expression",
+    ),
+    (
+        ["add", "--application", "grafana", "--duration", "1h", "--match-re", r"host=(db)\1"],
+        "match_re.host: Value error, not RE2-compatible: backreferences",
+    ),
     (["add", "--application", "grafana", "--duration", "1h", "--match", "host"], "--match: expected KEY=VALUE"),
-    (["expire", "--application", "grafana", "no-such-silence"],
-     "application 'grafana' has no silence 'no-such-silence'"),
+    (
+        ["expire", "--application", "grafana", "no-such-silence"],
+        "application 'grafana' has no silence 'no-such-silence'",
+    ),
 ]
 
 
@@ -128,21 +182,48 @@ def test_list_shows_silences_any_producer_wrote(cli: Cli, tmp_path: Path) -> Non
     its extension, then an unsilence of another), applied at their `at` as the processor applies them."""
     starts = datetime.now(UTC) + timedelta(hours=1)
     events = [
-        {"type": "silence", "at": datetime.now(UTC).isoformat(), "silence_id": "produced", "application": "grafana",
-         "starts": starts.isoformat(), "ends": (starts + timedelta(hours=1)).isoformat()},
-        {"type": "silence", "at": datetime.now(UTC).isoformat(), "silence_id": "produced", "application": "grafana",
-         "starts": starts.isoformat(), "ends": (starts + timedelta(hours=3)).isoformat(), "comment": "longer"},
-        {"type": "silence", "at": datetime.now(UTC).isoformat(), "silence_id": "gone", "application": "grafana",
-         "ends": (starts + timedelta(hours=3)).isoformat()},
+        {
+            "type": "silence",
+            "at": datetime.now(UTC).isoformat(),
+            "silence_id": "produced",
+            "application": "grafana",
+            "starts": starts.isoformat(),
+            "ends": (starts + timedelta(hours=1)).isoformat(),
+        },
+        {
+            "type": "silence",
+            "at": datetime.now(UTC).isoformat(),
+            "silence_id": "produced",
+            "application": "grafana",
+            "starts": starts.isoformat(),
+            "ends": (starts + timedelta(hours=3)).isoformat(),
+            "comment": "longer",
+        },
+        {
+            "type": "silence",
+            "at": datetime.now(UTC).isoformat(),
+            "silence_id": "gone",
+            "application": "grafana",
+            "ends": (starts + timedelta(hours=3)).isoformat(),
+        },
         {"type": "unsilence", "at": datetime.now(UTC).isoformat(), "silence_id": "gone", "application": "grafana"},
-        {"type": "heartbeat", "at": datetime.now(UTC).isoformat(), "heartbeat": "nightly-backup",
-         "application": "grafana"},
+        {
+            "type": "heartbeat",
+            "at": datetime.now(UTC).isoformat(),
+            "heartbeat": "nightly-backup",
+            "application": "grafana",
+        },
     ]
     path = tmp_path / "maintenance.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
-    produced = subprocess.run([sys.executable, "-m", "streamproc.cli", "produce", str(path),
-                               "--bootstrap", cli.bootstrap], env=cli.env, capture_output=True, text=True,
-                              timeout=120, check=False)
+    produced = subprocess.run(
+        [sys.executable, "-m", "streamproc.cli", "produce", str(path), "--bootstrap", cli.bootstrap],
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert produced.returncode == 0, produced.stderr
     keys = {k for k, v in cli.records() if v.get("silence_id") in ("produced", "gone") or v["type"] == "heartbeat"}
     assert keys == {b"silence:grafana:produced", b"silence:grafana:gone", b"heartbeat-nightly-backup"}

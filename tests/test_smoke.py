@@ -47,24 +47,46 @@ def twilio() -> Iterator[FakeTwilio]:
         yield fake
 
 
-def test_trigger_pages_through_twilio_until_claimed(kafka_bootstrap: str, tmp_path: Path,
-                                                    twilio: FakeTwilio) -> None:
+def test_trigger_pages_through_twilio_until_claimed(kafka_bootstrap: str, tmp_path: Path, twilio: FakeTwilio) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG % {"sid": twilio.account_sid, "token": twilio.auth_token, "url": twilio.url})
     stack = Stack(kafka_bootstrap, config, tmp_path)
     env = {**os.environ, "STREAMPROC_NAMESPACE": stack.namespace}
     with open(tmp_path / "sender.log", "wb") as log:
-        sender = subprocess.Popen([sys.executable, "-m", "streamproc.cli", "sender", "--mode", "sms", "--config",
-                                   str(config), "--bootstrap", kafka_bootstrap], cwd=REPO, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        sender = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamproc.cli",
+                "sender",
+                "--mode",
+                "sms",
+                "--config",
+                str(config),
+                "--bootstrap",
+                kafka_bootstrap,
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         stack.start_worker("w1")
         stack.wait_ready()
         time.sleep(3)  # the sender joins its group
         # 10:00 trigger -> sms at +0, +2, +4 ... ; claim at +5 -> nothing at or after +5
         t0 = time.time()
-        stack.produce({"type": "trigger", "at": iso_ms(t0), "incident_id": "smoke-1", "application": "app",
-                       "plan": "page-bob", "context": {"summary": "disk full"}})
+        stack.produce(
+            {
+                "type": "trigger",
+                "at": iso_ms(t0),
+                "incident_id": "smoke-1",
+                "application": "app",
+                "plan": "page-bob",
+                "context": {"summary": "disk full"},
+            }
+        )
         stack.flush()
         time.sleep(max(0.0, t0 + 5.0 - time.time()))
         claim_at = time.time()
@@ -73,8 +95,12 @@ def test_trigger_pages_through_twilio_until_claimed(kafka_bootstrap: str, tmp_pa
         time.sleep(6)  # the plan would have paged at +6, +8, +10
         emitted = [v for _, v, _ in stack.read([stack.topics.messages("sms")], until=lambda r: True, timeout=5)]
         received = twilio.sms
-        print(f"\nsmoke: emitted {len(emitted)} sms before the claim; Twilio received {len(received)}; "
-              f"first page reached Twilio {received[0].at - t0:.2f}s after the trigger" if received else "")
+        print(
+            f"\nsmoke: emitted {len(emitted)} sms before the claim; Twilio received {len(received)}; "
+            f"first page reached Twilio {received[0].at - t0:.2f}s after the trigger"
+            if received
+            else ""
+        )
         assert len(emitted) == 3  # +0, +2, +4
         assert all(to_us(parse_time(m["at"])) / 1e6 < claim_at for m in emitted)
         assert len(received) == 3, [r.form for r in received]

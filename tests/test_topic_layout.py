@@ -54,12 +54,15 @@ def test_a_message_topic_not_co_partitioned_with_deliveries_is_refused() -> None
 
 
 def test_replication_below_the_configured_factor_is_refused_and_one_on_three_brokers_warned(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     wanted = admin.processor_topics(6, NAMES)
     replicas = dict.fromkeys(wanted, 3) | {NAMES.outcomes: 1}
     warnings = admin.check_layout(wanted, counts_of(wanted), replicas, 3)
-    assert warnings == [f"topic {NAMES.outcomes} has replication factor 1 on a cluster of 3 brokers: "
-                        "losing one broker stops the partitions it holds"]
+    assert warnings == [
+        f"topic {NAMES.outcomes} has replication factor 1 on a cluster of 3 brokers: "
+        "losing one broker stops the partitions it holds"
+    ]
     assert admin.check_layout(wanted, counts_of(wanted), replicas, 1) == []  # one broker: nothing better exists
     monkeypatch.setenv("STREAMPROC_KAFKA_REPLICATION_FACTOR", "3")
     monkeypatch.setattr(security, "_active", None)
@@ -67,8 +70,7 @@ def test_replication_below_the_configured_factor_is_refused_and_one_on_three_bro
         admin.check_layout(wanted, counts_of(wanted), replicas, 3)
 
 
-def test_min_insync_replicas_above_the_replication_factor_is_a_settings_error(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_min_insync_replicas_above_the_replication_factor_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMPROC_KAFKA_REPLICATION_FACTOR", "2")
     monkeypatch.setenv("STREAMPROC_KAFKA_MIN_INSYNC_REPLICAS", "3")
     with pytest.raises(security.KafkaSecurityError, match=r"min_insync_replicas .3. cannot exceed replication_factor"):
@@ -77,9 +79,11 @@ def test_min_insync_replicas_above_the_replication_factor_is_a_settings_error(
 
 # ---- on a broker -----------------------------------------------------------------------------------
 
+
 @pytest.mark.kafka
 def test_the_worker_refuses_to_start_on_a_ticks_topic_partitioned_unlike_events(
-        kafka_bootstrap: str, tmp_path: Path) -> None:
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     namespace = f"l{uuid.uuid4().hex[:8]}"
     names = Topics(namespace)
     client = AdminClient({"bootstrap.servers": kafka_bootstrap})
@@ -88,9 +92,26 @@ def test_the_worker_refuses_to_start_on_a_ticks_topic_partitioned_unlike_events(
     config = tmp_path / "config.yaml"
     config.write_text((REPO / "examples" / "config.yaml").read_text())
     proc = subprocess.run(
-        [sys.executable, "-m", "streamproc.cli", "worker", "--config", str(config), "--bootstrap", kafka_bootstrap,
-         "--partitions", "6", "--data-dir", str(tmp_path / "w")],
-        env={**os.environ, "STREAMPROC_NAMESPACE": namespace}, capture_output=True, text=True, timeout=60, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "streamproc.cli",
+            "worker",
+            "--config",
+            str(config),
+            "--bootstrap",
+            kafka_bootstrap,
+            "--partitions",
+            "6",
+            "--data-dir",
+            str(tmp_path / "w"),
+        ],
+        env={**os.environ, "STREAMPROC_NAMESPACE": namespace},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert proc.returncode == 2, proc.stderr
     assert f"topic {names.ticks} has 4 partitions, expected 6" in proc.stderr
     assert f"topic {names.ticks} has 4 partitions but {names.events} has 6" in proc.stderr
@@ -98,7 +119,8 @@ def test_the_worker_refuses_to_start_on_a_ticks_topic_partitioned_unlike_events(
 
 @pytest.mark.kafka
 def test_topics_are_made_with_the_configured_replication_and_min_insync_replicas(
-        kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     names = Topics(f"l{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("STREAMPROC_KAFKA_REPLICATION_FACTOR", "1")
     monkeypatch.setenv("STREAMPROC_KAFKA_MIN_INSYNC_REPLICAS", "1")
@@ -108,8 +130,10 @@ def test_topics_are_made_with_the_configured_replication_and_min_insync_replicas
     client = AdminClient({"bootstrap.servers": kafka_bootstrap})
     changelog = ConfigResource(ConfigResource.Type.TOPIC, names.changelog("escalations"))
     events = ConfigResource(ConfigResource.Type.TOPIC, names.events)
-    described = {r.name: configs for r, configs in
-                 ((r, f.result(15)) for r, f in client.describe_configs([changelog, events]).items())}
+    described = {
+        r.name: configs
+        for r, configs in ((r, f.result(15)) for r, f in client.describe_configs([changelog, events]).items())
+    }
     assert described[changelog.name]["cleanup.policy"].value == "compact"
     assert described[events.name]["cleanup.policy"].value == "delete"
     assert described[events.name]["min.insync.replicas"].value == "1"
@@ -117,7 +141,9 @@ def test_topics_are_made_with_the_configured_replication_and_min_insync_replicas
     monkeypatch.setenv("STREAMPROC_KAFKA_REPLICATION_FACTOR", "3")
     monkeypatch.delenv("STREAMPROC_KAFKA_MIN_INSYNC_REPLICAS")
     other = Topics(f"l{uuid.uuid4().hex[:8]}")
-    with pytest.raises(admin.TopicLayoutError,
-                       match=rf"could not create topic {other.namespace}\S+: .*replication factor of 3 cannot be "
-                             r"reached because only 1 broker"):
+    with pytest.raises(
+        admin.TopicLayoutError,
+        match=rf"could not create topic {other.namespace}\S+: .*replication factor of 3 cannot be "
+        r"reached because only 1 broker",
+    ):
         admin.ensure_topics(kafka_bootstrap, 3, names=other)

@@ -185,16 +185,16 @@ def translate(body: AlertmanagerWebhook, application: str, plan: str, group: boo
     def event(firing: bool, dedup_key: str, context: dict[str, Any]) -> Event:
         if not firing:
             return Resolve(type="resolve", at=at, application=application, dedup_key=dedup_key)
-        return Trigger(type="trigger", at=at, application=application, plan=plan, dedup_key=dedup_key,
-                       context=context)
+        return Trigger(type="trigger", at=at, application=application, plan=plan, dedup_key=dedup_key, context=context)
 
     if group:
         if not body.group_key:
             raise ApiError(400, "groupKey: required with group=true")
         return [event(body.status == "firing", group_dedup_key(body.group_key), group_context(body))]
     if body.truncated_alerts:
-        log.warning("alertmanager (application %s): %d alerts were truncated by max_alerts",
-                    application, body.truncated_alerts)
+        log.warning(
+            "alertmanager (application %s): %d alerts were truncated by max_alerts", application, body.truncated_alerts
+        )
     return [event(alert.status == "firing", alert.fingerprint, alert_context(body, alert)) for alert in body.alerts]
 
 

@@ -81,14 +81,27 @@ def silence_of(application: str, body: AmPostableSilence) -> Silence:
         if m.name in match or m.name in match_re:
             raise ApiError(400, f"matchers[{i}].name: {m.name!r} is given twice (one matcher per name)")
         if not m.is_regex and m.value == "":
-            raise ApiError(400, f"matchers[{i}] ({matcher_text(m)}): an empty value (Alertmanager: the label is "
-                                "absent) has no equivalent here")
+            raise ApiError(
+                400,
+                f"matchers[{i}] ({matcher_text(m)}): an empty value (Alertmanager: the label is "
+                "absent) has no equivalent here",
+            )
         (match_re if m.is_regex else match)[m.name] = m.value
     try:
-        return Silence.model_validate({
-            "type": "silence", "at": now(), "application": application, "silence_id": body.id or str(uuid.uuid4()),
-            "starts": body.starts_at, "ends": body.ends_at, "match": match, "match_re": match_re,
-            "created_by": body.created_by, "comment": body.comment})
+        return Silence.model_validate(
+            {
+                "type": "silence",
+                "at": now(),
+                "application": application,
+                "silence_id": body.id or str(uuid.uuid4()),
+                "starts": body.starts_at,
+                "ends": body.ends_at,
+                "match": match,
+                "match_re": match_re,
+                "created_by": body.created_by,
+                "comment": body.comment,
+            }
+        )
     except ValidationError as exc:
         names = {"starts": "startsAt", "ends": "endsAt", "created_by": "createdBy"}
         text = error_text(exc)
@@ -105,8 +118,7 @@ def am_matchers(known: Known) -> list[AmMatcher]:
         if len(values) == 1:
             out.append(AmMatcher(name=name, value=values[0], is_regex=False))
         else:
-            out.append(AmMatcher(name=name, value="(?:" + "|".join(quote_meta(v) for v in values) + ")",
-                                 is_regex=True))
+            out.append(AmMatcher(name=name, value="(?:" + "|".join(quote_meta(v) for v in values) + ")", is_regex=True))
     out.extend(AmMatcher(name=name, value=pattern, is_regex=True) for name, pattern in s.match_re.items())
     return out
 
@@ -121,9 +133,15 @@ def gettable(known: Known, now_us: int) -> AmGettableSilence:
     if state == "expired" and ends > now_us:
         starts = ends = min(known.updated_at, now_us)
     return AmGettableSilence(
-        id=s.silence_id, status=AmSilenceStatus(state=state), updated_at=from_us(known.updated_at),
-        matchers=am_matchers(known), starts_at=from_us(starts), ends_at=from_us(ends),
-        created_by=s.created_by or "", comment=s.comment or "")
+        id=s.silence_id,
+        status=AmSilenceStatus(state=state),
+        updated_at=from_us(known.updated_at),
+        matchers=am_matchers(known),
+        starts_at=from_us(starts),
+        ends_at=from_us(ends),
+        created_by=s.created_by or "",
+        comment=s.comment or "",
+    )
 
 
 class Filter:
@@ -161,9 +179,11 @@ class Filter:
         return self._matches(patterns.get(self.name, ""))
 
 
-def _as_alertmanager(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _as_alertmanager(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Errors as Alertmanager answers them: a JSON string (a 401 keeps its challenge header)."""
+
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)

@@ -28,8 +28,12 @@ IRIS_WINDOWS = (5, 30)
 
 
 def _unauthorized(reason: str, scheme: str = "Bearer") -> ApiError:
-    return ApiError(401, reason, headers={"WWW-Authenticate": f'{scheme} realm="streamproc"'},
-                    body={"error": reason, "title": "Unauthorized", "description": reason})
+    return ApiError(
+        401,
+        reason,
+        headers={"WWW-Authenticate": f'{scheme} realm="streamproc"'},
+        body={"error": reason, "title": "Unauthorized", "description": reason},
+    )
 
 
 def app_by_key(config: Config, key: str) -> str | None:

@@ -54,8 +54,7 @@ class Doors:
             data["application"] = application
         claimed_app = data["application"]
         if claimed_app != application:
-            raise ApiError(403, f"{where}application: the key is application {application!r}, "
-                                f"not {claimed_app!r}")
+            raise ApiError(403, f"{where}application: the key is application {application!r}, not {claimed_app!r}")
         if data.get("at") is None:
             data["at"] = now().isoformat()
         try:

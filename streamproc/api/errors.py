@@ -8,8 +8,7 @@ from aiohttp import web
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, reason: str, *, headers: dict[str, str] | None = None,
-                 body: Any = None) -> None:
+    def __init__(self, status: int, reason: str, *, headers: dict[str, str] | None = None, body: Any = None) -> None:
         """`body`: the answer's JSON (default `{"error": reason}`)."""
         super().__init__(reason)
         self.status = status

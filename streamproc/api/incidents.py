@@ -53,14 +53,22 @@ async def fresh(index: StatusIndex) -> None:
 def iris_incident(summary: IncidentSummary) -> dict[str, Any]:
     """An incident as Iris's `GET /v0/incidents/{id}` answers it (the context holds the summary only:
     the status topic keeps no full context)."""
-    number: int | str = int(summary.incident_id) if summary.incident_id.isdigit() and len(
-        summary.incident_id) < 17 else summary.incident_id
+    number: int | str = (
+        int(summary.incident_id)
+        if summary.incident_id.isdigit() and len(summary.incident_id) < 17
+        else summary.incident_id
+    )
     return {
-        "id": number, "plan": summary.plan, "application": summary.application,
-        "context": {"summary": summary.summary}, "created": to_us(summary.created) // 1_000_000,
-        "updated": to_us(summary.updated) // 1_000_000, "owner": summary.claimed_by,
+        "id": number,
+        "plan": summary.plan,
+        "application": summary.application,
+        "context": {"summary": summary.summary},
+        "created": to_us(summary.created) // 1_000_000,
+        "updated": to_us(summary.updated) // 1_000_000,
+        "owner": summary.claimed_by,
         "active": summary.status in OPEN_STATUSES and summary.status != "claimed",
-        "current_step": summary.step, "status": summary.status,
+        "current_step": summary.step,
+        "status": summary.status,
     }
 
 
@@ -74,9 +82,12 @@ def routes(config: Config, limiter: RateLimiter, index: StatusIndex) -> list[web
         limit = _int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         offset = _int(request, "offset", 0, 0, 10**9)
         await fresh(index)
-        found = index.query(Query(status=status, application=application, plan=request.query.get("plan"),
-                                  owner=request.query.get("owner")))
-        page = found[offset:offset + limit]
+        found = index.query(
+            Query(
+                status=status, application=application, plan=request.query.get("plan"), owner=request.query.get("owner")
+            )
+        )
+        page = found[offset : offset + limit]
         following = None
         if offset + limit < len(found):
             following = f"{request.path}?{urlencode({**request.query, 'offset': offset + limit, 'limit': limit})}"
@@ -87,8 +98,7 @@ def routes(config: Config, limiter: RateLimiter, index: StatusIndex) -> list[web
         incident_id = request.match_info["incident_id"]
         summary = index.get(incident_id)
         if summary is None or summary.application != application:
-            raise ApiError(404, f"incident {incident_id}: not open nor recently resolved for application "
-                                f"{application}")
+            raise ApiError(404, f"incident {incident_id}: not open nor recently resolved for application {application}")
         return summary
 
     async def get_incident(request: web.Request) -> web.Response:
@@ -113,33 +123,64 @@ def routes(config: Config, limiter: RateLimiter, index: StatusIndex) -> list[web
 def openapi_paths(ref: str, errors: Any) -> dict[str, Any]:
     """The OpenAPI operations of `/v1/incidents` (for `openapi.py`; `ref` formats a schema's
     reference, `errors(*statuses)` gives the error answers)."""
-    listed = {"description": "Newest first", "content": {"application/json": {"schema": {
-        "$ref": ref.format(model="IncidentList")}}}}
-    one = {"description": "The incident's current summary", "content": {"application/json": {"schema": {
-        "$ref": ref.format(model="IncidentSummary")}}}}
+    listed = {
+        "description": "Newest first",
+        "content": {"application/json": {"schema": {"$ref": ref.format(model="IncidentList")}}},
+    }
+    one = {
+        "description": "The incident's current summary",
+        "content": {"application/json": {"schema": {"$ref": ref.format(model="IncidentSummary")}}},
+    }
     return {
-        "/v1/incidents": {"get": {
-            "operationId": "listIncidents",
-            "summary": "The caller's application's incidents, from the status topic (issue 22)",
-            "parameters": [
-                {"name": "status", "in": "query", "required": False, "schema": {
-                    "type": "string", "enum": list(STATUS_FILTERS), "default": "open"},
-                 "description": "`open`: every status but resolved; `all`: every one"},
-                {"name": "plan", "in": "query", "required": False, "schema": {"type": "string"}},
-                {"name": "owner", "in": "query", "required": False, "schema": {"type": "string"},
-                 "description": "Claimed by this user"},
-                {"name": "limit", "in": "query", "required": False, "schema": {
-                    "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
-                {"name": "offset", "in": "query", "required": False, "schema": {
-                    "type": "integer", "minimum": 0, "maximum": 10**9, "default": 0}},
-            ],
-            "responses": {"200": listed, **errors(400, 401, 429, 503)},
-        }},
-        "/v1/incidents/{incident_id}": {"get": {
-            "operationId": "getIncident",
-            "summary": "One incident of the caller's application (another application's: 404)",
-            "parameters": [{"name": "incident_id", "in": "path", "required": True,
-                            "schema": {"type": "string", "minLength": 1}}],
-            "responses": {"200": one, **errors(401, 404, 429, 503)},
-        }},
+        "/v1/incidents": {
+            "get": {
+                "operationId": "listIncidents",
+                "summary": "The caller's application's incidents, from the status topic (issue 22)",
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": list(STATUS_FILTERS), "default": "open"},
+                        "description": "`open`: every status but resolved; `all`: every one",
+                    },
+                    {"name": "plan", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "owner",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "Claimed by this user",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
+                    },
+                ],
+                "responses": {"200": listed, **errors(400, 401, 429, 503)},
+            }
+        },
+        "/v1/incidents/{incident_id}": {
+            "get": {
+                "operationId": "getIncident",
+                "summary": "One incident of the caller's application (another application's: 404)",
+                "parameters": [
+                    {
+                        "name": "incident_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                    }
+                ],
+                "responses": {"200": one, **errors(401, 404, 429, 503)},
+            }
+        },
     }

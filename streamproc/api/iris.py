@@ -61,8 +61,11 @@ def _parse(model: type[BodyT], raw: object) -> BodyT:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ApiError(400, error_text(exc), body={"title": "Invalid request", "description": error_text(exc),
-                                                   "error": error_text(exc)}) from exc
+        raise ApiError(
+            400,
+            error_text(exc),
+            body={"title": "Invalid request", "description": error_text(exc), "error": error_text(exc)},
+        ) from exc
 
 
 def _incident_id(request: web.Request) -> str:
@@ -86,8 +89,15 @@ def routes(doors: Doors, limiter: RateLimiter) -> list[web.RouteDef]:
         application, body = await authed(request)
         incident = _parse(IrisIncident, body)
         number = ids.next()
-        trigger = Trigger(type="trigger", at=now(), incident_id=str(number), application=application,
-                          plan=incident.plan, context=incident.context, dynamic_targets=incident.dynamic_targets)
+        trigger = Trigger(
+            type="trigger",
+            at=now(),
+            incident_id=str(number),
+            application=application,
+            plan=incident.plan,
+            context=incident.context,
+            dynamic_targets=incident.dynamic_targets,
+        )
         doors.check_trigger(trigger)
         await doors.write([trigger])
         return web.json_response(number, status=201)
@@ -100,11 +110,11 @@ def routes(doors: Doors, limiter: RateLimiter) -> list[web.RouteDef]:
         if owner.owner is None:
             event = Unclaim(type="unclaim", at=now(), incident_id=incident_id, application=application)
         else:
-            event = Claim(type="claim", at=now(), incident_id=incident_id, application=application,
-                          owner=owner.owner)
+            event = Claim(type="claim", at=now(), incident_id=incident_id, application=application, owner=owner.owner)
         await doors.write([event])
-        return web.json_response({"incident_id": _as_iris(incident_id), "owner": owner.owner,
-                                  "active": owner.owner is None})
+        return web.json_response(
+            {"incident_id": _as_iris(incident_id), "owner": owner.owner, "active": owner.owner is None}
+        )
 
     async def resolve(request: web.Request) -> web.Response:
         application, _ = await authed(request)

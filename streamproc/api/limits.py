@@ -34,6 +34,9 @@ class RateLimiter:
         if tokens < 1.0:
             self._buckets[application] = (tokens, now)
             wait = math.ceil((1.0 - tokens) / rate.rate)
-            raise ApiError(429, f"application {application!r}: more than {rate.rate:g} requests per second",
-                           headers={"Retry-After": str(max(1, wait))})
+            raise ApiError(
+                429,
+                f"application {application!r}: more than {rate.rate:g} requests per second",
+                headers={"Retry-After": str(max(1, wait))},
+            )
         self._buckets[application] = (tokens - 1.0, now)

@@ -57,8 +57,15 @@ def silence_event(doors: Doors, application: str, request: SilenceRequest) -> Si
         raise ApiError(403, f"application: the key is application {application!r}, not {request.application!r}")
     fields = request.model_dump(exclude={"application", "silence_id"}, exclude_none=True)
     try:
-        event = Silence.model_validate({"type": "silence", "at": now(), "application": application,
-                                        "silence_id": request.silence_id or str(uuid.uuid4()), **fields})
+        event = Silence.model_validate(
+            {
+                "type": "silence",
+                "at": now(),
+                "application": application,
+                "silence_id": request.silence_id or str(uuid.uuid4()),
+                **fields,
+            }
+        )
     except ValidationError as exc:
         raise ApiError(400, error_text(exc)) from exc
     reason = doors.engine.check_silence(event)

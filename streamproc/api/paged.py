@@ -139,8 +139,16 @@ class PagedIndex(TopicFollower):
         if to_us(record.at) / 1e6 < self._clock() - self.window:
             return
         batch = tuple(dict.fromkeys([record.incident_id, *record.batch.incident_ids])) if record.batch else ()
-        page = Page(record.message_id, record.user, record.incident_id, record.instance, record.mode, record.at,
-                    record.vendor_id, batch)
+        page = Page(
+            record.message_id,
+            record.user,
+            record.incident_id,
+            record.instance,
+            record.mode,
+            record.at,
+            record.vendor_id,
+            batch,
+        )
         with self._lock:
             self._pages[page.message_id] = page
             if page.vendor_id:

@@ -75,8 +75,14 @@ def routes(doors: Doors, limiter: RateLimiter) -> list[web.RouteDef]:
             if pd.payload is None:
                 raise _invalid("payload: Field required")
             dedup_key = pd.dedup_key or uuid.uuid4().hex
-            event = Trigger(type="trigger", at=now(), application=application, plan=plan, dedup_key=dedup_key,
-                            context=context_of(pd))
+            event = Trigger(
+                type="trigger",
+                at=now(),
+                application=application,
+                plan=plan,
+                dedup_key=dedup_key,
+                context=context_of(pd),
+            )
             try:
                 doors.check_trigger(event)
             except ApiError as exc:

@@ -80,8 +80,12 @@ class Publisher:
         if log.isEnabledFor(logging.INFO):
             ids = list(dict.fromkeys(e.key for e in events))
             fields = {"incident_id": ids[0]} if len(ids) == 1 else {"incident_ids": ids}
-            log.info("%d event(s) written: %s", len(events), ", ".join(e.type for e in events),
-                     extra={**fields, "application": events[0].application if events else None})
+            log.info(
+                "%d event(s) written: %s",
+                len(events),
+                ", ".join(e.type for e in events),
+                extra={**fields, "application": events[0].application if events else None},
+            )
 
     def _replace(self) -> None:
         old, self._producer = self._producer, None

@@ -299,8 +299,10 @@ class Replies:
         if not users:
             return _sms(f"{sender or 'This number'} is not the phone number of any streamproc user. Nothing done.")
         if len(users) > 1:
-            return _sms(f"{sender} is the number of several users ({', '.join(users)}); replies from it cannot "
-                        "be told apart. Nothing done.")
+            return _sms(
+                f"{sender} is the number of several users ({', '.join(users)}); replies from it cannot "
+                "be told apart. Nothing done."
+            )
         user = users[0]
         command = parse_command(form.get("Body", ""))
         if command is None:
@@ -382,8 +384,10 @@ class Replies:
         incident_id = query.get("incident_id") or (page.incident_id if page else None)
         user = page.user if page else _one(self.directory.by_phone(form.get("To") or form.get("Called")))
         if not incident_id or user is None:
-            return _voice("Sorry, this call cannot tell which incident or person it is about. "
-                          "Please claim by text message or in Slack. Goodbye.")
+            return _voice(
+                "Sorry, this call cannot tell which incident or person it is about. "
+                "Please claim by text message or in Slack. Goodbye."
+            )
         digits = form.get("Digits", "")
         if digits != CLAIM_DIGIT:
             response = VoiceResponse()
@@ -395,16 +399,25 @@ class Replies:
         call = form.get("CallSid")
         # A batch page claims every incident in it (the query names its first).
         incidents = list(page.incidents) if page is not None and page.batch else [incident_id]
-        await self.doors.write([Claim(type="claim", at=now(), incident_id=i, owner=user,
-                                      event_id=f"twilio-call:{call}" if call else None) for i in incidents])
+        await self.doors.write(
+            [
+                Claim(
+                    type="claim", at=now(), incident_id=i, owner=user, event_id=f"twilio-call:{call}" if call else None
+                )
+                for i in incidents
+            ]
+        )
         return _voice("Claimed. Goodbye." if len(incidents) == 1 else f"Claimed {len(incidents)} incidents. Goodbye.")
 
     # ----------------------------------------------------------------------------------- status
     def _producer(self) -> Producer:
         if self._status_producer is None:
             timeout_ms = int(self.config.api.produce_timeout * 1000)
-            self._status_producer = Producer(producer_config(
-                self.bootstrap, **{"message.timeout.ms": timeout_ms, "client.id": "streamproc-api-status"}))
+            self._status_producer = Producer(
+                producer_config(
+                    self.bootstrap, **{"message.timeout.ms": timeout_ms, "client.id": "streamproc-api-status"}
+                )
+            )
         return self._status_producer
 
     async def twilio_status(self, request: web.Request) -> web.Response:
@@ -422,13 +435,21 @@ class Replies:
         instance_text = query.get("instance", "")
         instance = int(instance_text) if instance_text.isdigit() else (page.instance if page else None)
         user = page.user if page else _one(self.directory.by_phone(form.get("To")))
-        detail = "; ".join(f"{key} {form[key]}" for key in ("ErrorCode", "ErrorMessage", "CallDuration")
-                           if form.get(key))
+        detail = "; ".join(
+            f"{key} {form[key]}" for key in ("ErrorCode", "ErrorMessage", "CallDuration") if form.get(key)
+        )
         try:
             await asyncio.to_thread(
-                record_vendor_status, self._producer(), message_id or (page.message_id if page else sid),
-                "twilio", status, detail, vendor_id=sid, user=user,
-                incident_id=query.get("incident_id") or (page.incident_id if page else None), instance=instance,
+                record_vendor_status,
+                self._producer(),
+                message_id or (page.message_id if page else sid),
+                "twilio",
+                status,
+                detail,
+                vendor_id=sid,
+                user=user,
+                incident_id=query.get("incident_id") or (page.incident_id if page else None),
+                instance=instance,
                 timeout=self.config.api.produce_timeout,
             )
         except (KafkaException, BufferError) as exc:
@@ -448,8 +469,9 @@ class Replies:
             raise ApiError(400, "payload: a JSON object is required")
         if payload.get("type") != "block_actions":
             return web.Response(status=200)  # other interactions are not ours
-        actions = [a for a in payload.get("actions") or [] if isinstance(a, dict)
-                   and a.get("action_id") == CLAIM_ACTION_ID]
+        actions = [
+            a for a in payload.get("actions") or [] if isinstance(a, dict) and a.get("action_id") == CLAIM_ACTION_ID
+        ]
         if not actions:
             return web.Response(status=200)
         slack_user = payload.get("user")
@@ -458,10 +480,15 @@ class Replies:
         response_url = response_url if isinstance(response_url, str) and response_url else None
         user = _one(self.directory.by_slack(slack_id))
         if user is None:
-            self._later(response_url, {
-                "response_type": "ephemeral", "replace_original": False,
-                "text": f"Your Slack user ({slack_id}) is not the Slack contact of exactly one streamproc user "
-                        "(contacts.slack), so nothing was claimed."})
+            self._later(
+                response_url,
+                {
+                    "response_type": "ephemeral",
+                    "replace_original": False,
+                    "text": f"Your Slack user ({slack_id}) is not the Slack contact of exactly one streamproc user "
+                    "(contacts.slack), so nothing was claimed.",
+                },
+            )
             return web.Response(status=200)
         events: list[Event] = []
         for action in actions:
@@ -472,8 +499,15 @@ class Replies:
                 raise ApiError(400, "actions[].value: a JSON object naming incident_id is required") from exc
             action_ts = action.get("action_ts")
             for member in await self._button_incidents(value, incident_id):
-                events.append(Claim(type="claim", at=now(), incident_id=member, owner=user,
-                                    event_id=f"slack:{action_ts}" if action_ts else None))
+                events.append(
+                    Claim(
+                        type="claim",
+                        at=now(),
+                        incident_id=member,
+                        owner=user,
+                        event_id=f"slack:{action_ts}" if action_ts else None,
+                    )
+                )
         await self.doors.write(events)
         ids = list(dict.fromkeys(e.key for e in events))
         self._later(response_url, self._claimed_message(payload, ids, user, slack_id))

@@ -45,12 +45,17 @@ DOORS_KEY = web.AppKey("doors", Doors)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("streamproc_api_requests", "HTTP requests by route and status",
-                                ["route", "method", "status"], registry=self.registry)
+        self.requests = Counter(
+            "streamproc_api_requests",
+            "HTTP requests by route and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
         self.accept_latency = Histogram(
             "streamproc_api_accept_latency_seconds",
             "From a write's arrival to its answer, for accepted writes (2xx on POST)",
-            ["route"], registry=self.registry,
+            ["route"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
 
@@ -60,8 +65,9 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = None,
-              silences: SilenceIndex | None = None) -> web.Application:
+def build_app(
+    config: Config, publisher: Publisher, paged: PagedIndex | None = None, silences: SilenceIndex | None = None
+) -> web.Application:
     """The application. `paged` (who was paged for what, for the replies) and `silences` (spec §8,
     for the silence doors) default to indexes read from the publisher's broker, started with the
     application and stopped at its cleanup."""
@@ -100,9 +106,17 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
         else:
             response.headers[HTTP_HEADER] = correlation_id
             if log.isEnabledFor(logging.INFO):
-                log.info("%s %s %d", request.method, request.path, response.status, extra={
-                    "route": _route_of(request), "status": response.status,
-                    "seconds": round(time.perf_counter() - started, 4)})
+                log.info(
+                    "%s %s %d",
+                    request.method,
+                    request.path,
+                    response.status,
+                    extra={
+                        "route": _route_of(request),
+                        "status": response.status,
+                        "seconds": round(time.perf_counter() - started, 4),
+                    },
+                )
             return response
         finally:
             unbind(token)
@@ -119,8 +133,11 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
             reason = exc.reason
             if exc.status == 413:
                 reason = f"body: larger than {config.api.max_body_bytes} bytes"
-            return web.json_response({"error": reason}, status=exc.status, headers={
-                k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")})
+            return web.json_response(
+                {"error": reason},
+                status=exc.status,
+                headers={k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")},
+            )
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -136,23 +153,30 @@ def build_app(config: Config, publisher: Publisher, paged: PagedIndex | None = N
     async def ready(request: web.Request) -> web.Response:
         ok, reason = await publisher.ready()
         # The paged index is reported, not required: incidents must get in even while it catches up.
-        return web.json_response({"ready": ok, "kafka": reason, "paged_index": answers.index_status(),
-                                  "silence_index": silence_index.status()},
-                                 status=200 if ok else 503)
+        return web.json_response(
+            {
+                "ready": ok,
+                "kafka": reason,
+                "paged_index": answers.index_status(),
+                "silence_index": silence_index.status(),
+            },
+            status=200 if ok else 503,
+        )
 
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(openapi_document())
 
     async def prometheus(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app.add_routes([
-        web.get("/healthz", healthz),
-        web.get("/ready", ready),
-        web.get("/openapi.json", openapi),
-        web.get("/metrics", prometheus),
-    ])
+    app.add_routes(
+        [
+            web.get("/healthz", healthz),
+            web.get("/ready", ready),
+            web.get("/openapi.json", openapi),
+            web.get("/metrics", prometheus),
+        ]
+    )
     app.add_routes(native.routes(doors, limiter))
     app.add_routes(iris.routes(doors, limiter))
     app.add_routes(pagerduty.routes(doors, limiter))
@@ -246,5 +270,3 @@ def run_api(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
-
-

@@ -76,10 +76,18 @@ class Known:
     def view(self, now_us: int) -> SilenceView:
         s = self.silence
         return SilenceView(
-            silence_id=s.silence_id, application=s.application, state=self.state(now_us),
-            starts=from_us(s.starts), ends=from_us(s.ends), plans=list(s.plans) if s.plans is not None else None,
-            match={k: v[0] if len(v) == 1 else list(v) for k, v in s.match.items()}, match_re=dict(s.match_re),
-            created_by=s.created_by, comment=s.comment, updated_at=from_us(self.updated_at))
+            silence_id=s.silence_id,
+            application=s.application,
+            state=self.state(now_us),
+            starts=from_us(s.starts),
+            ends=from_us(s.ends),
+            plans=list(s.plans) if s.plans is not None else None,
+            match={k: v[0] if len(v) == 1 else list(v) for k, v in s.match.items()},
+            match_re=dict(s.match_re),
+            created_by=s.created_by,
+            comment=s.comment,
+            updated_at=from_us(self.updated_at),
+        )
 
 
 def unsilenced(known: Known, at_us: int) -> Known:
@@ -106,8 +114,15 @@ class SilenceIndex:
     """The silences of every application. `apply` and the queries are thread-safe; `start()` runs
     the Kafka reader (or `read_to_end()` reads once, for the command line)."""
 
-    def __init__(self, bootstrap: str, engine: Engine, *, topic: str | None = None,
-                 retention: float = RETENTION, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        engine: Engine,
+        *,
+        topic: str | None = None,
+        retention: float = RETENTION,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.bootstrap = bootstrap
         self.engine = engine
         self.topic = topic or names.INCIDENTS
@@ -210,14 +225,17 @@ class SilenceIndex:
                 self.stopping.wait(1.0)
 
     def _config(self) -> dict[str, Any]:
-        return client_config(self.bootstrap, **{
-            "client.id": f"streamproc-silences-{os.getpid()}",
-            # Never subscribed nor committed: a group id is only what librdkafka wants to see.
-            "group.id": f"streamproc-silences-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 100,
-        })
+        return client_config(
+            self.bootstrap,
+            **{
+                "client.id": f"streamproc-silences-{os.getpid()}",
+                # Never subscribed nor committed: a group id is only what librdkafka wants to see.
+                "group.id": f"streamproc-silences-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 100,
+            },
+        )
 
     def _follow(self) -> None:
         consumer = Consumer(self._config())
@@ -281,8 +299,9 @@ class SilenceIndex:
         with self._lock:
             partitions = list(self._positions)
             if self._admin is None:
-                self._admin = AdminClient(client_config(self.bootstrap,
-                                                        **{"client.id": f"streamproc-silences-{os.getpid()}"}))
+                self._admin = AdminClient(
+                    client_config(self.bootstrap, **{"client.id": f"streamproc-silences-{os.getpid()}"})
+                )
             admin = self._admin
         if not partitions:
             return True
@@ -305,8 +324,9 @@ class SilenceIndex:
         error: BaseException | None = None
         while (remaining := deadline - time.monotonic()) > 0 and not self.stopping.is_set():
             attempt = min(remaining, _LIST_OFFSETS_TRY)
-            futures = admin.list_offsets({TopicPartition(self.topic, p): latest for p in partitions},
-                                         request_timeout=attempt)
+            futures = admin.list_offsets(
+                {TopicPartition(self.topic, p): latest for p in partitions}, request_timeout=attempt
+            )
             try:
                 return {tp.partition: future.result(timeout=attempt).offset for tp, future in futures.items()}
             except Exception as exc:

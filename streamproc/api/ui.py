@@ -213,38 +213,63 @@ def routes(config: Config, index: StatusIndex, bootstrap: str, prefix: str = "/u
             answer.set_cookie(COOKIE, session_value(token), httponly=True, samesite="Strict", path=prefix)
             raise answer
         if not authorized(request, token):
-            raise ApiError(401, "the status page needs api.ui_token",
-                           headers={"WWW-Authenticate": 'Basic realm="streamproc status"'})
+            raise ApiError(
+                401,
+                "the status page needs api.ui_token",
+                headers={"WWW-Authenticate": 'Basic realm="streamproc status"'},
+            )
 
     def helpers(now_us: int) -> dict[str, Any]:
-        return {"age": lambda v: _age(v, now_us), "when": lambda v: format_time(v) if v is not None else "",
-                "link": lambda s: f"{prefix}/incidents/{s.incident_id}", "prefix": prefix, "style": _STYLE,
-                "poll_ms": POLL_MS, "now": format_us(now_us)}
+        return {
+            "age": lambda v: _age(v, now_us),
+            "when": lambda v: format_time(v) if v is not None else "",
+            "link": lambda s: f"{prefix}/incidents/{s.incident_id}",
+            "prefix": prefix,
+            "style": _STYLE,
+            "poll_ms": POLL_MS,
+            "now": format_us(now_us),
+        }
 
     def open_incidents() -> tuple[int, list[IncidentSummary]]:
         version = index.version
         return version, index.query(Query(status="open"))
 
     def html(text: str) -> web.Response:
-        return web.Response(text=text, content_type="text/html", headers={
-            "Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"})
+        return web.Response(
+            text=text,
+            content_type="text/html",
+            headers={
+                "Cache-Control": "no-store",
+                "X-Frame-Options": "DENY",
+                "Referrer-Policy": "no-referrer",
+                "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
+            },
+        )
 
     async def page(request: web.Request) -> web.Response:
         check(request)
         now_us = int(time.time() * 1_000_000)
         version, found = open_incidents()
-        return html(_ENV.get_template("index.html").render(
-            title="streamproc: what is open", incidents=found, version=version, oncall=on_call(config, now_us),
-            **helpers(now_us)))
+        return html(
+            _ENV.get_template("index.html").render(
+                title="streamproc: what is open",
+                incidents=found,
+                version=version,
+                oncall=on_call(config, now_us),
+                **helpers(now_us),
+            )
+        )
 
     async def fragment(request: web.Request) -> web.Response:
         check(request)
         if request.query.get("v") == str(index.version):
             return web.Response(status=204, headers={"Cache-Control": "no-store"})
         version, found = open_incidents()
-        return html(_ENV.get_template("open.html").render(incidents=found, version=version,
-                                                          **helpers(int(time.time() * 1_000_000))))
+        return html(
+            _ENV.get_template("open.html").render(
+                incidents=found, version=version, **helpers(int(time.time() * 1_000_000))
+            )
+        )
 
     async def incident(request: web.Request) -> web.Response:
         check(request)
@@ -255,8 +280,11 @@ def routes(config: Config, index: StatusIndex, bootstrap: str, prefix: str = "/u
         except Exception as exc:  # the broker is away: the summary still shows
             log.warning("status page: timeline of %s not read: %s", incident_id, exc)
             rows = [("", "unavailable", "the topics could not be read just now")]
-        return html(_ENV.get_template("incident.html").render(
-            title=f"incident {incident_id}", s=index.get(incident_id), timeline=rows, **helpers(now_us)))
+        return html(
+            _ENV.get_template("incident.html").render(
+                title=f"incident {incident_id}", s=index.get(incident_id), timeline=rows, **helpers(now_us)
+            )
+        )
 
     return [
         web.get(prefix, page),

@@ -37,7 +37,8 @@ class ApiSettings(BaseModel):
         default=86400.0, description="How far back the index of who was paged for what reads (for 'claim last')"
     )
     ui_token: str | None = Field(
-        default=None, min_length=16,
+        default=None,
+        min_length=16,
         description=(
             "Issue 22: the secret of the read-only status page /ui (`/ui?token=...` once, then a cookie; or "
             "`Authorization: Bearer`, or basic auth with it as the password). Unset: /ui answers 404"

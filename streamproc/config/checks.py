@@ -29,15 +29,23 @@ def check_references(config: Config, source: Source) -> list[Issue]:
     for uname, user in users.items():
         for app in user.app_modes:
             if app not in config.applications:
-                issues.append(source.issue(("users", uname, "app_modes", app), f"unknown application {app!r}",
-                                           "warning"))
+                issues.append(
+                    source.issue(("users", uname, "app_modes", app), f"unknown application {app!r}", "warning")
+                )
         for i, rule in enumerate(user.downgrade):
             if rule.to not in user.contacts:
-                then = ("go by email" if "email" in user.contacts
-                        else "become undeliverable (no-contact): there is no email either")
-                issues.append(source.issue(("users", uname, "downgrade", i, "to"),
-                                           f"user {uname!r} has no {rule.to} contact: messages this rule "
-                                           f"downgrades {then}", "warning"))
+                then = (
+                    "go by email"
+                    if "email" in user.contacts
+                    else "become undeliverable (no-contact): there is no email either"
+                )
+                issues.append(
+                    source.issue(
+                        ("users", uname, "downgrade", i, "to"),
+                        f"user {uname!r} has no {rule.to} contact: messages this rule downgrades {then}",
+                        "warning",
+                    )
+                )
 
     for tname, team in config.teams.items():
         for i, member in enumerate(team.members):
@@ -49,8 +57,12 @@ def check_references(config: Config, source: Source) -> list[Issue]:
         for i, override in enumerate(team.overrides):
             need_user(override.user, ("teams", tname, "overrides", i, "user"))
             if override.rotation not in team.rotations:
-                issues.append(source.issue(("teams", tname, "overrides", i, "role"),
-                                           f"team {tname!r} has no rotation {override.rotation!r}"))
+                issues.append(
+                    source.issue(
+                        ("teams", tname, "overrides", i, "role"),
+                        f"team {tname!r} has no rotation {override.rotation!r}",
+                    )
+                )
 
     for pname, plan in config.plans.items():
         need_user(plan.owner, ("plans", pname, "owner"))
@@ -60,14 +72,20 @@ def check_references(config: Config, source: Source) -> list[Issue]:
             # batching (that may be the intent, hence a warning).
             waits = [n.wait for n in plan.steps[0] if n.wait > 0]
             if waits and plan.batching.window < min(waits):
-                issues.append(source.issue(("plans", pname, "batching", "window"),
-                                           f"batching window ({plan.batching.window}s) is shorter than the "
-                                           f"plan's first wait ({min(waits)}s): one incident's pages never fall "
-                                           "in one window", "warning"))
+                issues.append(
+                    source.issue(
+                        ("plans", pname, "batching", "window"),
+                        f"batching window ({plan.batching.window}s) is shorter than the "
+                        f"plan's first wait ({min(waits)}s): one incident's pages never fall "
+                        "in one window",
+                        "warning",
+                    )
+                )
         for s, step in enumerate(plan.steps):
             if all(n.optional for n in step):
-                issues.append(source.issue(("plans", pname, "steps", s),
-                                           "step has no non-optional notification", "warning"))
+                issues.append(
+                    source.issue(("plans", pname, "steps", s), "step has no non-optional notification", "warning")
+                )
             for j, note in enumerate(step):
                 path: tuple[str | int, ...] = ("plans", pname, "steps", s, j)
                 if note.template not in config.templates:
@@ -89,21 +107,34 @@ def check_references(config: Config, source: Source) -> list[Issue]:
     for name, monitor in config.heartbeats.items():
         where: tuple[str | int, ...] = ("heartbeats", name)
         if not NAME_RE.match(name):
-            issues.append(source.issue(where, f"monitor name {name!r} must be 1-200 letters, digits, '.', '_', "
-                                              "':' or '-', starting with a letter or digit"))
+            issues.append(
+                source.issue(
+                    where,
+                    f"monitor name {name!r} must be 1-200 letters, digits, '.', '_', "
+                    "':' or '-', starting with a letter or digit",
+                )
+            )
         if monitor.application not in config.applications:
             issues.append(source.issue((*where, "application"), f"unknown application {monitor.application!r}"))
         target_plan = config.plans.get(monitor.plan)
         if target_plan is None:
             issues.append(source.issue((*where, "plan"), f"unknown plan {monitor.plan!r}"))
         elif any(n.dynamic is not None for step in target_plan.steps for n in step):
-            issues.append(source.issue((*where, "plan"), f"plan {monitor.plan!r} uses dynamic targets, which a "
-                                                         "monitor's incident does not have"))
+            issues.append(
+                source.issue(
+                    (*where, "plan"),
+                    f"plan {monitor.plan!r} uses dynamic targets, which a monitor's incident does not have",
+                )
+            )
         for key in RESERVED_CONTEXT:
             if key in monitor.context:
-                issues.append(source.issue((*where, "context", key), f"{key!r} is set by the monitor when it "
-                                                                     "expires (this value is replaced)",
-                                           "warning"))
+                issues.append(
+                    source.issue(
+                        (*where, "context", key),
+                        f"{key!r} is set by the monitor when it expires (this value is replaced)",
+                        "warning",
+                    )
+                )
 
     allowed_modes = {*MODES, "default"}
     for tname, by_app in config.templates.items():
@@ -113,8 +144,11 @@ def check_references(config: Config, source: Source) -> list[Issue]:
             for mode in by_mode:
                 if mode not in allowed_modes:
                     expected = ", ".join(sorted(allowed_modes))
-                    issues.append(source.issue(("templates", tname, app, mode),
-                                               f"unknown mode {mode!r} (expected one of {expected})"))
+                    issues.append(
+                        source.issue(
+                            ("templates", tname, app, mode), f"unknown mode {mode!r} (expected one of {expected})"
+                        )
+                    )
     return issues
 
 
@@ -130,6 +164,7 @@ def check_templates(config: Config, source: Source) -> list[Issue]:
                         continue
                     problem = compile_error(text)
                     if problem:
-                        issues.append(source.issue(("templates", tname, app, mode, name),
-                                                   f"template syntax error: {problem}"))
+                        issues.append(
+                            source.issue(("templates", tname, app, mode, name), f"template syntax error: {problem}")
+                        )
     return issues

@@ -27,8 +27,10 @@ class HeartbeatMonitor(BaseModel):
 
     application: str = Field(min_length=1, description="The application whose heartbeats feed it")
     plan: str = Field(min_length=1, description="The plan of the incident it triggers when a heartbeat is late")
-    interval: Duration = Field(ge=INTERVAL_MIN, le=INTERVAL_MAX,
-                               description="Seconds (or 90s / 5m / 26h / 7d), 10s .. 30d")
-    context: dict[str, Any] = Field(default_factory=dict,
-                                    description="Context of the incident it triggers (plus heartbeat, "
-                                                "last_heartbeat and interval)")
+    interval: Duration = Field(
+        ge=INTERVAL_MIN, le=INTERVAL_MAX, description="Seconds (or 90s / 5m / 26h / 7d), 10s .. 30d"
+    )
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Context of the incident it triggers (plus heartbeat, last_heartbeat and interval)",
+    )

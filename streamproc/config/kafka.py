@@ -46,13 +46,19 @@ class KafkaSettings(BaseModel):
         default=True, description="Verify that the broker's certificate names the host connected to"
     )
     replication_factor: int | None = Field(
-        default=None, ge=1, le=32767,
+        default=None,
+        ge=1,
+        le=32767,
         description="Replication factor of the topics streamproc creates, and the least it accepts on existing "
-                    "ones (default: the cluster's default.replication.factor; 3 in production)")
+        "ones (default: the cluster's default.replication.factor; 3 in production)",
+    )
     min_insync_replicas: int | None = Field(
-        default=None, ge=1, le=32767,
+        default=None,
+        ge=1,
+        le=32767,
         description="min.insync.replicas of the topics streamproc creates (default: the cluster's; 2 with "
-                    "replication 3)")
+        "replication 3)",
+    )
 
     @property
     def uses_sasl(self) -> bool:
@@ -64,21 +70,30 @@ class KafkaSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> KafkaSettings:
-        if (self.replication_factor is not None and self.min_insync_replicas is not None
-                and self.min_insync_replicas > self.replication_factor):
-            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) cannot exceed replication_factor "
-                             f"({self.replication_factor}): no write could succeed")
+        if (
+            self.replication_factor is not None
+            and self.min_insync_replicas is not None
+            and self.min_insync_replicas > self.replication_factor
+        ):
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) cannot exceed replication_factor "
+                f"({self.replication_factor}): no write could succeed"
+            )
         if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
             raise ValueError("ssl_cert_file and ssl_key_file go together")
         tls_files = [n for n in ("ssl_ca_file", "ssl_cert_file", "ssl_key_file") if getattr(self, n)]
         if tls_files and not self.uses_tls:
-            raise ValueError(f"{', '.join(tls_files)} need security_protocol SSL or SASL_SSL "
-                             f"(it is {self.security_protocol})")
-        sasl_fields = [n for n in ("sasl_username", "sasl_password", "sasl_password_env", "sasl_password_file")
-                       if getattr(self, n)]
+            raise ValueError(
+                f"{', '.join(tls_files)} need security_protocol SSL or SASL_SSL (it is {self.security_protocol})"
+            )
+        sasl_fields = [
+            n for n in ("sasl_username", "sasl_password", "sasl_password_env", "sasl_password_file") if getattr(self, n)
+        ]
         if self.uses_sasl and not self.sasl_username:
             raise ValueError(f"security_protocol {self.security_protocol} needs sasl_username")
         if sasl_fields and not self.uses_sasl:
-            raise ValueError(f"{', '.join(sasl_fields)} need security_protocol SASL_PLAINTEXT or SASL_SSL "
-                             f"(it is {self.security_protocol})")
+            raise ValueError(
+                f"{', '.join(sasl_fields)} need security_protocol SASL_PLAINTEXT or SASL_SSL "
+                f"(it is {self.security_protocol})"
+            )
         return self

@@ -121,9 +121,7 @@ class Notification(_Strict):
             if self.role is None or self.target is None:
                 raise ValueError("role and target are required (or dynamic)")
             if not ROLE_RE.match(self.role):
-                raise ValueError(
-                    f"role must be user, team, manager, oncall or oncall-<rotation> (got {self.role!r})"
-                )
+                raise ValueError(f"role must be user, team, manager, oncall or oncall-<rotation> (got {self.role!r})")
         return self
 
     @property
@@ -166,13 +164,15 @@ class Config(_Strict):
     plans: dict[str, Plan] = Field(default_factory=dict)
     templates: Templates = Field(default_factory=dict)
     heartbeats: dict[str, HeartbeatMonitor] = Field(
-        default_factory=dict, description="Spec §8: heartbeat monitors (dead man's switches), by name")
+        default_factory=dict, description="Spec §8: heartbeat monitors (dead man's switches), by name"
+    )
     senders: SendersSettings = Field(
         default_factory=SendersSettings, description="streamproc extension: vendor settings for the senders"
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="streamproc extension: the HTTP API")
     status: StatusSettings = Field(
-        default_factory=StatusSettings, description="streamproc extension: the status topic (issue 22)")
+        default_factory=StatusSettings, description="streamproc extension: the status topic (issue 22)"
+    )
     kafka: KafkaSettings = Field(
         default_factory=KafkaSettings,
         description="streamproc extension: TLS and SASL towards the brokers (STREAMPROC_KAFKA_* override)",

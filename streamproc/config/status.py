@@ -12,7 +12,12 @@ class StatusSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     resolved_retention: Duration = Field(
-        default=3600, ge=0, le=30 * 86400,
-        description=("How long a resolved instance stays on the status topic (and in `streamproc incidents`, "
-                     "the API and /ui) before the worker writes its tombstone; seconds or 90s / 5m / 1h / 7d, "
-                     "default 1h"))
+        default=3600,
+        ge=0,
+        le=30 * 86400,
+        description=(
+            "How long a resolved instance stays on the status topic (and in `streamproc incidents`, "
+            "the API and /ui) before the worker writes its tombstone; seconds or 90s / 5m / 1h / 7d, "
+            "default 1h"
+        ),
+    )

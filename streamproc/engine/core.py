@@ -84,8 +84,9 @@ class Result:
         return self.state.wake_at
 
 
-def message_id(incident_id: str, instance: int, step: int, notification: int, repeat: int,
-               user: str, mode: str, at_us: int) -> str:
+def message_id(
+    incident_id: str, instance: int, step: int, notification: int, repeat: int, user: str, mode: str, at_us: int
+) -> str:
     """Deterministic id. The scheduled time is part of it so a step restarted by an unclaim
     pages again instead of being taken for a duplicate."""
     raw = f"{incident_id}\x1f{instance}\x1f{step}\x1f{notification}\x1f{repeat}\x1f{user}\x1f{mode}\x1f{at_us}"
@@ -129,8 +130,10 @@ class Engine:
         if needed is None:
             needed = self._needed[trigger.plan] = max(_dynamic_indices(plan), default=-1)
         if needed >= len(trigger.dynamic_targets):
-            return (f"dynamic_targets: plan {trigger.plan!r} uses dynamic index {needed} but the "
-                    f"trigger has {len(trigger.dynamic_targets)} dynamic target(s)")
+            return (
+                f"dynamic_targets: plan {trigger.plan!r} uses dynamic index {needed} but the "
+                f"trigger has {len(trigger.dynamic_targets)} dynamic target(s)"
+            )
         return None
 
     # ---- driving -------------------------------------------------------------------------
@@ -140,8 +143,10 @@ class Engine:
         if monitor is None:
             return f"heartbeat: unknown monitor {event.heartbeat!r}"
         if event.application != monitor.application:
-            return (f"application: monitor {event.heartbeat!r} belongs to application {monitor.application!r}, "
-                    f"not {event.application!r}")
+            return (
+                f"application: monitor {event.heartbeat!r} belongs to application {monitor.application!r}, "
+                f"not {event.application!r}"
+            )
         return None
 
     def check_silence(self, event: Silence | Unsilence, at_us: int | None = None) -> str | None:
@@ -157,8 +162,9 @@ class Engine:
         return None
 
     # ---- driving -------------------------------------------------------------------------
-    def handle(self, state: IncidentState | None, event: Event | Heartbeat, at_us: int,
-               silences: SilenceBook = NO_SILENCES) -> Result:
+    def handle(
+        self, state: IncidentState | None, event: Event | Heartbeat, at_us: int, silences: SilenceBook = NO_SILENCES
+    ) -> Result:
         """Apply one event that happened at `at_us` (its `at`, or its record's timestamp).
         `silences`: the silences known at `at_us` (spec §8), for a trigger that starts an instance,
         an unclaim of one claimed before it started, and monitor expiries due before `at_us`.
@@ -180,7 +186,7 @@ class Engine:
         # advance() returns a fresh state when it changed anything: no need to copy that one again.
         s = result.state.clone() if result.state is state and not fresh else result.state
         if event.event_id is not None:
-            s.seen_events = [*s.seen_events[-(SEEN_EVENTS_KEPT - 1):], event.event_id]
+            s.seen_events = [*s.seen_events[-(SEEN_EVENTS_KEPT - 1) :], event.event_id]
         audit = self._apply(s, event, at_us, silences, result.emitted)
         if audit is not None:
             _update(s, version=s.version + 1)
@@ -188,8 +194,7 @@ class Engine:
         result.state = s
         return result
 
-    def silences_changed(self, state: IncidentState, before: SilenceBook, after: SilenceBook,
-                         at_us: int) -> Result:
+    def silences_changed(self, state: IncidentState, before: SilenceBook, after: SilenceBook, at_us: int) -> Result:
         """Spec §8: the known silences changed at `at_us` (from `before` to `after`). First runs what
         was due before `at_us` under `before` (silenced instances that started, monitor expiries,
         sends), then moves a still silenced instance's start E to the first time `>= at_us` at which
@@ -218,8 +223,9 @@ class Engine:
                 apps = (*apps, monitor.application)
         return apps
 
-    def advance(self, state: IncidentState, until_us: int, inclusive: bool = True,
-                silences: SilenceBook = NO_SILENCES) -> Result:
+    def advance(
+        self, state: IncidentState, until_us: int, inclusive: bool = True, silences: SilenceBook = NO_SILENCES
+    ) -> Result:
         """Emit everything scheduled before `until_us` (or at it, when inclusive). `silences`: the
         known silences (spec §8), which a monitor expiry due by then needs."""
         if state.monitor_due is not None or state.status == "silenced":
@@ -256,17 +262,20 @@ class Engine:
                 pending, i = s.pending, 0
                 continue
             _update(s, status="exhausted")
-            out.append(Emitted(
-                new_exhausted(from_us(s.step_end), s.incident_id, s.instance),
-                (s.step_end, s.incident_id, len(plan.steps) + 1, 0, 0, "", ""),
-            ))
+            out.append(
+                Emitted(
+                    new_exhausted(from_us(s.step_end), s.incident_id, s.instance),
+                    (s.step_end, s.incident_id, len(plan.steps) + 1, 0, 0, "", ""),
+                )
+            )
             pending, i = [], 0
             break
         if out or i:
             _update(s, pending=pending[i:], version=s.version + 1)
 
-    def _advance_maintenance(self, state: IncidentState, until_us: int, inclusive: bool,
-                             silences: SilenceBook) -> Result:
+    def _advance_maintenance(
+        self, state: IncidentState, until_us: int, inclusive: bool, silences: SilenceBook
+    ) -> Result:
         """`advance` for a silenced instance or a waiting monitor (spec §8). At one instant, a
         silenced instance starts and a monitor expires before that instant's sends."""
         last = until_us if inclusive else until_us - 1
@@ -315,14 +324,21 @@ class Engine:
         _update(s, monitor_due=None)
         assert s.monitor is not None and s.monitor_last is not None
         monitor = self.config.heartbeats.get(s.monitor)
-        if monitor is None or monitor.plan not in self.config.plans or \
-                monitor.application not in self.config.applications:
+        if (
+            monitor is None
+            or monitor.plan not in self.config.plans
+            or monitor.application not in self.config.applications
+        ):
             return None
         if s.is_open:
             s.absorbed += 1
             return self._audit(s, "absorbed", at)
-        context = {**monitor.context, "heartbeat": s.monitor, "last_heartbeat": format_us(s.monitor_last),
-                   "interval": monitor.interval}
+        context = {
+            **monitor.context,
+            "heartbeat": s.monitor,
+            "last_heartbeat": format_us(s.monitor_last),
+            "interval": monitor.interval,
+        }
         self._open(s, monitor.plan, monitor.application, context, [], at, silences, out)
         _update(s, monitor_opened=True)
         return self._audit(s, "triggered", at)
@@ -339,30 +355,44 @@ class Engine:
         return result
 
     # ---- events --------------------------------------------------------------------------
-    def _apply(self, s: IncidentState, event: Event | Heartbeat, at: int, silences: SilenceBook,
-               out: list[Emitted]) -> Audit | None:
+    def _apply(
+        self, s: IncidentState, event: Event | Heartbeat, at: int, silences: SilenceBook, out: list[Emitted]
+    ) -> Audit | None:
         """Mutates the working copy `s`; returns the audit record when something changed."""
         if isinstance(event, Trigger):
             if s.is_open:
                 s.absorbed += 1
                 return self._audit(s, "absorbed", at)
-            self._open(s, event.plan, event.application, dict(event.context), list(event.dynamic_targets), at,
-                       silences, out)
+            self._open(
+                s, event.plan, event.application, dict(event.context), list(event.dynamic_targets), at, silences, out
+            )
             return self._audit(s, "triggered", at)
         if isinstance(event, Heartbeat):
             audit = None
             if s.monitor_opened and s.is_open:  # the monitor's incident: a normal resolve at h
                 audit = self._resolve(s, at)
             monitor = self.config.heartbeats[event.heartbeat]
-            _update(s, monitor=event.heartbeat, monitor_last=at, monitor_due=at + monitor.interval * US_PER_S,
-                    version=s.version + 1)
+            _update(
+                s,
+                monitor=event.heartbeat,
+                monitor_last=at,
+                monitor_due=at + monitor.interval * US_PER_S,
+                version=s.version + 1,
+            )
             return audit
         if isinstance(event, Claim | Acknowledge):
             if s.status not in ("escalating", "exhausted", "silenced") or s.plan is None:
                 return None
             owner = event.owner if isinstance(event, Claim) else (event.application or s.application)
-            _update(s, claimed_step=self._step_started_by(s, at), claimed_at=at, owner=owner, status="claimed",
-                    pending=[], silenced_until=None)
+            _update(
+                s,
+                claimed_step=self._step_started_by(s, at),
+                claimed_at=at,
+                owner=owner,
+                status="claimed",
+                pending=[],
+                silenced_until=None,
+            )
             return self._audit(s, "claimed", at, owner=owner)
         if isinstance(event, Unclaim):
             if s.status != "claimed" or s.claimed_step is None:
@@ -391,12 +421,34 @@ class Engine:
         _update(s, plan=None, context={}, dynamic_targets=[])
         return audit
 
-    def _open(self, s: IncidentState, plan: str, application: str, context: dict[str, Any],
-              dynamic_targets: list[DynamicTarget], at: int, silences: SilenceBook, out: list[Emitted]) -> None:
+    def _open(
+        self,
+        s: IncidentState,
+        plan: str,
+        application: str,
+        context: dict[str, Any],
+        dynamic_targets: list[DynamicTarget],
+        at: int,
+        silences: SilenceBook,
+        out: list[Emitted],
+    ) -> None:
         """Start a new instance at `at`: step 1 now, or silenced until E (spec §8)."""
-        _update(s, instance=s.instance + 1, status="escalating", plan_name=plan, plan=self.config.plans[plan],
-                application=application, context=context, dynamic_targets=dynamic_targets, created=at,
-                absorbed=0, claimed_at=None, claimed_step=None, owner=None, monitor_opened=False)
+        _update(
+            s,
+            instance=s.instance + 1,
+            status="escalating",
+            plan_name=plan,
+            plan=self.config.plans[plan],
+            application=application,
+            context=context,
+            dynamic_targets=dynamic_targets,
+            created=at,
+            absorbed=0,
+            claimed_at=None,
+            claimed_step=None,
+            owner=None,
+            monitor_opened=False,
+        )
         held = silences.hold(application, plan, context, at) if silences.by_app else None
         if held is None:
             if s.silence_id is not None or s.unstarted:
@@ -404,10 +456,22 @@ class Engine:
             self._start_step(s, 0, at)
             return
         silence_id, start = held
-        _update(s, status="silenced", silenced_until=start, silence_id=silence_id, unstarted=True, step=0,
-                step_start=start, step_end=start, pending=[])
-        out.append(Emitted(new_silenced(from_us(at), s.incident_id, s.instance, silence_id),
-                           (at, s.incident_id, 0, 0, 0, "", "")))
+        _update(
+            s,
+            status="silenced",
+            silenced_until=start,
+            silence_id=silence_id,
+            unstarted=True,
+            step=0,
+            step_start=start,
+            step_end=start,
+            pending=[],
+        )
+        out.append(
+            Emitted(
+                new_silenced(from_us(at), s.incident_id, s.instance, silence_id), (at, s.incident_id, 0, 0, 0, "", "")
+            )
+        )
 
     @staticmethod
     def _audit(s: IncidentState, kind: AuditKind, at: int, owner: str | None = None) -> Audit:
@@ -449,8 +513,13 @@ class Engine:
                 owner = s.plan.owner
                 rows.append((start, j, 0, owner or "", len(rows), owner, f"{role}:{target}"))
         rows.sort()
-        _update(s, step=index, step_start=start, step_end=start + max(n.duration for n in notes) * US_PER_S,
-                pending=[Pending(row[0], row[1], row[2], row[5], row[6]) for row in rows])
+        _update(
+            s,
+            step=index,
+            step_start=start,
+            step_end=start + max(n.duration for n in notes) * US_PER_S,
+            pending=[Pending(row[0], row[1], row[2], row[5], row[6]) for row in rows],
+        )
 
     @staticmethod
     def _role_target(s: IncidentState, note: Notification) -> tuple[str, str]:
@@ -512,17 +581,32 @@ class Engine:
             self._routes[key] = route
         return route
 
-    def _send(self, s: IncidentState, p: Pending, step_no: int, user: str, priority: Priority,
-              role: str, target: str, template: str | None, unresolved: str | None = None) -> Emitted:
+    def _send(
+        self,
+        s: IncidentState,
+        p: Pending,
+        step_no: int,
+        user: str,
+        priority: Priority,
+        role: str,
+        target: str,
+        template: str | None,
+        unresolved: str | None = None,
+    ) -> Emitted:
         at = from_us(p.at)
-        what, mode, destination = self._routes.get((s.application, user, priority)) or \
-            self._route(s.application, user, priority)
+        what, mode, destination = self._routes.get((s.application, user, priority)) or self._route(
+            s.application, user, priority
+        )
         sort_key = (p.at, s.incident_id, step_no, p.notification, p.repeat, user, mode)
         if destination is None:
             if what == "drop":
                 return Emitted(new_dropped(at, s.incident_id, s.instance, step_no, user), sort_key)
-            return Emitted(new_undeliverable(at, s.incident_id, s.instance, step_no, user,
-                                             "no-mode" if what == "no-mode" else "no-contact"), sort_key)
+            return Emitted(
+                new_undeliverable(
+                    at, s.incident_id, s.instance, step_no, user, "no-mode" if what == "no-mode" else "no-contact"
+                ),
+                sort_key,
+            )
         if template is None:
             subject, body, html, error = self._unresolved_text(s, step_no, p.notification, unresolved or "")
         else:
@@ -530,25 +614,51 @@ class Engine:
             # reads (repeats always do; often the whole team does): render once for them.
             v = self._varying.get((template, s.application, mode))
             if v is None:
-                v = self._varying[(template, s.application, mode)] = self.renderer.varying(template, s.application,
-                                                                                           mode)
-            cache_key = (s.incident_id, s.instance, s.created, template, mode, step_no if v[0] else None,
-                         priority if v[1] else None, role if v[2] else None, target if v[3] else None,
-                         user if v[4] else None)
+                v = self._varying[(template, s.application, mode)] = self.renderer.varying(
+                    template, s.application, mode
+                )
+            cache_key = (
+                s.incident_id,
+                s.instance,
+                s.created,
+                template,
+                mode,
+                step_no if v[0] else None,
+                priority if v[1] else None,
+                role if v[2] else None,
+                target if v[3] else None,
+                user if v[4] else None,
+            )
             rendered = self._rendered.get(cache_key)
             if rendered is None:
-                rendered = self.renderer.render(template, s.application, mode,
-                                                self._variables(s, step_no, priority, role, target, user, mode))
+                rendered = self.renderer.render(
+                    template, s.application, mode, self._variables(s, step_no, priority, role, target, user, mode)
+                )
                 if len(self._rendered) >= 4096:
                     self._rendered.clear()
                 self._rendered[cache_key] = rendered
-            subject, body, html, error = (rendered.subject, rendered.body, rendered.email_html,
-                                          rendered.render_error)
+            subject, body, html, error = (rendered.subject, rendered.body, rendered.email_html, rendered.render_error)
         message = new_message(
-            at, s.incident_id, s.instance, s.plan_name, s.application, step_no, p.notification, p.repeat, role,
-            target, user, priority, mode, destination, subject, body, error,  # type: ignore[arg-type]
+            at,
+            s.incident_id,
+            s.instance,
+            s.plan_name,
+            s.application,
+            step_no,
+            p.notification,
+            p.repeat,
+            role,
+            target,
+            user,
+            priority,
+            mode,  # type: ignore[arg-type]
+            destination,
+            subject,
+            body,
+            error,
             message_id(s.incident_id, s.instance, step_no, p.notification, p.repeat, user, mode, p.at),
-            unresolved, html,
+            unresolved,
+            html,
         )
         return Emitted(message, sort_key)
 
@@ -556,23 +666,37 @@ class Engine:
         owner = p.user
         owner_user = self.config.users.get(owner) if owner else None
         if owner is None or owner_user is None or not owner_user.active:
-            return Emitted(new_undeliverable(from_us(p.at), s.incident_id, s.instance, step_no, owner, "unresolved"),
-                           self._key(s, p, step_no, owner, ""))
+            return Emitted(
+                new_undeliverable(from_us(p.at), s.incident_id, s.instance, step_no, owner, "unresolved"),
+                self._key(s, p, step_no, owner, ""),
+            )
         return self._send(s, p, step_no, owner, "low", "owner", owner, None, unresolved=p.unresolved)
 
-    def _unresolved_text(self, s: IncidentState, step_no: int, notification: int,
-                         unresolved: str) -> tuple[str, str, str | None, bool]:
+    def _unresolved_text(
+        self, s: IncidentState, step_no: int, notification: int, unresolved: str
+    ) -> tuple[str, str, str | None, bool]:
         subject = f"[streamproc] {s.incident_id}: {unresolved} resolved to nobody"
-        body = (f"Incident {s.incident_id} (plan {s.plan_name}, application {s.application}), step {step_no}, "
-                f"notification {notification}: {unresolved} resolved to nobody, so nobody was paged for it. "
-                f"You own plan {s.plan_name}.")
+        body = (
+            f"Incident {s.incident_id} (plan {s.plan_name}, application {s.application}), step {step_no}, "
+            f"notification {notification}: {unresolved} resolved to nobody, so nobody was paged for it. "
+            f"You own plan {s.plan_name}."
+        )
         return subject, body, None, False
 
-    def _variables(self, s: IncidentState, step_no: int, priority: str, role: str, target: str,
-                   user: str, mode: str) -> dict[str, Any]:
+    def _variables(
+        self, s: IncidentState, step_no: int, priority: str, role: str, target: str, user: str, mode: str
+    ) -> dict[str, Any]:
         incident = {
-            "id": s.incident_id, "instance": s.instance, "plan": s.plan_name, "application": s.application,
-            "step": step_no, "priority": priority, "role": role, "target": target, "user": user,
-            "mode": mode, "created": format_us(s.created),
+            "id": s.incident_id,
+            "instance": s.instance,
+            "plan": s.plan_name,
+            "application": s.application,
+            "step": step_no,
+            "priority": priority,
+            "role": role,
+            "target": target,
+            "user": user,
+            "mode": mode,
+            "created": format_us(s.created),
         }
         return {**s.context, "incident": incident, "iris": incident}

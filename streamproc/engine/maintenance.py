@@ -46,10 +46,18 @@ class KnownSilence(BaseModel):
     def of(cls, event: Silence, at_us: int) -> KnownSilence:
         starts = to_us(event.starts) if event.starts is not None else at_us
         match = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in event.match.items()}
-        return cls(silence_id=event.silence_id, application=event.application, starts=starts,
-                   ends=to_us(event.ends), plans=tuple(event.plans) if event.plans is not None else None,
-                   match=match, match_re=dict(event.match_re), known_at=at_us, created_by=event.created_by,
-                   comment=event.comment)
+        return cls(
+            silence_id=event.silence_id,
+            application=event.application,
+            starts=starts,
+            ends=to_us(event.ends),
+            plans=tuple(event.plans) if event.plans is not None else None,
+            match=match,
+            match_re=dict(event.match_re),
+            known_at=at_us,
+            created_by=event.created_by,
+            comment=event.comment,
+        )
 
     def matches(self, plan: str, context: dict[str, Any]) -> bool:
         """Whether the silence matches an instance of this application with `plan` and the trigger's

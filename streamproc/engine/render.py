@@ -103,8 +103,11 @@ class Renderer:
             return prepared
         entry = self.lookup(template, application, mode)
         if entry is None:
-            prepared = _Prepared(f"template {template!r} has no entry for application {application!r} and "
-                                 f"mode {mode!r}", (), (False,) * len(VARYING))
+            prepared = _Prepared(
+                f"template {template!r} has no entry for application {application!r} and mode {mode!r}",
+                (),
+                (False,) * len(VARYING),
+            )
         else:
             fields = []
             uses: set[str] = set()
@@ -197,4 +200,3 @@ def _error(template: str, problem: str, variables: dict[str, Any]) -> Rendered:
     context = {k: v for k, v in variables.items() if k not in ("incident", "iris")}
     body = f"Template error: {problem}\nContext: {json.dumps(context, sort_keys=True, default=str)}"
     return Rendered(f"[streamproc] template {template!r} failed to render", body, None, True)
-

@@ -64,7 +64,8 @@ class IncidentState(BaseModel):
     version: int = 0
     plan_name: str = ""
     plan: Annotated[Plan | None, WrapValidator(_plan_snapshot)] = Field(
-        default=None, description="Snapshot taken when the instance started")
+        default=None, description="Snapshot taken when the instance started"
+    )
     application: str = ""
     context: dict[str, Any] = Field(default_factory=dict)
     dynamic_targets: list[DynamicTarget] = Field(default_factory=list)
@@ -143,8 +144,11 @@ class IncidentState(BaseModel):
         """When the engine next has something to do for this incident (µs), if ever."""
         due = self.monitor_due
         if self.status != "escalating":
-            if self.status == "silenced" and self.silenced_until is not None and (due is None or
-                                                                                  self.silenced_until < due):
+            if (
+                self.status == "silenced"
+                and self.silenced_until is not None
+                and (due is None or self.silenced_until < due)
+            ):
                 return self.silenced_until
             return due
         wake = self.pending[0].at if self.pending else self.step_end

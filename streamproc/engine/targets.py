@@ -79,8 +79,9 @@ class _Schedule:
     """One rotation of one team, as `rotation_holder` reads it."""
 
     def __init__(self, team: Team, rotation: str):
-        self.overrides = [(to_us(o.start), to_us(o.end), o.user) for o in reversed(team.overrides)
-                          if o.rotation == rotation]
+        self.overrides = [
+            (to_us(o.start), to_us(o.end), o.user) for o in reversed(team.overrides) if o.rotation == rotation
+        ]
         spec = team.rotations.get(rotation)
         self.users = list(spec.users) if spec is not None else []
         self.start = to_us(spec.start) if spec is not None else 0

@@ -9,5 +9,12 @@ from streamproc.flood.control import (
 from streamproc.flood.replay import apply_flood
 from streamproc.flood.state import KeyState, UserFloodState
 
-__all__ = ["FloodControl", "FloodResult", "KeyState", "UserFloodState", "apply_flood", "batch_message_id",
-           "message_key"]
+__all__ = [
+    "FloodControl",
+    "FloodResult",
+    "KeyState",
+    "UserFloodState",
+    "apply_flood",
+    "batch_message_id",
+    "message_key",
+]

@@ -71,10 +71,12 @@ class FloodControl:
 
     def __init__(self, config: Config):
         self.config = config
-        self.rules: dict[str, list[DowngradeRule]] = {u: list(user.downgrade)
-                                                      for u, user in config.users.items() if user.downgrade}
-        self.batching: dict[str, Batching] = {p: plan.batching for p, plan in config.plans.items()
-                                              if plan.batching is not None}
+        self.rules: dict[str, list[DowngradeRule]] = {
+            u: list(user.downgrade) for u, user in config.users.items() if user.downgrade
+        }
+        self.batching: dict[str, Batching] = {
+            p: plan.batching for p, plan in config.plans.items() if plan.batching is not None
+        }
         self._rule_span = {u: max(r.window for r in rules) * US_PER_S for u, rules in self.rules.items()}
 
     @property
@@ -88,8 +90,14 @@ class FloodControl:
         return message.user in self.rules or message.plan in self.batching
 
     # ---- inputs --------------------------------------------------------------------------------
-    def on_message(self, state: UserFloodState | None, message: Message,
-                   sort_key: tuple[Any, ...] | None = None, *, in_place: bool = False) -> FloodResult:
+    def on_message(
+        self,
+        state: UserFloodState | None,
+        message: Message,
+        sort_key: tuple[Any, ...] | None = None,
+        *,
+        in_place: bool = False,
+    ) -> FloodResult:
         """One message outcome of the engine, for `state`'s user. `sort_key` defaults to the
         message's §4 key (the engine's). With `in_place`, `state` itself is updated (replay)."""
         if state is None:
@@ -108,14 +116,27 @@ class FloodControl:
         s.latest = max(s.latest, at)
         final = self._downgrade(s, message, at)
         if isinstance(final, Undeliverable):
-            out.append(Emitted(final, (at, message.incident_id, message.step, message.notification,
-                                       message.repeat, message.user, "")))
+            out.append(
+                Emitted(
+                    final,
+                    (at, message.incident_id, message.step, message.notification, message.repeat, message.user, ""),
+                )
+            )
             return FloodResult(s, out)
         self._batch(s, final, at, out)
         return FloodResult(s, out)
 
-    def on_status(self, state: UserFloodState | None, incident_id: str, instance: int, kind: str,
-                  at_us: int, *, user: str = "", in_place: bool = False) -> FloodResult:
+    def on_status(
+        self,
+        state: UserFloodState | None,
+        incident_id: str,
+        instance: int,
+        kind: str,
+        at_us: int,
+        *,
+        user: str = "",
+        in_place: bool = False,
+    ) -> FloodResult:
         """A claim, unclaim or resolve of an instance (the engine's audits). Only instances with held
         messages are remembered, so the live stage may send a user statuses it does not need."""
         if kind not in STATUS_KINDS:
@@ -134,13 +155,15 @@ class FloodControl:
             changes.append((at_us, kind))
         return FloodResult(s, out)
 
-    def on_audit(self, state: UserFloodState | None, audit: Audit, *, user: str = "",
-                 in_place: bool = False) -> FloodResult:
+    def on_audit(
+        self, state: UserFloodState | None, audit: Audit, *, user: str = "", in_place: bool = False
+    ) -> FloodResult:
         """`on_status` for an engine audit; other audit kinds change nothing."""
         if audit.kind not in STATUS_KINDS:
             return FloodResult(state if state is not None else UserFloodState(user=user))
-        return self.on_status(state, audit.incident_id, audit.instance, audit.kind, to_us(audit.at),
-                              user=user, in_place=in_place)
+        return self.on_status(
+            state, audit.incident_id, audit.instance, audit.kind, to_us(audit.at), user=user, in_place=in_place
+        )
 
     def advance(self, state: UserFloodState, until_us: int, *, in_place: bool = False) -> FloodResult:
         """Fire every batch due at or before `until_us`."""
@@ -183,22 +206,37 @@ class FloodControl:
         had = {mode}  # the modes this message has had
         while (goes_by := self._rule_step(rules, s.recent, mode, had, contacts, at)) is not None:
             if goes_by not in contacts:  # no contact for `to`, and no email either
-                return Undeliverable(at=m.at, incident_id=m.incident_id, instance=m.instance, step=m.step,
-                                     user=m.user, reason="no-contact")
+                return Undeliverable(
+                    at=m.at,
+                    incident_id=m.incident_id,
+                    instance=m.instance,
+                    step=m.step,
+                    user=m.user,
+                    reason="no-contact",
+                )
             had.add(goes_by)
             mode, destination = goes_by, contacts[goes_by]
         insort(s.recent.setdefault(mode, []), at)
         if mode == m.mode:
             return m
-        return m.model_copy(update={
-            "mode": mode, "destination": destination, "downgraded_from": m.mode,
-            "message_id": message_id(m.incident_id, m.instance, m.step, m.notification, m.repeat, m.user,
-                                     mode, at),
-        })
+        return m.model_copy(
+            update={
+                "mode": mode,
+                "destination": destination,
+                "downgraded_from": m.mode,
+                "message_id": message_id(m.incident_id, m.instance, m.step, m.notification, m.repeat, m.user, mode, at),
+            }
+        )
 
     @staticmethod
-    def _rule_step(rules: list[DowngradeRule], recent: dict[str, list[int]], mode: str, had: set[str],
-                   contacts: dict[str, str], at: int) -> str | None:
+    def _rule_step(
+        rules: list[DowngradeRule],
+        recent: dict[str, list[int]],
+        mode: str,
+        had: set[str],
+        contacts: dict[str, str],
+        at: int,
+    ) -> str | None:
         """The first rule from `mode` that holds and is not skipped: the mode the message then goes
         by (its `to`, or email when the user has no contact for `to`; the caller finds no email
         contact either). None when no rule holds.
@@ -235,11 +273,19 @@ class FloodControl:
         # Batches due before `at` have fired, so the first batch due at or after `at` is next_at.
         key.held.append(m)
         s.instances.setdefault(instance_key(m.incident_id, m.instance), [])
-        out.append(Emitted(
-            Batched(at=m.at, incident_id=m.incident_id, instance=m.instance, step=m.step, user=m.user,
-                    batch_at=from_us(key.next_at)),
-            message_key(m),
-        ))
+        out.append(
+            Emitted(
+                Batched(
+                    at=m.at,
+                    incident_id=m.incident_id,
+                    instance=m.instance,
+                    step=m.step,
+                    user=m.user,
+                    batch_at=from_us(key.next_at),
+                ),
+                message_key(m),
+            )
+        )
 
     def _prune_keys(self, s: UserFloodState) -> None:
         """Drop message times no threshold or quiet check can look at again, and idle keys left empty."""
@@ -303,10 +349,18 @@ class FloodControl:
             text = m.subject or m.body
             lines.append(f"{m.incident_id}: {' '.join(text.splitlines())}")
         incidents = list(dict.fromkeys(m.incident_id for m in members))
-        return first.model_copy(update={
-            "at": from_us(b), "priority": top.priority, "mode": top.mode, "destination": top.destination,
-            "subject": f"[{first.application}] {len(members)} messages from plan {plan}",
-            "body": "\n".join(lines), "render_error": False, "downgraded_from": None, "email_html": None,
-            "batch": BatchInfo(count=len(members), incident_ids=incidents),
-            "message_id": batch_message_id(plan, user, b),
-        })
+        return first.model_copy(
+            update={
+                "at": from_us(b),
+                "priority": top.priority,
+                "mode": top.mode,
+                "destination": top.destination,
+                "subject": f"[{first.application}] {len(members)} messages from plan {plan}",
+                "body": "\n".join(lines),
+                "render_error": False,
+                "downgraded_from": None,
+                "email_html": None,
+                "batch": BatchInfo(count=len(members), incident_ids=incidents),
+                "message_id": batch_message_id(plan, user, b),
+            }
+        )

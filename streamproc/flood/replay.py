@@ -20,8 +20,9 @@ from streamproc.wire.outcomes import Audit, Message
 Item = tuple[tuple[Any, ...], Message | Audit]
 
 
-def user_timelines(control: FloodControl, emitted: Iterable[Emitted],
-                   audits: Iterable[tuple[int, Audit]]) -> tuple[dict[str, list[Item]], list[Emitted]]:
+def user_timelines(
+    control: FloodControl, emitted: Iterable[Emitted], audits: Iterable[tuple[int, Audit]]
+) -> tuple[dict[str, list[Item]], list[Emitted]]:
     """Split outcomes into each user's ordered inputs and the outcomes flood control passes by.
     `audits` are (time in µs, audit) in the order the engine applied them."""
     timelines: dict[str, list[Item]] = defaultdict(list)
@@ -48,21 +49,20 @@ def run_user(control: FloodControl, user: str, items: Iterable[Item], until_us: 
     """One user's inputs through flood control; then the batches due by `until_us`, or all of them."""
     state = UserFloodState(user=user)
     out: list[Emitted] = []
-    for (order, item) in items:
+    for order, item in items:
         if isinstance(item, Message):
             result = control.on_message(state, item, order[2], in_place=True)
         else:
-            result = control.on_status(state, item.incident_id, item.instance, item.kind, order[0],
-                                       in_place=True)
+            result = control.on_status(state, item.incident_id, item.instance, item.kind, order[0], in_place=True)
         out.extend(result.emitted)
-    final = control.flush(state, in_place=True) if until_us is None else control.advance(state, until_us,
-                                                                                          in_place=True)
+    final = control.flush(state, in_place=True) if until_us is None else control.advance(state, until_us, in_place=True)
     out.extend(final.emitted)
     return out
 
 
-def apply_flood(control: FloodControl, emitted: Iterable[Emitted], audits: Iterable[tuple[int, Audit]],
-                until_us: int | None = None) -> list[Emitted]:
+def apply_flood(
+    control: FloodControl, emitted: Iterable[Emitted], audits: Iterable[tuple[int, Audit]], until_us: int | None = None
+) -> list[Emitted]:
     """The outcomes after flood control: the ones it passes by, then each user's (unordered: sort by
     `sort_key` for §4 order). With `until_us`, batches due at or before it; else every batch."""
     timelines, out = user_timelines(control, emitted, audits)

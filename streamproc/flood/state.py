@@ -43,20 +43,25 @@ class UserFloodState(BaseModel):
     user: str
     latest: int = Field(default=0, description="Latest message time seen (µs): the pruning reference")
     recent: dict[str, list[int]] = Field(
-        default_factory=dict, description="Final mode -> at (µs, ascending) of recent messages, for downgrade rules")
+        default_factory=dict, description="Final mode -> at (µs, ascending) of recent messages, for downgrade rules"
+    )
     keys: dict[str, KeyState] = Field(default_factory=dict, description="Batching state by plan")
     instances: dict[str, list[tuple[int, StatusKind]]] = Field(
         default_factory=dict,
         description="`<instance>:<incident_id>` of instances with held messages -> their status changes "
-                    "(at µs, kind) in arrival order")
+        "(at µs, kind) in arrival order",
+    )
     seen: list[str] = Field(default_factory=list, description="Recent input message ids, oldest first")
 
     def clone(self) -> UserFloodState:
         """A copy whose lists can be changed without touching this one (messages are frozen: shared)."""
         return UserFloodState(
-            user=self.user, latest=self.latest, recent={mode: list(v) for mode, v in self.recent.items()},
+            user=self.user,
+            latest=self.latest,
+            recent={mode: list(v) for mode, v in self.recent.items()},
             keys={plan: key.clone() for plan, key in self.keys.items()},
-            instances={k: list(v) for k, v in self.instances.items()}, seen=list(self.seen),
+            instances={k: list(v) for k, v in self.instances.items()},
+            seen=list(self.seen),
         )
 
     @property

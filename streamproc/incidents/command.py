@@ -20,8 +20,12 @@ from streamproc.wire.status import IncidentSummary
 
 
 def add_arguments(parser: argparse.ArgumentParser, bootstrap: str) -> None:
-    parser.add_argument("--status", default="open", choices=STATUS_FILTERS,
-                        help="open (default: every status but resolved), one status, or all")
+    parser.add_argument(
+        "--status",
+        default="open",
+        choices=STATUS_FILTERS,
+        help="open (default: every status but resolved), one status, or all",
+    )
     parser.add_argument("--application", help="only this application's incidents")
     parser.add_argument("--json", action="store_true", help="one JSON summary per line instead of a table")
     parser.add_argument("--bootstrap", default=bootstrap)
@@ -39,13 +43,35 @@ def render_table(found: list[IncidentSummary], title: str) -> None:
     from streamproc.termtable import table_console
 
     table = Table(title=title, title_justify="left")
-    for name in ("incident", "status", "application", "plan", "step", "since", "last paged", "next page",
-                 "claimed by", "absorbed", "summary"):
+    for name in (
+        "incident",
+        "status",
+        "application",
+        "plan",
+        "step",
+        "since",
+        "last paged",
+        "next page",
+        "claimed by",
+        "absorbed",
+        "summary",
+    ):
         table.add_column(name, no_wrap=name in ("since", "next page"))
     for s in found:
         paged = f"{', '.join(s.last_paged)} {_when(s.last_paged_at)}".strip()
-        cells = (f"{s.incident_id} #{s.instance}", s.status, s.application, s.plan, f"{s.step}/{s.steps}",
-                 _when(s.created), paged, _when(s.next_page_at), s.claimed_by or "", str(s.absorbed), s.summary)
+        cells = (
+            f"{s.incident_id} #{s.instance}",
+            s.status,
+            s.application,
+            s.plan,
+            f"{s.step}/{s.steps}",
+            _when(s.created),
+            paged,
+            _when(s.next_page_at),
+            s.claimed_by or "",
+            str(s.absorbed),
+            s.summary,
+        )
         table.add_row(*(Text(c) for c in cells))  # plain text: no rich markup from a trigger's context
     table_console().print(table)
 
@@ -61,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         for summary in found:
             print(json.dumps(summary.model_dump(mode="json"), sort_keys=True))
     else:
-        render_table(found, f"{len(found)} incident(s), status {args.status}"
-                            + (f", application {args.application}" if args.application else ""))
+        render_table(
+            found,
+            f"{len(found)} incident(s), status {args.status}"
+            + (f", application {args.application}" if args.application else ""),
+        )
     return 0

@@ -88,11 +88,14 @@ class StatusIndex(TopicFollower):
     def query(self, query: Query) -> list[IncidentSummary]:
         statuses = statuses_of(query.status)
         with self._lock:
-            found = [s for s in self._summaries.values()
-                     if (statuses is None or s.status in statuses)
-                     and (query.application is None or s.application == query.application)
-                     and (query.plan is None or s.plan == query.plan)
-                     and (query.owner is None or s.claimed_by == query.owner)]
+            found = [
+                s
+                for s in self._summaries.values()
+                if (statuses is None or s.status in statuses)
+                and (query.application is None or s.application == query.application)
+                and (query.plan is None or s.plan == query.plan)
+                and (query.owner is None or s.claimed_by == query.owner)
+            ]
         return order(found)
 
     def wait_changed(self, since: int, timeout: float) -> int:

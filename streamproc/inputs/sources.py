@@ -29,13 +29,23 @@ class SourceError(Exception):
 def add_source_arguments(p: argparse.ArgumentParser, default_bootstrap: str) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", help="JSON lines of events ('-' for stdin; a .gz file is decompressed)")
-    src.add_argument("--from-topic", nargs="?", const="", metavar="TOPIC",
-                     help="read events from a Kafka topic (default: the namespace's incidents topic); "
-                          "assigns partitions itself: joins no consumer group, commits and produces nothing")
+    src.add_argument(
+        "--from-topic",
+        nargs="?",
+        const="",
+        metavar="TOPIC",
+        help="read events from a Kafka topic (default: the namespace's incidents topic); "
+        "assigns partitions itself: joins no consumer group, commits and produces nothing",
+    )
     p.add_argument("--since", help="with --from-topic: first record timestamp to read (RFC 3339, inclusive)")
     p.add_argument("--to", help="with --from-topic: record timestamp to stop at (RFC 3339, exclusive)")
-    p.add_argument("--offsets", action="append", default=[], metavar="P:FROM-TO",
-                   help="with --from-topic: offsets of partition P to read (TO exclusive; repeatable)")
+    p.add_argument(
+        "--offsets",
+        action="append",
+        default=[],
+        metavar="P:FROM-TO",
+        help="with --from-topic: offsets of partition P to read (TO exclusive; repeatable)",
+    )
     p.add_argument("--bootstrap", default=default_bootstrap)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 

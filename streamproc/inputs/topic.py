@@ -78,11 +78,17 @@ def _consumer(bootstrap: str) -> Any:
     from streamproc.kafka.clients import consumer_config
 
     # assign() only: this group id (required by the client) is never joined and nothing is committed.
-    return Consumer(consumer_config(bootstrap, f"streamproc-replay-{uuid.uuid4().hex[:12]}", **{
-        "enable.auto.offset.store": False,
-        "enable.partition.eof": True,
-        "isolation.level": "read_committed",
-    }))
+    return Consumer(
+        consumer_config(
+            bootstrap,
+            f"streamproc-replay-{uuid.uuid4().hex[:12]}",
+            **{
+                "enable.auto.offset.store": False,
+                "enable.partition.eof": True,
+                "isolation.level": "read_committed",
+            },
+        )
+    )
 
 
 def plan_read(consumer: Any, rng: TopicRange, timeout: float = 15.0) -> dict[int, tuple[int, int]]:
@@ -126,8 +132,9 @@ def plan_read(consumer: Any, rng: TopicRange, timeout: float = 15.0) -> dict[int
     return plan
 
 
-def read_topic(bootstrap: str, rng: TopicRange, stats: ReadStats | None = None, progress: bool = True,
-               idle_timeout: float = 30.0) -> Iterator[tuple[int, AnyEvent | str]]:
+def read_topic(
+    bootstrap: str, rng: TopicRange, stats: ReadStats | None = None, progress: bool = True, idle_timeout: float = 30.0
+) -> Iterator[tuple[int, AnyEvent | str]]:
     """(position, event or the reason the record is invalid) for every record in the range."""
     from confluent_kafka import KafkaError, TopicPartition
 
@@ -149,8 +156,10 @@ def read_topic(bootstrap: str, rng: TopicRange, stats: ReadStats | None = None, 
                 if not batch:
                     idle += 1.0
                     if idle >= idle_timeout:
-                        raise TimeoutError(f"{rng.topic}: no records for {idle_timeout:.0f}s, partitions "
-                                           f"{sorted(left)} not read to their end")
+                        raise TimeoutError(
+                            f"{rng.topic}: no records for {idle_timeout:.0f}s, partitions "
+                            f"{sorted(left)} not read to their end"
+                        )
                     continue
                 idle = 0.0
                 done = 0
@@ -172,8 +181,9 @@ def read_topic(bootstrap: str, rng: TopicRange, stats: ReadStats | None = None, 
                         left.pop(p, None)
                     stats.records += 1
                     timestamp_ms = msg.timestamp()[1]
-                    if ((rng.since_ms is not None and timestamp_ms < rng.since_ms)
-                            or (rng.to_ms is not None and timestamp_ms >= rng.to_ms)):
+                    if (rng.since_ms is not None and timestamp_ms < rng.since_ms) or (
+                        rng.to_ms is not None and timestamp_ms >= rng.to_ms
+                    ):
                         stats.skipped += 1
                         continue
                     yield position(p, offset), _event(msg.value(), timestamp_ms)
@@ -202,8 +212,14 @@ def _progress(total: int, topic: str, enabled: bool) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn(f"reading {topic}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
+    bar = Progress(
+        TextColumn(f"reading {topic}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     task = bar.add_task("read", total=total)
     bar.start()
 

@@ -87,8 +87,9 @@ def _record_us(record: Record) -> int | None:
 
 
 def _event_summary(data: dict[str, Any]) -> str:
-    parts = [f"{k}={data[k]}" for k in ("plan", "application", "owner", "heartbeat", "dedup_key", "event_id")
-             if data.get(k)]
+    parts = [
+        f"{k}={data[k]}" for k in ("plan", "application", "owner", "heartbeat", "dedup_key", "event_id") if data.get(k)
+    ]
     return " ".join(parts)
 
 
@@ -131,9 +132,20 @@ def collect(reader: TopicReader, topics: Topics, incident_id: str, since_ms: int
         data = json.loads(record.value)
         at = to_us(event.at) if event.at is not None else _record_us(record) or 0
         stage = "incidents" if record.topic == topics.incidents else "events"
-        entries.append(Entry(at, record.topic, f"{event.type}", _event_summary(data),
-                             record.partition, record.offset, _record_us(record), _correlation(record),
-                             record=data, stage=_STAGE[stage]))
+        entries.append(
+            Entry(
+                at,
+                record.topic,
+                f"{event.type}",
+                _event_summary(data),
+                record.partition,
+                record.offset,
+                _record_us(record),
+                _correlation(record),
+                record=data,
+                stage=_STAGE[stage],
+            )
+        )
 
     # pages, outcomes and audits
     message_topics = [topics.messages(m) for m in MODES if m != "drop"]
@@ -151,18 +163,32 @@ def collect(reader: TopicReader, topics: Topics, incident_id: str, since_ms: int
         message_id = data.get("message_id")
         if kind == "message":
             scheduled[str(message_id)] = at
-            summary = (f"{data.get('mode')} to {data.get('user')} <{data.get('destination')}> step {data.get('step')} "
-                       f"repeat {data.get('repeat')} [{data.get('priority')}]")
+            summary = (
+                f"{data.get('mode')} to {data.get('user')} <{data.get('destination')}> step {data.get('step')} "
+                f"repeat {data.get('repeat')} [{data.get('priority')}]"
+            )
         else:
-            summary = " ".join(f"{k}={data[k]}" for k in ("user", "owner", "step", "reason", "silence_id")
-                               if data.get(k) is not None)
-        entries.append(Entry(at, record.topic, kind, f"#{data.get('instance')} {summary}".strip(), record.partition,
-                             record.offset, _record_us(record), _correlation(record), message_id, record=data,
-                             stage=_STAGE["messages" if kind == "message" else "outcomes"]))
+            summary = " ".join(
+                f"{k}={data[k]}" for k in ("user", "owner", "step", "reason", "silence_id") if data.get(k) is not None
+            )
+        entries.append(
+            Entry(
+                at,
+                record.topic,
+                kind,
+                f"#{data.get('instance')} {summary}".strip(),
+                record.partition,
+                record.offset,
+                _record_us(record),
+                _correlation(record),
+                message_id,
+                record=data,
+                stage=_STAGE["messages" if kind == "message" else "outcomes"],
+            )
+        )
 
     # what the senders did
-    for record in reader.read(on(topics.deliveries, keyed=False), lambda r: needle in r.value, since_ms,
-                              "deliveries"):
+    for record in reader.read(on(topics.deliveries, keyed=False), lambda r: needle in r.value, since_ms, "deliveries"):
         try:
             delivery = parse_delivery(record.value)
         except ValidationError:
@@ -171,34 +197,49 @@ def collect(reader: TopicReader, topics: Topics, incident_id: str, since_ms: int
             continue
         at = to_us(delivery.at)
         planned = scheduled.get(delivery.message_id)
-        lateness = round((at - planned) / 1_000_000, 3) if planned is not None and delivery.status in LATE_STATUSES \
-            else None
+        lateness = (
+            round((at - planned) / 1_000_000, 3) if planned is not None and delivery.status in LATE_STATUSES else None
+        )
         summary = f"{delivery.mode} to {delivery.user} via {delivery.vendor}, attempts {delivery.attempts}"
         if delivery.detail:
             summary += f": {delivery.detail}"
-        entries.append(Entry(at, record.topic, delivery.status, summary, record.partition, record.offset,
-                             _record_us(record), _correlation(record), delivery.message_id, lateness,
-                             json.loads(record.value), _STAGE["deliveries"]))
+        entries.append(
+            Entry(
+                at,
+                record.topic,
+                delivery.status,
+                summary,
+                record.partition,
+                record.offset,
+                _record_us(record),
+                _correlation(record),
+                delivery.message_id,
+                lateness,
+                json.loads(record.value),
+                _STAGE["deliveries"],
+            )
+        )
     entries.sort(key=Entry.sort_key)
     if silenced_instances(entries, sorted(silences, key=lambda s: s[:3]), topics.incidents):
         entries.sort(key=Entry.sort_key)
     return entries
 
 
-def silenced_instances(entries: list[Entry], silences: list[tuple[int, int, int, Silence | Unsilence]],
-                       incidents_topic: str) -> list[dict[str, Any]]:
+def silenced_instances(
+    entries: list[Entry], silences: list[tuple[int, int, int, Silence | Unsilence]], incidents_topic: str
+) -> list[dict[str, Any]]:
     """Spec §8, for each `silenced` outcome among `entries`: E, when the instance's step 1 starts,
     after every silence change (from the silence events, in time order), as the engine computes it.
     Adds E to the outcome's line and a line per change that moved E; returns the instances' status."""
     held: list[dict[str, Any]] = []
     for outcome in [e for e in entries if e.kind == "silenced"]:
         t = outcome.at_us
-        trigger = next((e for e in entries if e.kind == "trigger" and e.at_us == t and e.stage == _STAGE["events"]),
-                       None) or next((e for e in entries if e.kind == "trigger" and e.at_us == t), None)
+        trigger = next(
+            (e for e in entries if e.kind == "trigger" and e.at_us == t and e.stage == _STAGE["events"]), None
+        ) or next((e for e in entries if e.kind == "trigger" and e.at_us == t), None)
         instance = outcome.record.get("instance")
         silence_id = outcome.record.get("silence_id")
-        status: dict[str, Any] = {"instance": instance, "silence_id": silence_id, "starts": None,
-                                  "status": "silenced"}
+        status: dict[str, Any] = {"instance": instance, "silence_id": silence_id, "starts": None, "status": "silenced"}
         outcome.held = status
         held.append(status)
         if trigger is None:
@@ -220,8 +261,14 @@ def silenced_instances(entries: list[Entry], silences: list[tuple[int, int, int,
         e = hold[1]
         outcome.summary += f" starts={format_us(e)}"
         # The instance's own claim or resolve ends the wait (an unclaim is left out).
-        ends = min((x.at_us for x in entries if x.at_us >= t and x.kind in ("claimed", "resolved")
-                    and x.record.get("instance") == instance), default=None)
+        ends = min(
+            (
+                x.at_us
+                for x in entries
+                if x.at_us >= t and x.kind in ("claimed", "resolved") and x.record.get("instance") == instance
+            ),
+            default=None,
+        )
         for at, partition, offset, change in silences:
             if at <= t or e < at or (ends is not None and ends <= at):
                 continue
@@ -232,14 +279,23 @@ def silenced_instances(entries: list[Entry], silences: list[tuple[int, int, int,
             moved = book.clear_from(app, plan, context, at)
             if moved != e:
                 e = moved
-                entries.append(Entry(at, incidents_topic, "silence moved", f"#{instance} {change.type} "
-                                     f"{change.silence_id}: starts={format_us(e)}", partition, offset,
-                                     record=change.model_dump(mode="json", exclude_none=True),
-                                     stage=_STAGE["outcomes"]))
+                entries.append(
+                    Entry(
+                        at,
+                        incidents_topic,
+                        "silence moved",
+                        f"#{instance} {change.type} {change.silence_id}: starts={format_us(e)}",
+                        partition,
+                        offset,
+                        record=change.model_dump(mode="json", exclude_none=True),
+                        stage=_STAGE["outcomes"],
+                    )
+                )
         status["starts"] = format_us(e)
         if ends is not None and ends <= e:
-            status["status"] = "claimed" if any(x.at_us == ends and x.kind == "claimed" for x in entries) \
-                else "resolved"
+            status["status"] = (
+                "claimed" if any(x.at_us == ends and x.kind == "claimed" for x in entries) else "resolved"
+            )
         elif e <= _now_us():
             status["status"] = "started"
     return held
@@ -247,6 +303,7 @@ def silenced_instances(entries: list[Entry], silences: list[tuple[int, int, int,
 
 def _now_us() -> int:
     import time
+
     return int(time.time() * 1_000_000)
 
 
@@ -266,13 +323,19 @@ def render_table(incident_id: str, entries: list[Entry], namespace: str) -> None
     from rich.text import Text
 
     table = Table(title=f"incident {incident_id}", title_justify="left")
-    for name, justify in (("at", "left"), ("topic", "left"), ("what", "left"), ("details", "left"),
-                          ("late", "right"), ("correlation", "left")):
+    for name, justify in (
+        ("at", "left"),
+        ("topic", "left"),
+        ("what", "left"),
+        ("details", "left"),
+        ("late", "right"),
+        ("correlation", "left"),
+    ):
         # Times are the one column to read: never folded or cut (on a narrow terminal the others fold).
         table.add_column(name, justify=justify, no_wrap=name in ("at", "late"))  # type: ignore[arg-type]
     prefix = f"{namespace}."
     for e in entries:
-        topic = e.topic[len(prefix):] if e.topic.startswith(prefix) else e.topic
+        topic = e.topic[len(prefix) :] if e.topic.startswith(prefix) else e.topic
         detail = e.summary if e.message_id is None else f"{e.summary} ({e.message_id[:12]})"
         late = f"{e.lateness_s:.3f}s" if e.lateness_s is not None else ""
         cells = (format_us(e.at_us), f"{topic}[{e.partition}]@{e.offset}", e.kind, detail, late, e.correlation_id or "")

@@ -33,9 +33,13 @@ class Record:
 
 class TopicReader:
     def __init__(self, bootstrap: str, progress: bool = True, stall_timeout: float = 30.0) -> None:
-        self.consumer = Consumer(consumer_config(
-            bootstrap, f"streamproc-inspect-{uuid.uuid4().hex[:8]}",
-            **{"enable.auto.offset.store": False, "enable.partition.eof": True, "fetch.wait.max.ms": 50}))
+        self.consumer = Consumer(
+            consumer_config(
+                bootstrap,
+                f"streamproc-inspect-{uuid.uuid4().hex[:8]}",
+                **{"enable.auto.offset.store": False, "enable.partition.eof": True, "fetch.wait.max.ms": 50},
+            )
+        )
         self.progress = progress
         self.stall_timeout = stall_timeout
         self._metadata: dict[str, int] | None = None
@@ -56,8 +60,13 @@ class TopicReader:
             self._metadata = {name: len(t.partitions) for name, t in topics.items() if t.error is None}
         return self._metadata
 
-    def read(self, spans: Iterable[tuple[str, int]], keep: Callable[[Record], bool],
-             since_ms: int | None = None, label: str = "reading") -> list[Record]:
+    def read(
+        self,
+        spans: Iterable[tuple[str, int]],
+        keep: Callable[[Record], bool],
+        since_ms: int | None = None,
+        label: str = "reading",
+    ) -> list[Record]:
         """Records of the given (topic, partition)s for which `keep` is true."""
         spans = sorted(set(spans))
         if not spans:
@@ -109,10 +118,12 @@ class TopicReader:
                     _kind, stamp = msg.timestamp()
                     raw = msg.headers() or []
                     pairs = list(raw.items()) if isinstance(raw, dict) else raw
-                    headers = {name: value if isinstance(value, bytes) else str(value or "").encode()
-                               for name, value in pairs}
-                    record = Record(span[0], span[1], offset, stamp if stamp > 0 else None, msg.key(),
-                                    msg.value() or b"", headers)
+                    headers = {
+                        name: value if isinstance(value, bytes) else str(value or "").encode() for name, value in pairs
+                    }
+                    record = Record(
+                        span[0], span[1], offset, stamp if stamp > 0 else None, msg.key(), msg.value() or b"", headers
+                    )
                     if keep(record):
                         kept.append(record)
                     if offset + 1 >= end:
@@ -133,8 +144,14 @@ class _progress:
 
             console = Console(stderr=True)
             if console.is_terminal:
-                self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeRemainingColumn(), console=console, transient=True)
+                self._bar = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    console=console,
+                    transient=True,
+                )
                 self._task = self._bar.add_task(label, total=total)
 
     def __enter__(self) -> Callable[[int], None]:

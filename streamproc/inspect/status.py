@@ -57,8 +57,14 @@ def _workers_table(answers: list[dict[str, Any]]) -> None:
             table.add_row(Text(name), "-", "", "", "", "ready" if answer.get("ready") else "not ready")
         for row in rows:
             state = "catching up" if row.get("catching_up") else ("ready" if answer.get("ready") else "not ready")
-            table.add_row(Text(name), str(row["partition"]), str(row["open"]), str(row["wake_ups"]),
-                          row.get("next_wake") or "", state)
+            table.add_row(
+                Text(name),
+                str(row["partition"]),
+                str(row["open"]),
+                str(row["wake_ups"]),
+                row.get("next_wake") or "",
+                state,
+            )
         standbys = answer.get("standby_partitions") or []
         if standbys:
             table.add_row(Text(name), Text("standby " + ",".join(map(str, standbys))), "", "", "", "")
@@ -70,8 +76,18 @@ def _senders_table(answers: list[dict[str, Any]]) -> None:
     from rich.text import Text
 
     table = Table(title="senders", title_justify="left")
-    for name in ("sender", "mode", "vendor", "partitions", "queued", "in flight", "rate/s", "tokens", "paused",
-                 "account"):
+    for name in (
+        "sender",
+        "mode",
+        "vendor",
+        "partitions",
+        "queued",
+        "in flight",
+        "rate/s",
+        "tokens",
+        "paused",
+        "account",
+    ):
         table.add_column(name, justify="right" if name in ("queued", "in flight", "rate/s", "tokens") else "left")
     for answer in answers:
         name = f"{answer['url']} (pid {answer.get('pid', '?')})"
@@ -86,7 +102,16 @@ def _senders_table(answers: list[dict[str, Any]]) -> None:
                 shared = limit.get("account_bucket") or {}
                 account = f"{limit['account']}: {shared.get('rate', 0):g}/s, {shared.get('tokens', 0):g} tokens"
             paused = bucket.get("paused_for") or 0
-            table.add_row(Text(name), mode["mode"], mode["vendor"], ",".join(map(str, mode.get("partitions") or [])),
-                          str(mode["queued"]), str(mode["in_flight"]), f"{bucket.get('rate', 0):g}",
-                          f"{bucket.get('tokens', 0):g}", f"{paused:g}s" if paused else "", Text(account))
+            table.add_row(
+                Text(name),
+                mode["mode"],
+                mode["vendor"],
+                ",".join(map(str, mode.get("partitions") or [])),
+                str(mode["queued"]),
+                str(mode["in_flight"]),
+                f"{bucket.get('rate', 0):g}",
+                f"{bucket.get('tokens', 0):g}",
+                f"{paused:g}s" if paused else "",
+                Text(account),
+            )
     table_console().print(table)

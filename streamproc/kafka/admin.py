@@ -57,8 +57,9 @@ class TopicSpec:
     """The count must be exactly `partitions` (the processor places records by it)."""
 
 
-def processor_topics(partitions: int, names: topics.Topics = topics.CURRENT, exact: bool = True
-                     ) -> dict[str, TopicSpec]:
+def processor_topics(
+    partitions: int, names: topics.Topics = topics.CURRENT, exact: bool = True
+) -> dict[str, TopicSpec]:
     """Every topic of a stack: what the worker and the API make. `exact`: the keyed topics must
     have `partitions` (the worker's check; the API only creates them)."""
     keyed = TopicSpec(partitions, group=EVENTS_GROUP, exact=exact)
@@ -81,8 +82,9 @@ def processor_topics(partitions: int, names: topics.Topics = topics.CURRENT, exa
     return wanted
 
 
-def message_topics(modes: Iterable[str], messages_of: topics.MessagesOf, deliveries: str,
-                   partitions: int) -> dict[str, TopicSpec]:
+def message_topics(
+    modes: Iterable[str], messages_of: topics.MessagesOf, deliveries: str, partitions: int
+) -> dict[str, TopicSpec]:
     """Message topics of `modes` with the deliveries topic, co-partitioned."""
     spec = TopicSpec(partitions, group=MESSAGES_GROUP)
     return {**{messages_of(mode): spec for mode in modes}, deliveries: spec}
@@ -97,13 +99,21 @@ def _create(admin: AdminClient, wanted: Mapping[str, TopicSpec], missing: list[s
     replication = settings.replication_factor or -1  # -1: the cluster's default.replication.factor
     extra = {} if settings.min_insync_replicas is None else {"min.insync.replicas": str(settings.min_insync_replicas)}
     futures = admin.create_topics(
-        [NewTopic(name, wanted[name].partitions, replication, config={**wanted[name].config, **extra})
-         for name in missing], operation_timeout=timeout)
+        [
+            NewTopic(name, wanted[name].partitions, replication, config={**wanted[name].config, **extra})
+            for name in missing
+        ],
+        operation_timeout=timeout,
+    )
     for name, future in futures.items():
         try:
             future.result(timeout=timeout)
-            log.info("created topic %s (%d partitions, replication %s)", name, wanted[name].partitions,
-                     settings.replication_factor or "the cluster's default")
+            log.info(
+                "created topic %s (%d partitions, replication %s)",
+                name,
+                wanted[name].partitions,
+                settings.replication_factor or "the cluster's default",
+            )
         except KafkaException as exc:  # one made by another process meanwhile is fine
             error = exc.args[0]
             if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
@@ -118,13 +128,19 @@ def _with_group_counts(wanted: Mapping[str, TopicSpec], existing: Mapping[str, o
     for name, spec in wanted.items():
         if spec.group is not None and not spec.exact and name in existing:
             counts.setdefault(spec.group, len(existing[name].partitions))  # type: ignore[attr-defined]
-    return {name: spec if spec.group not in counts or spec.exact else
-            TopicSpec(counts[spec.group], spec.config, spec.group) for name, spec in wanted.items()}
+    return {
+        name: spec if spec.group not in counts or spec.exact else TopicSpec(counts[spec.group], spec.config, spec.group)
+        for name, spec in wanted.items()
+    }
 
 
-def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, timeout: float = 30.0,
-                  names: topics.Topics = topics.CURRENT,
-                  wanted: Mapping[str, TopicSpec] | None = None) -> dict[str, int]:
+def ensure_topics(
+    bootstrap: str,
+    partitions: int = topics.DEFAULT_PARTITIONS,
+    timeout: float = 30.0,
+    names: topics.Topics = topics.CURRENT,
+    wanted: Mapping[str, TopicSpec] | None = None,
+) -> dict[str, int]:
     """Create what is missing of `wanted` (default: every topic of a stack with `partitions`),
     wait until every partition has a leader, and check the layout (`check_layout`).
     Returns the partition count of each wanted topic."""
@@ -140,10 +156,21 @@ def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, t
             _create(admin, _with_group_counts(wanted, meta.topics), missing, timeout)
             created = True
             continue
-        leaderless = [f"{name}[{p.id}]" for name in wanted if name in meta.topics
-                      for p in meta.topics[name].partitions.values() if p.leader < 0]
-        if not missing and not leaderless and (not created or _answering(admin, [
-                TopicPartition(name, p) for name in wanted for p in meta.topics[name].partitions])):
+        leaderless = [
+            f"{name}[{p.id}]"
+            for name in wanted
+            if name in meta.topics
+            for p in meta.topics[name].partitions.values()
+            if p.leader < 0
+        ]
+        if (
+            not missing
+            and not leaderless
+            and (
+                not created
+                or _answering(admin, [TopicPartition(name, p) for name in wanted for p in meta.topics[name].partitions])
+            )
+        ):
             found = {name: meta.topics[name] for name in wanted}
             counts = {name: len(t.partitions) for name, t in found.items()}
             replicas = {name: min(len(p.replicas) for p in t.partitions.values()) for name, t in found.items()}
@@ -151,8 +178,9 @@ def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, t
                 log.warning("%s", warning)
             return counts
         if time.monotonic() > deadline:
-            raise TimeoutError(f"topics not ready in {timeout:.0f} s: missing {missing}, "
-                               f"without a leader {leaderless[:10]}")
+            raise TimeoutError(
+                f"topics not ready in {timeout:.0f} s: missing {missing}, without a leader {leaderless[:10]}"
+            )
         time.sleep(0.2)
 
 
@@ -169,33 +197,42 @@ def _answering(admin: AdminClient, partitions: list[TopicPartition]) -> bool:
     return True
 
 
-def check_layout(wanted: Mapping[str, TopicSpec], counts: Mapping[str, int], replicas: Mapping[str, int],
-                 brokers: int) -> list[str]:
+def check_layout(
+    wanted: Mapping[str, TopicSpec], counts: Mapping[str, int], replicas: Mapping[str, int], brokers: int
+) -> list[str]:
     """Raises TopicLayoutError for partition counts that would misroute records or a replication
     factor below the configured one; returns warnings (replication 1 on a cluster of three or more)."""
     problems: list[str] = []
     groups: dict[str, list[str]] = {}
     for name, spec in wanted.items():
         if spec.exact and counts[name] != spec.partitions:
-            problems.append(f"topic {name} has {counts[name]} partitions, expected {spec.partitions} "
-                            f"(the configured partition count, --partitions / STREAMPROC_PARTITIONS)")
+            problems.append(
+                f"topic {name} has {counts[name]} partitions, expected {spec.partitions} "
+                f"(the configured partition count, --partitions / STREAMPROC_PARTITIONS)"
+            )
         if spec.group is not None:
             groups.setdefault(spec.group, []).append(name)
     for group, members in groups.items():
         first = members[0]
         for name in members[1:]:
             if counts[name] != counts[first]:
-                problems.append(f"topic {name} has {counts[name]} partitions but {first} has {counts[first]}: "
-                                f"{group} must have equal partition counts")
+                problems.append(
+                    f"topic {name} has {counts[name]} partitions but {first} has {counts[first]}: "
+                    f"{group} must have equal partition counts"
+                )
     configured = security.current().settings.replication_factor
     warnings = []
     for name in wanted:
         if configured is not None and replicas[name] < configured:
-            problems.append(f"topic {name} has replication factor {replicas[name]}, expected at least {configured} "
-                            f"(kafka.replication_factor)")
+            problems.append(
+                f"topic {name} has replication factor {replicas[name]}, expected at least {configured} "
+                f"(kafka.replication_factor)"
+            )
         elif replicas[name] == 1 and brokers >= 3:
-            warnings.append(f"topic {name} has replication factor 1 on a cluster of {brokers} brokers: "
-                            f"losing one broker stops the partitions it holds")
+            warnings.append(
+                f"topic {name} has replication factor 1 on a cluster of {brokers} brokers: "
+                f"losing one broker stops the partitions it holds"
+            )
     if problems:
         raise TopicLayoutError("; ".join(dict.fromkeys(problems)))
     return warnings

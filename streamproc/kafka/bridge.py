@@ -72,8 +72,9 @@ class AsyncProducer:
         self.producer.produce(topic, **kwargs)
         return future
 
-    def enqueue_all(self, records: list[tuple[str, bytes | None, bytes | None, int | None,
-                                              list[tuple[str, bytes]] | None]]) -> asyncio.Future[None]:
+    def enqueue_all(
+        self, records: list[tuple[str, bytes | None, bytes | None, int | None, list[tuple[str, bytes]] | None]]
+    ) -> asyncio.Future[None]:
         """Hands (topic, key, value, partition, headers) records to librdkafka in order; the one
         future resolves once the broker has all of them, or raises with the first error. One
         hand-over to the event loop per call, not per record (the worker's batches are large).
@@ -167,7 +168,8 @@ class AsyncProducer:
             _settle_all(waiters, exc)
             return
         done.add_done_callback(
-            lambda f: _settle_all(waiters, asyncio.CancelledError() if f.cancelled() else f.exception()))
+            lambda f: _settle_all(waiters, asyncio.CancelledError() if f.cancelled() else f.exception())
+        )
 
     def close(self, timeout: float = 10.0) -> None:
         self.producer.flush(timeout)

@@ -14,8 +14,10 @@ from streamproc.kafka.security import client_config
 
 
 def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    return client_config(bootstrap, **{"partitioner": "murmur2_random", "enable.idempotence": True, "acks": "all",
-                                       "linger.ms": 2, **extra})
+    return client_config(
+        bootstrap,
+        **{"partitioner": "murmur2_random", "enable.idempotence": True, "acks": "all", "linger.ms": 2, **extra},
+    )
 
 
 def consumer_config(bootstrap: str, group: str, **extra: Any) -> dict[str, Any]:

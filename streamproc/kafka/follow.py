@@ -87,14 +87,17 @@ class TopicFollower:
                 self.stopping.wait(1.0)
 
     def _config(self) -> dict[str, Any]:
-        return client_config(self.bootstrap, **{
-            "client.id": f"streamproc-{self.name}-{os.getpid()}",
-            # Never subscribed nor committed: a group id is only what librdkafka wants to see.
-            "group.id": f"streamproc-{self.name}-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 100,
-        })
+        return client_config(
+            self.bootstrap,
+            **{
+                "client.id": f"streamproc-{self.name}-{os.getpid()}",
+                # Never subscribed nor committed: a group id is only what librdkafka wants to see.
+                "group.id": f"streamproc-{self.name}-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 100,
+            },
+        )
 
     def _follow(self) -> None:
         consumer = Consumer(self._config())
@@ -109,8 +112,12 @@ class TopicFollower:
                 partitions = sorted(meta.partitions)
                 found: dict[int, int] = {}
                 if since_ms is not None:
-                    found = {tp.partition: tp.offset for tp in consumer.offsets_for_times(
-                        [TopicPartition(topic, p, since_ms) for p in partitions], timeout=10)}
+                    found = {
+                        tp.partition: tp.offset
+                        for tp in consumer.offsets_for_times(
+                            [TopicPartition(topic, p, since_ms) for p in partitions], timeout=10
+                        )
+                    }
                 for partition in partitions:
                     low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
                     start = low if since_ms is None else found[partition]
@@ -169,8 +176,9 @@ class TopicFollower:
             return True
         with self._lock:
             if self._admin is None:
-                self._admin = AdminClient(client_config(self.bootstrap,
-                                                        **{"client.id": f"streamproc-{self.name}-{os.getpid()}"}))
+                self._admin = AdminClient(
+                    client_config(self.bootstrap, **{"client.id": f"streamproc-{self.name}-{os.getpid()}"})
+                )
             admin = self._admin
         ends = self._ends(admin, partitions, deadline)
         if ends is None:
@@ -185,19 +193,20 @@ class TopicFollower:
                 self._lock.wait(left)
         return False
 
-    def _ends(self, admin: AdminClient, partitions: list[tuple[str, int]],
-              deadline: float) -> dict[tuple[str, int], int] | None:
+    def _ends(
+        self, admin: AdminClient, partitions: list[tuple[str, int]], deadline: float
+    ) -> dict[tuple[str, int], int] | None:
         """The end offset of each partition now. A failed or slow answer (a busy broker, a leader
         that moved) is asked again, each try bounded, until `deadline`; None when none came."""
         latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
         error: BaseException | None = None
         while (remaining := deadline - time.monotonic()) > 0 and not self.stopping.is_set():
             attempt = min(remaining, _LIST_OFFSETS_TRY)
-            futures = admin.list_offsets({TopicPartition(t, p): latest for t, p in partitions},
-                                         request_timeout=attempt)
+            futures = admin.list_offsets({TopicPartition(t, p): latest for t, p in partitions}, request_timeout=attempt)
             try:
-                return {(tp.topic, tp.partition): future.result(timeout=attempt).offset
-                        for tp, future in futures.items()}
+                return {
+                    (tp.topic, tp.partition): future.result(timeout=attempt).offset for tp, future in futures.items()
+                }
             except Exception as exc:
                 error = exc
         log.warning("%s: could not read the ends of %s (%r)", self.name, self.topics, error)

@@ -58,8 +58,9 @@ def produce_files(paths: list[str], bootstrap: str) -> int:
             except ValidationError as exc:
                 print(f"{path}[{index}]: {error_text(exc)}", file=sys.stderr)
                 return 2
-            producer.produce(topics.INCIDENTS, key=event.key.encode(), value=json.dumps(raw).encode(),
-                             on_delivery=delivered)
+            producer.produce(
+                topics.INCIDENTS, key=event.key.encode(), value=json.dumps(raw).encode(), on_delivery=delivered
+            )
             sent += 1
     remaining = producer.flush(30)
     if failures or remaining:

@@ -29,8 +29,17 @@ from streamproc.config.kafka import KafkaSettings
 ENV_PREFIX = "STREAMPROC_KAFKA_"
 # Environment variable -> field. STREAMPROC_KAFKA_SASL_PASSWORD is the password itself.
 ENV_FIELDS = (
-    "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file",
-    "ssl_ca_file", "ssl_cert_file", "ssl_key_file", "ssl_check_hostname", "replication_factor", "min_insync_replicas",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "sasl_password_file",
+    "ssl_ca_file",
+    "ssl_cert_file",
+    "ssl_key_file",
+    "ssl_check_hostname",
+    "replication_factor",
+    "min_insync_replicas",
 )
 
 
@@ -52,8 +61,9 @@ class KafkaSecurity:
         s = self.settings
         out: dict[str, Any] = {"security.protocol": s.security_protocol}
         if s.uses_sasl:
-            out.update({"sasl.mechanism": s.sasl_mechanism, "sasl.username": s.sasl_username,
-                        "sasl.password": self.password})
+            out.update(
+                {"sasl.mechanism": s.sasl_mechanism, "sasl.username": s.sasl_username, "sasl.password": self.password}
+            )
         if s.uses_tls:
             if s.ssl_ca_file:
                 out["ssl.ca.location"] = s.ssl_ca_file
@@ -83,8 +93,11 @@ class KafkaSecurity:
         s = self.settings
         context = self.ssl_context()
         if s.uses_sasl:
-            return {"broker_credentials": faust.SASLCredentials(
-                username=s.sasl_username, password=self.password, ssl_context=context, mechanism=s.sasl_mechanism)}
+            return {
+                "broker_credentials": faust.SASLCredentials(
+                    username=s.sasl_username, password=self.password, ssl_context=context, mechanism=s.sasl_mechanism
+                )
+            }
         if context is not None:
             return {"broker_credentials": faust.SSLCredentials(context)}
         return {}
@@ -100,8 +113,7 @@ class KafkaSecurity:
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
-    return {name: environ[ENV_PREFIX + name.upper()] for name in ENV_FIELDS
-            if environ.get(ENV_PREFIX + name.upper())}
+    return {name: environ[ENV_PREFIX + name.upper()] for name in ENV_FIELDS if environ.get(ENV_PREFIX + name.upper())}
 
 
 def resolve(settings: KafkaSettings | None = None, environ: Mapping[str, str] | None = None) -> KafkaSecurity:
@@ -145,7 +157,8 @@ def _password(s: KafkaSettings, env: Mapping[str, str]) -> str:
         return value
     raise KafkaSecurityError(
         f"kafka: {s.security_protocol} needs a password: sasl_password, sasl_password_env or sasl_password_file "
-        f"(or {ENV_PREFIX}SASL_PASSWORD / {ENV_PREFIX}SASL_PASSWORD_FILE)")
+        f"(or {ENV_PREFIX}SASL_PASSWORD / {ENV_PREFIX}SASL_PASSWORD_FILE)"
+    )
 
 
 _active: KafkaSecurity | None = None
@@ -231,10 +244,10 @@ def check_access(bootstrap: str, timeout: float = 15.0) -> None:
             text = err.str()
             reason = _BROKER_NAME.sub("", text).lower()
             if err.code() == KafkaError._AUTHENTICATION or any(h in reason for h in _FATAL_HINTS):
-                raise KafkaSecurityError(
-                    f"kafka at {bootstrap} refused {security.describe()}: {text}")
+                raise KafkaSecurityError(f"kafka at {bootstrap} refused {security.describe()}: {text}")
     reasons = "; ".join(dict.fromkeys([*(e.str() for e in errors), *logged.lines[-1:]])) or str(last or "no answer")
     if not security.settings.uses_tls and "APIVERSION_QUERY" in reasons:
         reasons += f" (a TLS listener? security_protocol is {security.settings.security_protocol})"
-    raise KafkaUnreachable(f"kafka at {bootstrap} did not answer within {timeout:.0f} s "
-                             f"({security.describe()}): {reasons}")
+    raise KafkaUnreachable(
+        f"kafka at {bootstrap} did not answer within {timeout:.0f} s ({security.describe()}): {reasons}"
+    )

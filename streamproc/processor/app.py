@@ -99,29 +99,48 @@ def log_rekeyed(output: Output, correlation_id: str, source_partition: int, offs
     if output.topic == topics.DEADLETTER:
         if log.isEnabledFor(logging.WARNING):
             reason = json.loads(output.value).get("reason")
-            log.warning("event dead-lettered: %s", reason, extra={
-                "correlation_id": correlation_id, "source_partition": source_partition, "offset": offset})
+            log.warning(
+                "event dead-lettered: %s",
+                reason,
+                extra={"correlation_id": correlation_id, "source_partition": source_partition, "offset": offset},
+            )
     elif log.isEnabledFor(logging.INFO):
-        log.info("event re-keyed", extra={
-            "correlation_id": correlation_id, "incident_id": (output.key or b"").decode(errors="replace"),
-            "partition": output.partition, "source_partition": source_partition, "offset": offset})
+        log.info(
+            "event re-keyed",
+            extra={
+                "correlation_id": correlation_id,
+                "incident_id": (output.key or b"").decode(errors="replace"),
+                "partition": output.partition,
+                "source_partition": source_partition,
+                "offset": offset,
+            },
+        )
 
 
-def log_processed(key: bytes, topic: str, partition: int, processed: Processed, correlation_id: str | None,
-                  event_correlation: str | None) -> None:
+def log_processed(
+    key: bytes,
+    topic: str,
+    partition: int,
+    processed: Processed,
+    correlation_id: str | None,
+    event_correlation: str | None,
+) -> None:
     """Stage 2's lines: one per event (and per wake-up that emitted something), one per output."""
     if not log.isEnabledFor(logging.INFO) or (topic == topics.TICKS and not processed.outputs):
         return
     state = processed.state
-    fields: dict[str, Any] = {"correlation_id": correlation_id, "incident_id": key.decode(errors="replace"),
-                              "partition": partition}
+    fields: dict[str, Any] = {
+        "correlation_id": correlation_id,
+        "incident_id": key.decode(errors="replace"),
+        "partition": partition,
+    }
     if state is not None:
-        fields.update(instance=state.instance, plan=state.plan_name, application=state.application,
-                      status=state.status)
+        fields.update(instance=state.instance, plan=state.plan_name, application=state.application, status=state.status)
     if event_correlation is not None and event_correlation != correlation_id:
         fields["event_correlation_id"] = event_correlation
-    log.info("wake-up" if topic == topics.TICKS else "event applied",
-             extra={**fields, "outputs": len(processed.outputs)})
+    log.info(
+        "wake-up" if topic == topics.TICKS else "event applied", extra={**fields, "outputs": len(processed.outputs)}
+    )
     for output in processed.outputs:
         if output.message_id is not None:
             log.info("message rendered", extra={**fields, "message_id": output.message_id, "topic": output.topic})
@@ -237,13 +256,14 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     )
     app.transport = Transport(app.conf.broker_consumer, app)  # see faustfix.py
     incidents = app.topic(topics.INCIDENTS, key_type=bytes, value_type=bytes)
-    source = app.topic(topics.EVENTS, topics.TICKS, key_type=bytes, value_type=bytes,
-                       partitions=settings.partitions)
-    table = app.Table(topics.ESCALATIONS_TABLE, default=None, partitions=settings.partitions, key_type=bytes,
-                      value_type=bytes)
+    source = app.topic(topics.EVENTS, topics.TICKS, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+    table = app.Table(
+        topics.ESCALATIONS_TABLE, default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
     flood_source = app.topic(topics.FLOOD, key_type=bytes, value_type=bytes, partitions=settings.partitions)
-    flood_table = app.Table(topics.FLOOD_TABLE, default=None, partitions=settings.partitions, key_type=bytes,
-                            value_type=bytes)
+    flood_table = app.Table(
+        topics.FLOOD_TABLE, default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
     partitions = settings.partitions
 
     Headers = list[tuple[str, bytes]] | None
@@ -254,8 +274,10 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     outputs = Outputs(settings.bootstrap)
 
     def records(items: list[Output], headers: Headers = None) -> list[Record]:
-        return [(o.topic, o.key, o.value, o.partition, [*(headers or ()), *o.headers] if o.headers else headers)
-                for o in items]
+        return [
+            (o.topic, o.key, o.value, o.partition, [*(headers or ()), *o.headers] if o.headers else headers)
+            for o in items
+        ]
 
     def active_partitions(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
@@ -291,8 +313,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
 
     def fatal(task: asyncio.Future[None]) -> NoReturn:
         error = None if task.cancelled() else task.exception()
-        log.critical("a batch failed (%r): exiting before Faust commits its records", error,
-                     exc_info=error)
+        log.critical("a batch failed (%r): exiting before Faust commits its records", error, exc_info=error)
         logging.shutdown()
         os._exit(70)
 
@@ -316,8 +337,9 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             # The correlation id comes with the record (the API, or any client, sets the header)
             # or is made here; it goes on with the event.
             correlation_id = correlation_of(message.headers) or new_correlation_id()
-            rekeyed = on_incident_record(runtime.engine, event.key, event.value, timestamp,
-                                         message.partition, message.offset, partitions)
+            rekeyed = on_incident_record(
+                runtime.engine, event.key, event.value, timestamp, message.partition, message.offset, partitions
+            )
             pending.extend(records(rekeyed, correlation_headers(correlation_id)))
             done.append((rekeyed, correlation_id, message.partition, message.offset))
         await outputs.send(pending)
@@ -358,14 +380,25 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             partition = message.partition
             if has_header(message.headers, SILENCE_HEADER):
                 # Spec §8: this partition's copy of a silence or unsilence.
-                change, moved = on_silence_copy(runtime.engine, silences, event.value, partition, message.offset,
-                                                latest, runtime.flood_for(), partitions)
+                change, moved = on_silence_copy(
+                    runtime.engine,
+                    silences,
+                    event.value,
+                    partition,
+                    message.offset,
+                    latest,
+                    runtime.flood_for(),
+                    partitions,
+                )
                 pending.extend(records(change.outputs))
                 if change.changed:
                     books[partition] = event
                 for watcher, processed in moved:
-                    states[watcher] = (event, processed.state, (watcher in states and states[watcher][2])
-                                       or processed.changed)
+                    states[watcher] = (
+                        event,
+                        processed.state,
+                        (watcher in states and states[watcher][2]) or processed.changed,
+                    )
                     pending.extend(records(processed.outputs, correlation_headers(processed.correlation_id)))
                     done.append((watcher, message, processed, processed.correlation_id, None))
                 continue
@@ -376,11 +409,20 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             event_correlation = correlation_of(message.headers)
             book = silences.book(partition)
             if message.topic == topics.TICKS:
-                processed = on_tick(runtime.engine, state, event.value, now_us(), runtime.flood_for(), partitions,
-                                    book)
+                processed = on_tick(runtime.engine, state, event.value, now_us(), runtime.flood_for(), partitions, book)
             else:
-                processed = on_event(runtime.engine, state, event.value, partition, message.offset,
-                                     now_us(), event_correlation, runtime.flood_for(), partitions, book)
+                processed = on_event(
+                    runtime.engine,
+                    state,
+                    event.value,
+                    partition,
+                    message.offset,
+                    now_us(),
+                    event_correlation,
+                    runtime.flood_for(),
+                    partitions,
+                    book,
+                )
             states[key] = (event, processed.state, changed or processed.changed)
             silences.track(runtime.engine, key, partition, processed.state)
             # Records derived from an instance carry the id of the record that opened it.
@@ -442,8 +484,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             else:
                 state, changed = load_flood_state(flood_table.get(key)), False
             message = event.message
-            processed = on_flood_record(runtime.flood, state, event.value, now_us(), message.partition,
-                                        message.offset)
+            processed = on_flood_record(runtime.flood, state, event.value, now_us(), message.partition, message.offset)
             states[key] = (event, processed.state, changed or processed.changed)
             pending.extend(records(processed.outputs, correlation_headers(correlation_of(message.headers))))
         await outputs.send(pending)
@@ -452,8 +493,12 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
                 make_current(event)
                 flood_table[key] = state.model_dump_json().encode()
             runtime.flood_states[key] = state
-            runtime.set_wake(key.decode(), event.message.partition, state.wake_at if state is not None else None,
-                             runtime.flood_schedule)
+            runtime.set_wake(
+                key.decode(),
+                event.message.partition,
+                state.wake_at if state is not None else None,
+                runtime.flood_schedule,
+            )
 
     def rebuild(actives: set[int]) -> None:
         """Derive the wake schedule from the table for the partitions this worker owns."""
@@ -470,11 +515,16 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
             runtime.silences.track(runtime.engine, key, partition, state)
         runtime.flood_schedule.clear()
         runtime.flood_states.clear()
-        for key, partition, flood_state in owned_entries(list(flood_table.items()), partitions, actives,
-                                                         load_flood_state):
+        for key, partition, flood_state in owned_entries(
+            list(flood_table.items()), partitions, actives, load_flood_state
+        ):
             runtime.flood_schedule.set(key.decode(), partition, flood_state.wake_at)
-        log.info("wake schedule rebuilt: %d incidents and %d users pending on partitions %s", len(runtime.schedule),
-                 len(runtime.flood_schedule), sorted(actives))
+        log.info(
+            "wake schedule rebuilt: %d incidents and %d users pending on partitions %s",
+            len(runtime.schedule),
+            len(runtime.flood_schedule),
+            sorted(actives),
+        )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -513,18 +563,44 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
                 for key, due in runtime.schedule.pop_due(now, held=runtime.catchup.events):
                     metrics.wakeup(due, now)
                     encoded = key.encode()
-                    ticks.append((topics.TICKS, encoded, Tick(incident_id=key, due=due, version=0).model_dump_json()
-                                  .encode(), topics.partition_for(encoded, partitions), None))
+                    ticks.append(
+                        (
+                            topics.TICKS,
+                            encoded,
+                            Tick(incident_id=key, due=due, version=0).model_dump_json().encode(),
+                            topics.partition_for(encoded, partitions),
+                            None,
+                        )
+                    )
                 # Batch times; held like the escalations' while claims may still be in a backlog.
                 for key, due in runtime.flood_schedule.pop_due(now, held=runtime.catchup.events):
                     encoded = key.encode()
-                    ticks.append((topics.FLOOD, encoded, FloodTick(user=key, due=due).model_dump_json().encode(),
-                                  topics.partition_for(encoded, partitions), None))
+                    ticks.append(
+                        (
+                            topics.FLOOD,
+                            encoded,
+                            FloodTick(user=key, due=due).model_dump_json().encode(),
+                            topics.partition_for(encoded, partitions),
+                            None,
+                        )
+                    )
                 if ticks:
                     outputs.send(ticks)  # not awaited, as ever: late or duplicate ticks are harmless
-            nxt = min((t for t in (runtime.schedule.next_due(held=runtime.catchup.events),
-                                   runtime.flood_schedule.next_due(held=runtime.catchup.events)) if t is not None),
-                      default=None) if runtime.ready else None
+            nxt = (
+                min(
+                    (
+                        t
+                        for t in (
+                            runtime.schedule.next_due(held=runtime.catchup.events),
+                            runtime.flood_schedule.next_due(held=runtime.catchup.events),
+                        )
+                        if t is not None
+                    ),
+                    default=None,
+                )
+                if runtime.ready
+                else None
+            )
             delay = settings.tick_interval if nxt is None else (nxt - now_us()) / 1_000_000
             runtime.changed.clear()
             if delay > 0:
@@ -542,18 +618,32 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
-        body = {"ready": runtime.ready, "pending": len(runtime.schedule), "processed": runtime.processed,
-                "partitions": sorted(active_partitions(topics.EVENTS)), "catching_up": sorted(runtime.catchup.events)}
+        body = {
+            "ready": runtime.ready,
+            "pending": len(runtime.schedule),
+            "processed": runtime.processed,
+            "partitions": sorted(active_partitions(topics.EVENTS)),
+            "catching_up": sorted(runtime.catchup.events),
+        }
         return web.json(body, status=200 if runtime.ready else 503)
 
     @app.page("/inspect")
     async def inspect(web: Any, request: Any) -> Any:
         """For `streamproc inspect workers` (processor/status.py)."""
-        return web.json(worker_status(
-            instance=settings.instance_id, url=str(app.conf.canonical_url), ready=runtime.ready,
-            processed=runtime.processed, actives=active_partitions(topics.EVENTS),
-            standbys={tp.partition for tp in app.assignor.assigned_standbys()}, items=list(table.items()),
-            partitions=partitions, schedule=runtime.schedule, catching_up=set(runtime.catchup.events)))
+        return web.json(
+            worker_status(
+                instance=settings.instance_id,
+                url=str(app.conf.canonical_url),
+                ready=runtime.ready,
+                processed=runtime.processed,
+                actives=active_partitions(topics.EVENTS),
+                standbys={tp.partition for tp in app.assignor.assigned_standbys()},
+                items=list(table.items()),
+                partitions=partitions,
+                schedule=runtime.schedule,
+                catching_up=set(runtime.catchup.events),
+            )
+        )
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
@@ -589,8 +679,9 @@ def run_worker(args: argparse.Namespace) -> int:
         print(f"streamproc worker: {exc}", file=sys.stderr, flush=True)
         return 2
     app, _ = create_app(settings, Engine(config))
-    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True,
-                          logging_config=dict_config(args.log_format, args.loglevel))
+    worker = faust.Worker(
+        app, loglevel=args.loglevel, quiet=True, logging_config=dict_config(args.log_format, args.loglevel)
+    )
     worker.spinner = None  # Faust draws it on stdout even with quiet=True (glyphs, cursor codes)
     from streamproc.lifecycle import arm_watchdog
 

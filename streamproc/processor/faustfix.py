@@ -70,8 +70,11 @@ class Consumer(driver.Consumer):  # type: ignore[misc]
         for tp, record in self.scheduler.iterate(records):
             if tp in undelivered:
                 continue
-            if (not self.flow_active or self.app.consumer_generation_id != generation
-                    or not (active is None or tp in active or tp in self._buffered_partitions)):
+            if (
+                not self.flow_active
+                or self.app.consumer_generation_id != generation
+                or not (active is None or tp in active or tp in self._buffered_partitions)
+            ):
                 undelivered[tp] = record.offset
                 continue
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
@@ -97,12 +100,18 @@ class SeekFirstRecovery(Recovery):  # type: ignore[misc]
         self._set_recovery_ended()
         tables = list(self.tables.values())
         if tables:
-            await asyncio.wait([asyncio.ensure_future(
-                table.on_recovery_completed(self.actives_for_table[table], self.standbys_for_table[table]))
-                for table in tables])
+            await asyncio.wait(
+                [
+                    asyncio.ensure_future(
+                        table.on_recovery_completed(self.actives_for_table[table], self.standbys_for_table[table])
+                    )
+                    for table in tables
+                ]
+            )
         if app.consumer_generation_id != generation_id:
-            self.log.warning("Recovery rebalancing again: generation %s, recovered %s",
-                             app.consumer_generation_id, generation_id)
+            self.log.warning(
+                "Recovery rebalancing again: generation %s, recovered %s", app.consumer_generation_id, generation_id
+            )
             return
         streams = {tp for tp in consumer.assignment() if not self._is_changelog_tp(tp)}
         if streams:

@@ -21,28 +21,44 @@ LATE_AFTER_US = 1_000_000
 
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
-EVENTS = Counter("streamproc_worker_events", "Events accepted by stage 1 (re-keyed into the events topic), by type; "
-                 "type expiry: heartbeat monitors that expired (spec §8), applied as triggers by stage 2", ["type"])
+EVENTS = Counter(
+    "streamproc_worker_events",
+    "Events accepted by stage 1 (re-keyed into the events topic), by type; "
+    "type expiry: heartbeat monitors that expired (spec §8), applied as triggers by stage 2",
+    ["type"],
+)
 MONITOR_EXPIRIES = EVENTS.labels("expiry")
 """Heartbeat monitor expiries (spec §8): a label of the events counter, which the dashboard shows."""
-DEAD_LETTERS = Counter("streamproc_worker_dead_letters",
-                       "Records written to the dead-letter topic, by reason kind", ["reason"])
-OUTCOMES = Counter("streamproc_worker_outcomes",
-                   "Outcomes emitted (message, undeliverable, dropped, exhausted), by kind and mode",
-                   ["kind", "mode"])
-ESCALATIONS_OPEN = Gauge("streamproc_worker_escalations_open",
-                         "Open incidents on this worker's active partitions, by partition and status "
-                         "(silenced, escalating, claimed, exhausted)", ["partition", "status"])
+DEAD_LETTERS = Counter(
+    "streamproc_worker_dead_letters", "Records written to the dead-letter topic, by reason kind", ["reason"]
+)
+OUTCOMES = Counter(
+    "streamproc_worker_outcomes",
+    "Outcomes emitted (message, undeliverable, dropped, exhausted), by kind and mode",
+    ["kind", "mode"],
+)
+ESCALATIONS_OPEN = Gauge(
+    "streamproc_worker_escalations_open",
+    "Open incidents on this worker's active partitions, by partition and status "
+    "(silenced, escalating, claimed, exhausted)",
+    ["partition", "status"],
+)
 WAKEUPS_DUE = Counter("streamproc_worker_wakeups_due", "Wake-up ticks produced for incidents whose wake time came")
-WAKEUPS_LATE = Counter("streamproc_worker_wakeups_late",
-                       "Wake-up ticks produced more than 1 s after their due time (held by catch-up, re-armed, busy)")
-SEND_LATENESS = Histogram("streamproc_worker_send_lateness_seconds",
-                          "Scheduled sends (messages, undeliverable, dropped): output acknowledged minus the send's "
-                          "scheduled time", buckets=SECONDS_BUCKETS)
+WAKEUPS_LATE = Counter(
+    "streamproc_worker_wakeups_late",
+    "Wake-up ticks produced more than 1 s after their due time (held by catch-up, re-armed, busy)",
+)
+SEND_LATENESS = Histogram(
+    "streamproc_worker_send_lateness_seconds",
+    "Scheduled sends (messages, undeliverable, dropped): output acknowledged minus the send's scheduled time",
+    buckets=SECONDS_BUCKETS,
+)
 REBALANCES = Counter("streamproc_worker_rebalances", "Consumer-group rebalances completed (table recovered)")
-TABLE_RECOVERY = Histogram("streamproc_worker_table_recovery_seconds",
-                           "Time to restore the escalations table from its changelog after a rebalance",
-                           buckets=SECONDS_BUCKETS)
+TABLE_RECOVERY = Histogram(
+    "streamproc_worker_table_recovery_seconds",
+    "Time to restore the escalations table from its changelog after a rebalance",
+    buckets=SECONDS_BUCKETS,
+)
 
 
 def count(outputs: Iterable[Output], now_us: int) -> None:

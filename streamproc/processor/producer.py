@@ -27,7 +27,9 @@ class Outputs:
         if self._producer is None:
             self._producer = AsyncProducer(
                 producer_config(self._bootstrap, **{"linger.ms": 1, "queue.buffering.max.messages": 1_000_000}),
-                asyncio.get_running_loop(), name="outputs")
+                asyncio.get_running_loop(),
+                name="outputs",
+            )
         return self._producer.enqueue_all(records)
 
     def close(self, timeout: float = 10.0) -> None:

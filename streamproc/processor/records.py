@@ -31,8 +31,16 @@ from streamproc.wire.status import context_summary
 
 T = TypeVar("T")
 
-DeadLetterKind = Literal["invalid-event", "unknown-application", "unknown-plan", "dynamic-targets",
-                         "unknown-monitor", "wrong-application", "not-from-stage-1", "rejected"]
+DeadLetterKind = Literal[
+    "invalid-event",
+    "unknown-application",
+    "unknown-plan",
+    "dynamic-targets",
+    "unknown-monitor",
+    "wrong-application",
+    "not-from-stage-1",
+    "rejected",
+]
 """Bounded reasons of dead letters, for metrics (the record itself carries the full text)."""
 
 
@@ -88,7 +96,7 @@ def book_partition(key: bytes) -> int | None:
     """The partition of a book key; None for an incident's key."""
     if not key.startswith(BOOK_PREFIX):
         return None
-    return int(key[len(BOOK_PREFIX):])
+    return int(key[len(BOOK_PREFIX) :])
 
 
 def rejection_kind(reason: str) -> DeadLetterKind:
@@ -133,14 +141,19 @@ def load_state(raw: bytes | None) -> IncidentState | None:
     return IncidentState.model_validate_json(raw) if raw else None
 
 
-def owned_states(items: Iterable[tuple[bytes | None, bytes | None]], partitions: int,
-                 actives: set[int]) -> Iterator[tuple[bytes, int, IncidentState]]:
+def owned_states(
+    items: Iterable[tuple[bytes | None, bytes | None]], partitions: int, actives: set[int]
+) -> Iterator[tuple[bytes, int, IncidentState]]:
     """(key, partition, state) of the escalations table's entries on `actives`."""
     return owned_entries(items, partitions, actives, load_state)
 
 
-def owned_entries(items: Iterable[tuple[bytes | None, bytes | None]], partitions: int, actives: set[int],
-                  load: Callable[[bytes], T | None]) -> Iterator[tuple[bytes, int, T]]:
+def owned_entries(
+    items: Iterable[tuple[bytes | None, bytes | None]],
+    partitions: int,
+    actives: set[int],
+    load: Callable[[bytes], T | None],
+) -> Iterator[tuple[bytes, int, T]]:
     """(key, partition, loaded value) of a table's entries on `actives`: the table's local store may
     also hold standby partitions, whose keys belong to another worker. The partitions' silence books
     (`book_key`) are not entries."""
@@ -159,16 +172,31 @@ def dump_state(state: IncidentState) -> bytes:
     return state.model_dump_json().encode()
 
 
-def dead_letter(reason: str, kind: DeadLetterKind, topic: str, partition: int | None, offset: int | None,
-                key: bytes | None, value: bytes | None, now_us: int) -> Output:
-    record = DeadLetter(reason=reason, source_topic=topic, partition=partition, offset=offset,
-                        key=key.decode("utf-8", "replace") if key is not None else None,
-                        value=(value or b"").decode("utf-8", "replace"), at=from_us(now_us))
+def dead_letter(
+    reason: str,
+    kind: DeadLetterKind,
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+    key: bytes | None,
+    value: bytes | None,
+    now_us: int,
+) -> Output:
+    record = DeadLetter(
+        reason=reason,
+        source_topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key.decode("utf-8", "replace") if key is not None else None,
+        value=(value or b"").decode("utf-8", "replace"),
+        at=from_us(now_us),
+    )
     return Output(topics.DEADLETTER, key or b"", record.model_dump_json().encode(), tally=Tally("dead-letter", kind))
 
 
-def outputs_of(result: Result, flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS
-               ) -> list[Output]:
+def outputs_of(
+    result: Result, flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS
+) -> list[Output]:
     """The records of an engine result. With flood control (spec §7) configured, a message it may
     change goes to `streamproc.flood`, keyed by its user, instead of its mode's topic, and the
     instance's claims and resolves follow to the users it sent such messages of batching plans
@@ -192,14 +220,30 @@ def outputs_of(result: Result, flood: FloodControl | None = None, partitions: in
                 state.last_paged = [*state.last_paged, outcome.user]
             if flood is not None and flood.applies(outcome):
                 user_key = outcome.user.encode()
-                out.append(Output(topics.FLOOD, user_key, FloodMessage(message=outcome).model_dump_json().encode(),
-                                  topics.partition_for(user_key, partitions), kind="flood",
-                                  message_id=outcome.message_id, tally=tally))
+                out.append(
+                    Output(
+                        topics.FLOOD,
+                        user_key,
+                        FloodMessage(message=outcome).model_dump_json().encode(),
+                        topics.partition_for(user_key, partitions),
+                        kind="flood",
+                        message_id=outcome.message_id,
+                        tally=tally,
+                    )
+                )
                 if outcome.plan in flood.batching and outcome.user not in state.flood_users:
                     state.flood_users = [*state.flood_users, outcome.user]
                 continue
-            out.append(Output(topics.messages_topic(outcome.mode), topics.message_key(outcome.user), value,
-                              kind=outcome.kind, message_id=outcome.message_id, tally=tally))
+            out.append(
+                Output(
+                    topics.messages_topic(outcome.mode),
+                    topics.message_key(outcome.user),
+                    value,
+                    kind=outcome.kind,
+                    message_id=outcome.message_id,
+                    tally=tally,
+                )
+            )
         else:
             tally = Tally("outcome", outcome.kind, "drop" if isinstance(outcome, Dropped) else "", to_us(outcome.at))
             out.append(Output(topics.OUTCOMES, outcome.incident_id.encode(), value, kind=outcome.kind, tally=tally))
@@ -208,22 +252,38 @@ def outputs_of(result: Result, flood: FloodControl | None = None, partitions: in
             continue  # the trigger itself is on the incidents topic; nothing downstream needs it
         if audit.kind == "resolved":
             state.resolved_at = to_us(audit.at)
-        out.append(Output(topics.OUTCOMES, audit.incident_id.encode(), audit.model_dump_json().encode(),
-                          kind=audit.kind))
+        out.append(
+            Output(topics.OUTCOMES, audit.incident_id.encode(), audit.model_dump_json().encode(), kind=audit.kind)
+        )
         if flood is not None and audit.kind in ("claimed", "unclaimed", "resolved"):
             for user in state.flood_users:
-                status = FloodStatus(user=user, incident_id=audit.incident_id, instance=audit.instance,
-                                     status=audit.kind, at=audit.at)  # type: ignore[arg-type]
+                status = FloodStatus(
+                    user=user, incident_id=audit.incident_id, instance=audit.instance, status=audit.kind, at=audit.at
+                )  # type: ignore[arg-type]
                 user_key = user.encode()
-                out.append(Output(topics.FLOOD, user_key, status.model_dump_json().encode(),
-                                  topics.partition_for(user_key, partitions), kind="flood-" + audit.kind))
+                out.append(
+                    Output(
+                        topics.FLOOD,
+                        user_key,
+                        status.model_dump_json().encode(),
+                        topics.partition_for(user_key, partitions),
+                        kind="flood-" + audit.kind,
+                    )
+                )
             if audit.kind == "resolved":
                 state.flood_users = []
     return out
 
 
-def on_incident_record(engine: Engine, key: bytes | None, value: bytes | None, timestamp_us: int,
-                       partition: int | None, offset: int | None, partitions: int) -> list[Output]:
+def on_incident_record(
+    engine: Engine,
+    key: bytes | None,
+    value: bytes | None,
+    timestamp_us: int,
+    partition: int | None,
+    offset: int | None,
+    partitions: int,
+) -> list[Output]:
     """First stage: one record of `streamproc.incidents`, written by any client, with any key (or
     none) on any partition. A valid event is re-produced to `streamproc.events` keyed by its incident
     id (derived from `dedup_key` when needed) on the processor's partition for it, with `at` made
@@ -236,8 +296,9 @@ def on_incident_record(engine: Engine, key: bytes | None, value: bytes | None, t
     try:
         event = parse_any_event(value or b"")
     except ValidationError as exc:
-        return [dead_letter(error_text(exc), "invalid-event", topics.INCIDENTS, partition, offset, key, value,
-                            timestamp_us)]
+        return [
+            dead_letter(error_text(exc), "invalid-event", topics.INCIDENTS, partition, offset, key, value, timestamp_us)
+        ]
     reason: str | None = None
     if isinstance(event, Trigger):
         reason = engine.check_trigger(event)
@@ -246,8 +307,9 @@ def on_incident_record(engine: Engine, key: bytes | None, value: bytes | None, t
     elif isinstance(event, Silence | Unsilence):
         reason = engine.check_silence(event, timestamp_us)
     if reason is not None:
-        return [dead_letter(reason, rejection_kind(reason), topics.INCIDENTS, partition, offset, key, value,
-                            timestamp_us)]
+        return [
+            dead_letter(reason, rejection_kind(reason), topics.INCIDENTS, partition, offset, key, value, timestamp_us)
+        ]
     if event.at is None:
         event.at = from_us(timestamp_us)
     incident = event.key.encode()
@@ -255,31 +317,55 @@ def on_incident_record(engine: Engine, key: bytes | None, value: bytes | None, t
     tally = Tally("event", event.type)
     if isinstance(event, Silence | Unsilence):
         # Counted once; every copy says which partition it is for.
-        return [Output(topics.EVENTS, incident, rekeyed, p, tally=tally if p == 0 else None,
-                       headers=((SILENCE_HEADER, str(p).encode()),)) for p in range(partitions)]
+        return [
+            Output(
+                topics.EVENTS,
+                incident,
+                rekeyed,
+                p,
+                tally=tally if p == 0 else None,
+                headers=((SILENCE_HEADER, str(p).encode()),),
+            )
+            for p in range(partitions)
+        ]
     return [Output(topics.EVENTS, incident, rekeyed, topics.partition_for(incident, partitions), tally=tally)]
 
 
-def on_event_record(engine: Engine, stored: bytes | None, value: bytes | None, partition: int | None = None,
-                    offset: int | None = None, now_us: int | None = None,
-                    correlation_id: str | None = None, silences: SilenceBook = NO_SILENCES) -> Processed:
+def on_event_record(
+    engine: Engine,
+    stored: bytes | None,
+    value: bytes | None,
+    partition: int | None = None,
+    offset: int | None = None,
+    now_us: int | None = None,
+    correlation_id: str | None = None,
+    silences: SilenceBook = NO_SILENCES,
+) -> Processed:
     """`on_event` for a stored table value."""
-    return on_event(engine, load_state(stored), value, partition, offset, now_us, correlation_id,
-                    silences=silences)
+    return on_event(engine, load_state(stored), value, partition, offset, now_us, correlation_id, silences=silences)
 
 
 def expiries(audits: list[Audit], before_us: int | None = None) -> int:
     """Monitor expiries (spec §8) among a result's audits: an expiry is a trigger (or, with an open
     instance, an absorbed one) that no event made. `before_us`: the time of the event the result
     applied (its own audit is at that time; expiries it ran first are earlier)."""
-    return sum(1 for a in audits if a.kind in ("triggered", "absorbed")
-               and (before_us is None or to_us(a.at) < before_us))
+    return sum(
+        1 for a in audits if a.kind in ("triggered", "absorbed") and (before_us is None or to_us(a.at) < before_us)
+    )
 
 
-def on_event(engine: Engine, state: IncidentState | None, value: bytes | None, partition: int | None = None,
-             offset: int | None = None, now_us: int | None = None, correlation_id: str | None = None,
-             flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS,
-             silences: SilenceBook = NO_SILENCES) -> Processed:
+def on_event(
+    engine: Engine,
+    state: IncidentState | None,
+    value: bytes | None,
+    partition: int | None = None,
+    offset: int | None = None,
+    now_us: int | None = None,
+    correlation_id: str | None = None,
+    flood: FloodControl | None = None,
+    partitions: int = topics.DEFAULT_PARTITIONS,
+    silences: SilenceBook = NO_SILENCES,
+) -> Processed:
     """Second stage: an event from `streamproc.events` (checked and given its `at` by the first).
     Sends due at the event's time go out at once, but never before the wall clock `now_us`
     reaches them (an event dated in the future waits for its wake-up like any other send).
@@ -294,13 +380,28 @@ def on_event(engine: Engine, state: IncidentState | None, value: bytes | None, p
             raise ValueError("at: missing (stage 1 always sets it)")
     except (ValidationError, ValueError) as exc:  # not written by the first stage
         reason = error_text(exc) if isinstance(exc, ValidationError) else str(exc)
-        return Processed([dead_letter(reason, "not-from-stage-1", topics.EVENTS, partition, offset, None, value,
-                                      now_us or 0)], state=state)
+        return Processed(
+            [dead_letter(reason, "not-from-stage-1", topics.EVENTS, partition, offset, None, value, now_us or 0)],
+            state=state,
+        )
     at = to_us(event.at)
     result = engine.handle(state, event, at, silences)
     if result.rejected is not None:  # the config changed (SIGHUP) between the two stages
-        return Processed([dead_letter(result.rejected, rejection_kind(result.rejected), topics.EVENTS, partition,
-                                      offset, event.key.encode(), value, at)], state=state)
+        return Processed(
+            [
+                dead_letter(
+                    result.rejected,
+                    rejection_kind(result.rejected),
+                    topics.EVENTS,
+                    partition,
+                    offset,
+                    event.key.encode(),
+                    value,
+                    at,
+                )
+            ],
+            state=state,
+        )
     if result.duplicate:
         return Processed(state=state)
     expired = expiries(result.audits, at) if result.audits else 0
@@ -316,15 +417,22 @@ def on_event(engine: Engine, state: IncidentState | None, value: bytes | None, p
     return Processed(outputs_of(result, flood, partitions), result.state, result.state is not state, expired)
 
 
-def on_tick_record(engine: Engine, stored: bytes | None, value: bytes | None, now_us: int,
-                   silences: SilenceBook = NO_SILENCES) -> Processed:
+def on_tick_record(
+    engine: Engine, stored: bytes | None, value: bytes | None, now_us: int, silences: SilenceBook = NO_SILENCES
+) -> Processed:
     """`on_tick` for a stored table value."""
     return on_tick(engine, load_state(stored), value, now_us, silences=silences)
 
 
-def on_tick(engine: Engine, state: IncidentState | None, value: bytes | None, now_us: int,
-            flood: FloodControl | None = None, partitions: int = topics.DEFAULT_PARTITIONS,
-            silences: SilenceBook = NO_SILENCES) -> Processed:
+def on_tick(
+    engine: Engine,
+    state: IncidentState | None,
+    value: bytes | None,
+    now_us: int,
+    flood: FloodControl | None = None,
+    partitions: int = topics.DEFAULT_PARTITIONS,
+    silences: SilenceBook = NO_SILENCES,
+) -> Processed:
     """A wake-up: emit whatever is due by now (the wall clock, never earlier than the tick's due time).
     `silences`: the book of the tick's partition (a silenced instance starts, a monitor expires)."""
     try:
@@ -334,8 +442,12 @@ def on_tick(engine: Engine, state: IncidentState | None, value: bytes | None, no
     if state is None:
         return Processed()
     result = engine.advance(state, max(now_us, tick.due), silences=silences)
-    return Processed(outputs_of(result, flood, partitions), result.state, result.state is not state,
-                     expiries(result.audits) if result.audits else 0)
+    return Processed(
+        outputs_of(result, flood, partitions),
+        result.state,
+        result.state is not state,
+        expiries(result.audits) if result.audits else 0,
+    )
 
 
 @dataclass
@@ -354,8 +466,14 @@ def load_flood_state(raw: bytes | None) -> UserFloodState | None:
     return UserFloodState.model_validate_json(raw) if raw else None
 
 
-def on_flood_record(control: FloodControl, state: UserFloodState | None, value: bytes | None, now_us: int,
-                    partition: int | None = None, offset: int | None = None) -> FloodProcessed:
+def on_flood_record(
+    control: FloodControl,
+    state: UserFloodState | None,
+    value: bytes | None,
+    now_us: int,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> FloodProcessed:
     """The flood-control stage (spec §7), keyed by user: a message from the escalation stage, a
     claim or resolve of an instance the user was sent messages of, or a wake-up for a batch.
     Its messages go to their mode's topic and its `batched` (and `undeliverable`) outcomes to
@@ -363,13 +481,16 @@ def on_flood_record(control: FloodControl, state: UserFloodState | None, value: 
     try:
         record = FLOOD_ADAPTER.validate_json(value or b"")
     except ValidationError as exc:  # not written by the escalation stage
-        return FloodProcessed([dead_letter(error_text(exc), "not-from-stage-1", topics.FLOOD, partition, offset, None,
-                                           value, now_us)], state=state)
+        return FloodProcessed(
+            [dead_letter(error_text(exc), "not-from-stage-1", topics.FLOOD, partition, offset, None, value, now_us)],
+            state=state,
+        )
     if isinstance(record, FloodMessage):
         result = control.on_message(state, record.message)
     elif isinstance(record, FloodStatus):
-        result = control.on_status(state, record.incident_id, record.instance, record.status, to_us(record.at),
-                                   user=record.user)
+        result = control.on_status(
+            state, record.incident_id, record.instance, record.status, to_us(record.at), user=record.user
+        )
     else:
         assert isinstance(record, FloodTick)
         if state is None:
@@ -380,8 +501,15 @@ def on_flood_record(control: FloodControl, state: UserFloodState | None, value: 
         outcome = emitted.outcome
         value_out = outcome_json(outcome).encode()
         if isinstance(outcome, Message):
-            out.append(Output(topics.messages_topic(outcome.mode), topics.message_key(outcome.user), value_out,
-                              kind=outcome.kind, message_id=outcome.message_id))
+            out.append(
+                Output(
+                    topics.messages_topic(outcome.mode),
+                    topics.message_key(outcome.user),
+                    value_out,
+                    kind=outcome.kind,
+                    message_id=outcome.message_id,
+                )
+            )
         else:
             out.append(Output(topics.OUTCOMES, outcome.incident_id.encode(), value_out, kind=outcome.kind))
     return FloodProcessed(out, result.state, result.state is not state)

@@ -83,8 +83,9 @@ class SilenceRecord:
         return self.after is not self.before
 
 
-def on_silence_record(engine: Engine, current: PartitionSilences, value: bytes | None, partition: int,
-                      offset: int) -> SilenceRecord:
+def on_silence_record(
+    engine: Engine, current: PartitionSilences, value: bytes | None, partition: int, offset: int
+) -> SilenceRecord:
     """A silence copy read by stage 2 on `partition` at `offset`. Stage 1 checked it; a config
     reloaded in between (SIGHUP) may reject it still, and then partition 0's copy is the dead letter."""
     if offset <= current.offset:
@@ -100,8 +101,9 @@ def on_silence_record(engine: Engine, current: PartitionSilences, value: bytes |
     at = to_us(event.at)
     reason = engine.check_silence(event, at)
     if reason is not None:
-        letters = [dead_letter(reason, rejection_kind(reason), topics.EVENTS, partition, offset,
-                               event.key.encode(), value, at)]
+        letters = [
+            dead_letter(reason, rejection_kind(reason), topics.EVENTS, partition, offset, event.key.encode(), value, at)
+        ]
         return SilenceRecord(current, current, event.application, at, letters if partition == 0 else [])
     book = current.book.apply(event, at)
     if book is current.book:
@@ -109,19 +111,34 @@ def on_silence_record(engine: Engine, current: PartitionSilences, value: bytes |
     return SilenceRecord(current, PartitionSilences(book=book, offset=offset), event.application, at)
 
 
-def on_silence_change(engine: Engine, state: IncidentState, change: SilenceRecord, flood: FloodControl | None = None,
-                      partitions: int = topics.DEFAULT_PARTITIONS) -> Processed:
+def on_silence_change(
+    engine: Engine,
+    state: IncidentState,
+    change: SilenceRecord,
+    flood: FloodControl | None = None,
+    partitions: int = topics.DEFAULT_PARTITIONS,
+) -> Processed:
     """One watching state after its partition's book changed (`Engine.silences_changed`): what was
     due before the change under the old book, then its start E under the new one."""
     result = engine.silences_changed(state, change.before.book, change.after.book, change.at_us)
-    return Processed(outputs_of(result, flood, partitions), result.state, result.state is not state,
-                     expiries(result.audits) if result.audits else 0)
+    return Processed(
+        outputs_of(result, flood, partitions),
+        result.state,
+        result.state is not state,
+        expiries(result.audits) if result.audits else 0,
+    )
 
 
-def on_silence_copy(engine: Engine, index: SilenceIndex, value: bytes | None, partition: int, offset: int,
-                    state_of: Callable[[bytes], IncidentState | None], flood: FloodControl | None = None,
-                    partitions: int = topics.DEFAULT_PARTITIONS
-                    ) -> tuple[SilenceRecord, list[tuple[bytes, Processed]]]:
+def on_silence_copy(
+    engine: Engine,
+    index: SilenceIndex,
+    value: bytes | None,
+    partition: int,
+    offset: int,
+    state_of: Callable[[bytes], IncidentState | None],
+    flood: FloodControl | None = None,
+    partitions: int = topics.DEFAULT_PARTITIONS,
+) -> tuple[SilenceRecord, list[tuple[bytes, Processed]]]:
     """Stage 2's whole handling of a silence copy: the partition's book in `index` changes, and each
     state of the partition that watches the application (`state_of`: its latest state) moves. The
     caller writes every output, then the states, then the book (`dump_book(index.entry(partition))`)."""

@@ -14,9 +14,19 @@ from streamproc.processor.schedule import WakeSchedule
 from streamproc.timeutil import format_us
 
 
-def worker_status(*, instance: str | None, url: str, ready: bool, processed: int, actives: set[int],
-                  standbys: set[int], items: Iterable[tuple[bytes | None, bytes | None]], partitions: int,
-                  schedule: WakeSchedule, catching_up: set[int]) -> dict[str, Any]:
+def worker_status(
+    *,
+    instance: str | None,
+    url: str,
+    ready: bool,
+    processed: int,
+    actives: set[int],
+    standbys: set[int],
+    items: Iterable[tuple[bytes | None, bytes | None]],
+    partitions: int,
+    schedule: WakeSchedule,
+    catching_up: set[int],
+) -> dict[str, Any]:
     open_by: dict[int, int] = dict.fromkeys(actives, 0)
     for _, partition, state in owned_states(items, partitions, actives):
         if state.is_open:
@@ -25,8 +35,20 @@ def worker_status(*, instance: str | None, url: str, ready: bool, processed: int
     rows = []
     for partition in sorted(actives):
         count, earliest = wakes.get(partition, (0, None))
-        rows.append({"partition": partition, "open": open_by.get(partition, 0), "wake_ups": count,
-                     "next_wake": format_us(earliest) if earliest is not None else None,
-                     "catching_up": partition in catching_up})
-    return {"instance": instance, "url": url, "ready": ready, "processed": processed,
-            "partitions": rows, "standby_partitions": sorted(standbys)}
+        rows.append(
+            {
+                "partition": partition,
+                "open": open_by.get(partition, 0),
+                "wake_ups": count,
+                "next_wake": format_us(earliest) if earliest is not None else None,
+                "catching_up": partition in catching_up,
+            }
+        )
+    return {
+        "instance": instance,
+        "url": url,
+        "ready": ready,
+        "processed": processed,
+        "partitions": rows,
+        "standby_partitions": sorted(standbys),
+    }

@@ -68,8 +68,9 @@ def summary_value(state: IncidentState, now_us: int) -> bytes:
     return json.dumps(summary, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def status_update(key: bytes, state: IncidentState | None, changed: bool, now_us: int, retention_s: int
-                  ) -> tuple[IncidentState | None, Output | None, bool]:
+def status_update(
+    key: bytes, state: IncidentState | None, changed: bool, now_us: int, retention_s: int
+) -> tuple[IncidentState | None, Output | None, bool]:
     """(state, the status record to write or None, changed) of one incident at the end of a batch.
     A tombstone is an `Output` with an empty value (written as a record without a value)."""
     if state is None or state.status == "none":

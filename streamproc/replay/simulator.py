@@ -81,8 +81,12 @@ def open_input(path: str) -> IO[str]:
     return open(path, encoding="utf-8")
 
 
-def replay(engine: Engine, lines: Iterable[str], until_us: int | None = None,
-           on_reject: Callable[[int, str], None] | None = None) -> ReplayReport:
+def replay(
+    engine: Engine,
+    lines: Iterable[str],
+    until_us: int | None = None,
+    on_reject: Callable[[int, str], None] | None = None,
+) -> ReplayReport:
     with fewer_collections():
         return replay_events(engine, parse_lines(lines), until_us, on_reject)
 
@@ -100,9 +104,13 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
-def replay_events(engine: Engine, items: Iterable[tuple[int, AnyEvent | str]], until_us: int | None = None,
-                  on_reject: Callable[[int, str], None] | None = None,
-                  on_emit: Callable[[Emitted], None] | None = None) -> ReplayReport:
+def replay_events(
+    engine: Engine,
+    items: Iterable[tuple[int, AnyEvent | str]],
+    until_us: int | None = None,
+    on_reject: Callable[[int, str], None] | None = None,
+    on_emit: Callable[[Emitted], None] | None = None,
+) -> ReplayReport:
     """Replay parsed events: (position, event or the reason it is invalid). Events run in event
     time; events at the same instant in the order of their positions (line numbers for a file,
     partition then offset for a topic). With `on_emit`, outcomes go there instead of the report.
@@ -119,6 +127,7 @@ def replay_events(engine: Engine, items: Iterable[tuple[int, AnyEvent | str]], u
     floodable: list[Emitted] = []
     emit = out
     if flood.active:
+
         def emit(e: Emitted) -> None:
             if isinstance(e.outcome, Message) and flood.applies(e.outcome):
                 floodable.append(e)
@@ -199,8 +208,7 @@ def replay_events(engine: Engine, items: Iterable[tuple[int, AnyEvent | str]], u
         for emitted in result.emitted:
             emit(emitted)
     for key, state in list(states.items()):
-        final = engine.run_to_end(state, book) if until_us is None else engine.advance(state, until_us,
-                                                                                      silences=book)
+        final = engine.run_to_end(state, book) if until_us is None else engine.advance(state, until_us, silences=book)
         take(key, final)
     report.silences = book
     if flood.active:

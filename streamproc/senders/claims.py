@@ -99,9 +99,7 @@ class Claims:
         open_then = [n for n, e in instances.items() if e.resolved_at is None or e.resolved_at > batch_at_us]
         return min(open_then) if open_then else None
 
-    def batch_verdict(
-        self, incident_ids: Iterable[str], first: tuple[str, int], batch_at_us: int
-    ) -> Verdict | None:
+    def batch_verdict(self, incident_ids: Iterable[str], first: tuple[str, int], batch_at_us: int) -> Verdict | None:
         """Why a batch message at `batch_at_us` whose first member is `first` (incident,
         instance) is no longer wanted: every member settled. None: at least one is open."""
         verdicts: set[Verdict] = set()

@@ -77,8 +77,10 @@ def client_config(bootstrap: str) -> dict[str, Any]:
 def ensure_topics(bootstrap: str, modes: Iterable[str], topics: Topics, timeout: float = 30.0) -> dict[str, int]:
     """The senders' topics, made and checked by `kafka.admin.ensure_topics`: the message topics of
     `modes` (and email's, for fallbacks) co-partitioned with the deliveries topic, and outcomes."""
-    wanted = {**admin.message_topics([*modes, "email"], topics.messages, topics.deliveries, names.DEFAULT_PARTITIONS),
-              topics.outcomes: admin.TopicSpec(names.DEFAULT_PARTITIONS)}
+    wanted = {
+        **admin.message_topics([*modes, "email"], topics.messages, topics.deliveries, names.DEFAULT_PARTITIONS),
+        topics.outcomes: admin.TopicSpec(names.DEFAULT_PARTITIONS),
+    }
     return admin.ensure_topics(bootstrap, timeout=timeout, wanted=wanted)
 
 
@@ -165,8 +167,13 @@ class KafkaSink:
     async def record(self, delivery: Delivery, pending: Pending) -> None:
         partition = pending.partition if self._co_partitioned else None
         # `write`: the records of sends settled in the same turn of the loop go to the broker together.
-        await self._producer.write(self._topics.deliveries, pending.message.user, delivery_bytes(delivery), partition,
-                                   correlation_headers(pending.correlation_id))
+        await self._producer.write(
+            self._topics.deliveries,
+            pending.message.user,
+            delivery_bytes(delivery),
+            partition,
+            correlation_headers(pending.correlation_id),
+        )
         if delivery.status == "sent" and self._crash_after is not None:
             self._sent += 1
             if self._sent >= self._crash_after:
@@ -176,8 +183,9 @@ class KafkaSink:
     async def requeue(self, message: Message, pending: Pending) -> None:
         partition = pending.partition if self._email_co_partitioned else None
         body = json.dumps(outcome_dict(message), separators=(",", ":"), ensure_ascii=False).encode()
-        await self._producer.write(self._topics.messages("email"), message.user, body, partition,
-                                   correlation_headers(pending.correlation_id))
+        await self._producer.write(
+            self._topics.messages("email"), message.user, body, partition, correlation_headers(pending.correlation_id)
+        )
 
     def done(self, pending: Pending) -> None:
         self._tracker.done(pending.partition, pending.offset)

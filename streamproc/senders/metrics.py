@@ -25,23 +25,37 @@ log = logging.getLogger(__name__)
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 CALL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
-MESSAGES = Counter("streamproc_sender_messages",
-                   "Messages settled, by mode, vendor and delivery status (sent, failed, fallback, "
-                   "dropped-claimed, dropped-resolved, duplicate)", ["mode", "vendor", "status"])
-RETRIES = Counter("streamproc_sender_retries", "Vendor calls that failed temporarily and will be retried",
-                  ["mode", "vendor"])
-RATELIMIT_WAIT = Histogram("streamproc_sender_ratelimit_wait_seconds",
-                           "Time a message waited for rate-limit tokens (mode and vendor-account buckets)",
-                           ["mode"], buckets=CALL_BUCKETS)
-QUEUED = Gauge("streamproc_sender_queued", "Messages waiting in the priority lanes, by mode and priority",
-               ["mode", "priority"])
-VENDOR_CALL = Histogram("streamproc_sender_vendor_call_seconds",
-                        "Duration of vendor calls, by mode, vendor and outcome (ok, temporary, permanent)",
-                        ["mode", "vendor", "outcome"], buckets=CALL_BUCKETS)
-SCHEDULED_TO_ACCEPTED = Histogram("streamproc_sender_scheduled_to_accepted_seconds",
-                                  "Scheduled send -> vendor accepted: wall time when the vendor accepted a "
-                                  "message minus the message's scheduled `at`", ["mode", "vendor"],
-                                  buckets=SECONDS_BUCKETS)
+MESSAGES = Counter(
+    "streamproc_sender_messages",
+    "Messages settled, by mode, vendor and delivery status (sent, failed, fallback, "
+    "dropped-claimed, dropped-resolved, duplicate)",
+    ["mode", "vendor", "status"],
+)
+RETRIES = Counter(
+    "streamproc_sender_retries", "Vendor calls that failed temporarily and will be retried", ["mode", "vendor"]
+)
+RATELIMIT_WAIT = Histogram(
+    "streamproc_sender_ratelimit_wait_seconds",
+    "Time a message waited for rate-limit tokens (mode and vendor-account buckets)",
+    ["mode"],
+    buckets=CALL_BUCKETS,
+)
+QUEUED = Gauge(
+    "streamproc_sender_queued", "Messages waiting in the priority lanes, by mode and priority", ["mode", "priority"]
+)
+VENDOR_CALL = Histogram(
+    "streamproc_sender_vendor_call_seconds",
+    "Duration of vendor calls, by mode, vendor and outcome (ok, temporary, permanent)",
+    ["mode", "vendor", "outcome"],
+    buckets=CALL_BUCKETS,
+)
+SCHEDULED_TO_ACCEPTED = Histogram(
+    "streamproc_sender_scheduled_to_accepted_seconds",
+    "Scheduled send -> vendor accepted: wall time when the vendor accepted a "
+    "message minus the message's scheduled `at`",
+    ["mode", "vendor"],
+    buckets=SECONDS_BUCKETS,
+)
 
 
 _children: dict[tuple[object, ...], Any] = {}
@@ -69,8 +83,9 @@ def waited(mode: str, seconds: float) -> None:
     _child(RATELIMIT_WAIT, mode).observe(seconds)
 
 
-def vendor_called(mode: str, vendor: str, result: VendorResult, seconds: float, message: Message,
-                  now: float | None = None) -> None:
+def vendor_called(
+    mode: str, vendor: str, result: VendorResult, seconds: float, message: Message, now: float | None = None
+) -> None:
     """A vendor call returned after `seconds`; an accepted message also gets its end-to-end time."""
     _child(VENDOR_CALL, mode, vendor, result.outcome).observe(seconds)
     if result.outcome == "ok":
@@ -92,10 +107,17 @@ def serve(port: int, host: str) -> tuple[int, Callable[[], None]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--metrics-port", type=int, default=int(os.environ.get("STREAMPROC_METRICS_PORT", "0")),
-                        help="serve Prometheus /metrics on this port (default 0: no metrics endpoint)")
-    parser.add_argument("--metrics-host", default=os.environ.get("STREAMPROC_WEB_BIND", "127.0.0.1"),
-                        help="address the metrics endpoint listens on (default 127.0.0.1, or $STREAMPROC_WEB_BIND)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("STREAMPROC_METRICS_PORT", "0")),
+        help="serve Prometheus /metrics on this port (default 0: no metrics endpoint)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default=os.environ.get("STREAMPROC_WEB_BIND", "127.0.0.1"),
+        help="address the metrics endpoint listens on (default 127.0.0.1, or $STREAMPROC_WEB_BIND)",
+    )
 
 
 def start(args: argparse.Namespace) -> Callable[[], None]:

@@ -209,10 +209,18 @@ class ModePipeline:
             result = VendorResult.temporary(f"{type(exc).__name__}: {exc}")
         metrics.vendor_called(self.mode, self.vendor.name, result, time.perf_counter() - started, item.message)
         if log.isEnabledFor(logging.INFO):
-            log.info("vendor call", extra={
-                **log_fields(item), "vendor": self.vendor.name, "attempt": item.attempts, "result": result.outcome,
-                "detail": result.detail, "vendor_id": result.vendor_id,
-                "seconds": round(time.perf_counter() - started, 4)})
+            log.info(
+                "vendor call",
+                extra={
+                    **log_fields(item),
+                    "vendor": self.vendor.name,
+                    "attempt": item.attempts,
+                    "result": result.outcome,
+                    "detail": result.detail,
+                    "vendor_id": result.vendor_id,
+                    "seconds": round(time.perf_counter() - started, 4),
+                },
+            )
         decision = decide(result, item.attempts, self.retry, self._rng)
         if decision.action == "done":
             await self._settle(item, "sent", result.detail, result.vendor_id)
@@ -277,8 +285,17 @@ class ModePipeline:
         await self.sink.record(record, item)
         metrics.settled(self.mode, self.vendor.name, status)
         if log.isEnabledFor(logging.INFO):
-            log.info("delivery %s", status, extra={**log_fields(item), "vendor": self.vendor.name, "status": status,
-                                                   "attempts": item.attempts, "detail": detail})
+            log.info(
+                "delivery %s",
+                status,
+                extra={
+                    **log_fields(item),
+                    "vendor": self.vendor.name,
+                    "status": status,
+                    "attempts": item.attempts,
+                    "detail": detail,
+                },
+            )
         if status in HANDLED:
             self.delivered.add(message.message_id)
         if owner:

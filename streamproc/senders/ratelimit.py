@@ -74,9 +74,14 @@ class TokenBucket:
     def snapshot(self) -> dict[str, float]:
         """The bucket as `streamproc inspect senders` shows it."""
         self._refill()
-        return {"cluster_rate": self.cluster_rate, "cluster_burst": self.cluster_burst, "rate": round(self.rate, 3),
-                "capacity": round(self.capacity, 3), "tokens": round(self._tokens, 3),
-                "paused_for": round(max(0.0, self.paused_until - self._clock()), 3)}
+        return {
+            "cluster_rate": self.cluster_rate,
+            "cluster_burst": self.cluster_burst,
+            "rate": round(self.rate, 3),
+            "capacity": round(self.capacity, 3),
+            "tokens": round(self._tokens, 3),
+            "paused_for": round(max(0.0, self.paused_until - self._clock()), 3),
+        }
 
 
 @dataclass
@@ -133,8 +138,11 @@ class RateLimits:
     def snapshot(self, mode: str) -> dict[str, object]:
         """The mode's bucket, and its vendor account's when it has one."""
         account = self._account_of.get(mode)
-        return {"mode": self._modes[mode].snapshot(), "account": account,
-                "account_bucket": self._accounts[account].bucket.snapshot() if account is not None else None}
+        return {
+            "mode": self._modes[mode].snapshot(),
+            "account": account,
+            "account_bucket": self._accounts[account].bucket.snapshot() if account is not None else None,
+        }
 
     def delay(self, mode: str) -> float:
         return max(b.delay() for b in self.buckets(mode))

@@ -27,19 +27,33 @@ PORT_ENV = "STREAMPROC_SENDER_STATUS_PORT"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--status-port", type=int, default=int(os.environ.get(PORT_ENV, "0") or 0),
-                        help=f"serve JSON /status (queues, rate limiters) on this port (default ${PORT_ENV}, else off)")
-    parser.add_argument("--status-host", default=os.environ.get("STREAMPROC_WEB_BIND", "127.0.0.1"),
-                        help="address the status endpoint listens on (default 127.0.0.1, or $STREAMPROC_WEB_BIND)")
+    parser.add_argument(
+        "--status-port",
+        type=int,
+        default=int(os.environ.get(PORT_ENV, "0") or 0),
+        help=f"serve JSON /status (queues, rate limiters) on this port (default ${PORT_ENV}, else off)",
+    )
+    parser.add_argument(
+        "--status-host",
+        default=os.environ.get("STREAMPROC_WEB_BIND", "127.0.0.1"),
+        help="address the status endpoint listens on (default 127.0.0.1, or $STREAMPROC_WEB_BIND)",
+    )
 
 
 def sender_status(pipelines: Mapping[str, ModePipeline], limits: RateLimits, started: float) -> dict[str, Any]:
     modes = []
     for mode, pipeline in sorted(pipelines.items()):
-        modes.append({"mode": mode, "vendor": pipeline.vendor.name, "partitions": pipeline.owned_partitions,
-                      "queued": len(pipeline.lanes), "in_flight": pipeline.in_flight,
-                      "failed": pipeline.failed is not None,
-                      "rate_limit": limits.snapshot(mode)})
+        modes.append(
+            {
+                "mode": mode,
+                "vendor": pipeline.vendor.name,
+                "partitions": pipeline.owned_partitions,
+                "queued": len(pipeline.lanes),
+                "in_flight": pipeline.in_flight,
+                "failed": pipeline.failed is not None,
+                "rate_limit": limits.snapshot(mode),
+            }
+        )
     return {"pid": os.getpid(), "uptime_seconds": round(time.monotonic() - started, 1), "modes": modes}
 
 
@@ -47,8 +61,9 @@ Readiness = Callable[[], Mapping[str, bool]]
 """Per mode: whether its consumer has taken an assignment (and rebuilt its dedupe set) and runs."""
 
 
-def routes(pipelines: Mapping[str, ModePipeline], limits: RateLimits,
-           readiness: Readiness | None = None) -> list[web.RouteDef]:
+def routes(
+    pipelines: Mapping[str, ModePipeline], limits: RateLimits, readiness: Readiness | None = None
+) -> list[web.RouteDef]:
     started = time.monotonic()
 
     async def status(request: web.Request) -> web.Response:
@@ -58,15 +73,22 @@ def routes(pipelines: Mapping[str, ModePipeline], limits: RateLimits,
         modes = dict(readiness()) if readiness is not None else {}
         failed = sorted(m for m, p in pipelines.items() if p.failed is not None)
         ok = bool(modes) and all(modes.values()) and not failed
-        body = {"ready": ok, "modes": {m: {"assigned": a, "partitions": pipelines[m].owned_partitions}
-                                       for m, a in sorted(modes.items()) if m in pipelines}}
+        body = {
+            "ready": ok,
+            "modes": {
+                m: {"assigned": a, "partitions": pipelines[m].owned_partitions}
+                for m, a in sorted(modes.items())
+                if m in pipelines
+            },
+        }
         return web.json_response(body, status=200 if ok else 503)
 
     return [web.get("/status", status), web.get("/ready", ready)]
 
 
-async def serve(pipelines: Mapping[str, ModePipeline], limits: RateLimits, host: str, port: int,
-                readiness: Readiness | None = None) -> web.AppRunner:
+async def serve(
+    pipelines: Mapping[str, ModePipeline], limits: RateLimits, host: str, port: int, readiness: Readiness | None = None
+) -> web.AppRunner:
     """Start the status server; returns its runner (`await runner.cleanup()` stops it)."""
     app = web.Application()
     app.add_routes(routes(pipelines, limits, readiness))

@@ -341,8 +341,11 @@ async def run_sender(
     try:
         if status_address is not None:
             status_runner = await status.serve(
-                pipelines, limits, *status_address,
-                readiness=lambda: {c.mode: c.assigned.is_set() and c.is_alive() for c in consumers})
+                pipelines,
+                limits,
+                *status_address,
+                readiness=lambda: {c.mode: c.assigned.is_set() and c.is_alive() for c in consumers},
+            )
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
@@ -402,8 +405,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", DEFAULT_BOOTSTRAP))
     parser.add_argument("--config", help="configuration file or directory (senders: and users:)")
     parser.add_argument("--topic-prefix", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--loglevel", type=str.lower, choices=LOG_LEVELS, default="info",
-                        help="how much to log (default info: a line per vendor call and per delivery record)")
+    parser.add_argument(
+        "--loglevel",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default="info",
+        help="how much to log (default info: a line per vendor call and per delivery record)",
+    )
     add_format_argument(parser)
     metrics.add_arguments(parser)
     status.add_arguments(parser)
@@ -422,8 +430,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(signum, stopping)
-        await run_sender(modes, args.bootstrap, settings, email_of, stop=stop, topic_prefix=args.topic_prefix,
-                         status_address=(args.status_host, args.status_port) if args.status_port else None)
+        await run_sender(
+            modes,
+            args.bootstrap,
+            settings,
+            email_of,
+            stop=stop,
+            topic_prefix=args.topic_prefix,
+            status_address=(args.status_host, args.status_port) if args.status_port else None,
+        )
 
     stop_metrics = metrics.start(args)
     try:

@@ -113,11 +113,16 @@ class Tally:
 
     def totals(self, incidents: Sequence[IncidentKey]) -> Totals:
         paged = sum(1 for k in incidents if k in self.first)
-        return Totals(pages=sum(self.pages_by_user.values()), night_pages=sum(self.night_by_user.values()),
-                      render_errors=sum(self.render_errors.values()),
-                      undeliverable=sum(self.undeliverable.values()), dropped=self.dropped,
-                      paged_incidents=paged, unpaged_incidents=len(incidents) - paged,
-                      silenced_incidents=self.silenced)
+        return Totals(
+            pages=sum(self.pages_by_user.values()),
+            night_pages=sum(self.night_by_user.values()),
+            render_errors=sum(self.render_errors.values()),
+            undeliverable=sum(self.undeliverable.values()),
+            dropped=self.dropped,
+            paged_incidents=paged,
+            unpaged_incidents=len(incidents) - paged,
+            silenced_incidents=self.silenced,
+        )
 
 
 def run(engine: Engine, events: Sequence[tuple[int, AnyEvent | str]], tz: ZoneInfo) -> Tally:
@@ -139,8 +144,9 @@ def _first(tally: Tally, key: IncidentKey, triggered_us: int) -> FirstPage | Non
     return FirstPage(at=from_us(at), seconds=(at - triggered_us) / 1e6, user=user, mode=mode)
 
 
-def compare(base: Tally, new: Tally, *, baseline_config: str, new_config: str, source: str,
-            timezone: str) -> WhatifReport:
+def compare(
+    base: Tally, new: Tally, *, baseline_config: str, new_config: str, source: str, timezone: str
+) -> WhatifReport:
     assert base.report is not None and new.report is not None
     triggered = {**base.report.triggered, **new.report.triggered}
     order = sorted(triggered, key=lambda k: (triggered[k][0], k))
@@ -158,18 +164,24 @@ def compare(base: Tally, new: Tally, *, baseline_config: str, new_config: str, s
     base_keys = [k for k in order if k in base.report.triggered]
     new_keys = [k for k in order if k in new.report.triggered]
     days: dict[str, dict[str, Pair]] = {}
-    for (user, day) in sorted(set(base.by_user_day) | set(new.by_user_day)):
-        days.setdefault(user, {})[day] = Pair(baseline=base.by_user_day[(user, day)],
-                                              new=new.by_user_day[(user, day)])
-    errors = [RenderErrors(plan=p, subject=s, error=e, baseline=base.render_errors[(p, s, e)],
-                           new=new.render_errors[(p, s, e)])
-              for p, s, e in sorted(set(base.render_errors) | set(new.render_errors))]
-    undeliverable = [UndeliverableDiff(user=u, reason=r, baseline=base.undeliverable[(u, r)],
-                                       new=new.undeliverable[(u, r)])
-                     for u, r in sorted(set(base.undeliverable) | set(new.undeliverable))]
+    for user, day in sorted(set(base.by_user_day) | set(new.by_user_day)):
+        days.setdefault(user, {})[day] = Pair(baseline=base.by_user_day[(user, day)], new=new.by_user_day[(user, day)])
+    errors = [
+        RenderErrors(
+            plan=p, subject=s, error=e, baseline=base.render_errors[(p, s, e)], new=new.render_errors[(p, s, e)]
+        )
+        for p, s, e in sorted(set(base.render_errors) | set(new.render_errors))
+    ]
+    undeliverable = [
+        UndeliverableDiff(user=u, reason=r, baseline=base.undeliverable[(u, r)], new=new.undeliverable[(u, r)])
+        for u, r in sorted(set(base.undeliverable) | set(new.undeliverable))
+    ]
     times = [t for t, _ in triggered.values()]
     return WhatifReport(
-        baseline_config=baseline_config, new_config=new_config, source=source, timezone=timezone,
+        baseline_config=baseline_config,
+        new_config=new_config,
+        source=source,
+        timezone=timezone,
         night=f"{NIGHT_START:02d}:00-{NIGHT_END:02d}:00",
         events=max(base.report.events, new.report.events),
         rejected=Pair(baseline=len(base.report.rejected), new=len(new.report.rejected)),
@@ -199,8 +211,9 @@ def _run_job(index: int) -> Tally:
     return tally
 
 
-def run_both(engines: list[Engine], events: Sequence[tuple[int, AnyEvent | str]], tz: ZoneInfo,
-             parallel: bool = True) -> tuple[Tally, Tally]:
+def run_both(
+    engines: list[Engine], events: Sequence[tuple[int, AnyEvent | str]], tz: ZoneInfo, parallel: bool = True
+) -> tuple[Tally, Tally]:
     """The baseline and the new config, in two processes (forked: the events are shared, not
     copied) where the platform forks and there is more than one CPU; else one after the other."""
     import multiprocessing

@@ -16,13 +16,20 @@ from streamproc.whatif.rules import RULE_NAMES
 def add_whatif_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", required=True, help="the config in force (file or directory)")
     p.add_argument("--config", required=True, help="the changed config")
-    p.add_argument("--timezone", default="UTC",
-                   help="IANA time zone for hours of day and night-time pages (22:00-07:00); default UTC")
+    p.add_argument(
+        "--timezone",
+        default="UTC",
+        help="IANA time zone for hours of day and night-time pages (22:00-07:00); default UTC",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON (schemas/whatif-report.schema.json)")
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with charts")
-    p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
-                   help=f"exit 1 when the rule holds (repeatable): {', '.join(RULE_NAMES)} "
-                        "(first-page-later:5m, more-pages:20%%)")
+    p.add_argument(
+        "--fail-on",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help=f"exit 1 when the rule holds (repeatable): {', '.join(RULE_NAMES)} (first-page-later:5m, more-pages:20%%)",
+    )
     p.add_argument("--serial", action="store_true", help="run both replays in this process (default: two processes)")
 
 
@@ -73,8 +80,9 @@ def run_whatif(args: argparse.Namespace) -> int:
         for position, reason in tally.report.rejected:
             if position in parsed_ok:  # engine rejections differ between the configs
                 print(f"{source.label(position)}: not processed under {name}: {reason}", file=sys.stderr)
-    report = compare(base, new, baseline_config=args.baseline, new_config=args.config, source=source.name,
-                     timezone=args.timezone)
+    report = compare(
+        base, new, baseline_config=args.baseline, new_config=args.config, source=source.name, timezone=args.timezone
+    )
     failed = evaluate(rules, report)
     report.failed_rules = failed
     if args.json:
@@ -88,6 +96,8 @@ def run_whatif(args: argparse.Namespace) -> int:
     for why in failed:
         print(f"whatif: --fail-on {why}", file=sys.stderr)
     elapsed = time.perf_counter() - started
-    print(f"whatif: {len(events)} events, read in {read_s:.2f}s, both replays and report in "
-          f"{elapsed - read_s:.2f}s", file=sys.stderr)
+    print(
+        f"whatif: {len(events)} events, read in {read_s:.2f}s, both replays and report in {elapsed - read_s:.2f}s",
+        file=sys.stderr,
+    )
     return 1 if failed else 0

@@ -28,8 +28,11 @@ def changed_incidents(report: WhatifReport) -> list[IncidentDiff]:
     out = []
     for i in report.incidents:
         b, n = i.baseline, i.new
-        if (b is None) != (n is None) or i.pages.baseline != i.pages.new or (
-                b is not None and n is not None and (b.seconds != n.seconds or b.user != n.user)):
+        if (
+            (b is None) != (n is None)
+            or i.pages.baseline != i.pages.new
+            or (b is not None and n is not None and (b.seconds != n.seconds or b.user != n.user))
+        ):
             out.append(i)
     return out
 
@@ -44,15 +47,24 @@ def print_tables(report: WhatifReport, out: IO[str], rules: list[str]) -> None:
 
     console = table_console(out)  # the terminal's width, or the tables' own in a pipe
     base, new = report.totals["baseline"], report.totals["new"]
-    console.print(f"what-if: {report.baseline_config} (baseline) vs {report.new_config} (new), "
-                  f"{report.events} events from {report.source}; times of day in {report.timezone}", markup=False)
+    console.print(
+        f"what-if: {report.baseline_config} (baseline) vs {report.new_config} (new), "
+        f"{report.events} events from {report.source}; times of day in {report.timezone}",
+        markup=False,
+    )
     t = Table(title="Totals")
     for col in ("", "baseline", "new", "change"):
         t.add_column(col, justify="left" if not col else "right")
-    for label, name in (("pages", "pages"), (f"night pages ({report.night})", "night_pages"),
-                        ("paged incidents", "paged_incidents"), ("incidents paging nobody", "unpaged_incidents"),
-                        ("render errors", "render_errors"), ("undeliverable", "undeliverable"),
-                        ("dropped", "dropped"), ("silenced incidents", "silenced_incidents")):
+    for label, name in (
+        ("pages", "pages"),
+        (f"night pages ({report.night})", "night_pages"),
+        ("paged incidents", "paged_incidents"),
+        ("incidents paging nobody", "unpaged_incidents"),
+        ("render errors", "render_errors"),
+        ("undeliverable", "undeliverable"),
+        ("dropped", "dropped"),
+        ("silenced incidents", "silenced_incidents"),
+    ):
         pair = Pair(baseline=getattr(base, name), new=getattr(new, name))
         t.add_row(label, str(pair.baseline), str(pair.new), _delta(pair))
     console.print(t)
@@ -72,12 +84,16 @@ def print_tables(report: WhatifReport, out: IO[str], rules: list[str]) -> None:
 
     pairs_table("Pages per user", report.pages_by_user, report.night_pages_by_user)
     pairs_table("Pages per mode", report.pages_by_mode)
-    pairs_table(f"Pages per hour of day ({report.timezone})",
-                {f"{h:02d}:00": p for h, p in enumerate(report.pages_by_hour) if p.baseline or p.new})
+    pairs_table(
+        f"Pages per hour of day ({report.timezone})",
+        {f"{h:02d}:00": p for h, p in enumerate(report.pages_by_hour) if p.baseline or p.new},
+    )
 
     changed = changed_incidents(report)
-    t = Table(title=f"Incidents whose paging changed: {len(changed)} of {len(report.incidents)}"
-                    + (f" (first {MAX_ROWS})" if len(changed) > MAX_ROWS else ""))
+    t = Table(
+        title=f"Incidents whose paging changed: {len(changed)} of {len(report.incidents)}"
+        + (f" (first {MAX_ROWS})" if len(changed) > MAX_ROWS else "")
+    )
     for col in ("incident", "plan", "first page (baseline)", "first page (new)", "pages"):
         t.add_column(col)
     for i in changed[:MAX_ROWS]:
@@ -112,17 +128,38 @@ def _figures(report: WhatifReport) -> list[tuple[str, Any]]:
     totals = {u: p.baseline + p.new for u, p in report.pages_by_user.items()}
     users = sorted(totals, key=lambda u: (-totals[u], u))
     days = sorted({d for per in report.pages_by_user_day.values() for d in per})
-    over_time = make_subplots(rows=2, cols=1, shared_xaxes=True, shared_yaxes=True, vertical_spacing=0.08,
-                              subplot_titles=("baseline", "new"))
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf"]
+    over_time = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, shared_yaxes=True, vertical_spacing=0.08, subplot_titles=("baseline", "new")
+    )
+    palette = [
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ]
     for n, user in enumerate(users):
         per = report.pages_by_user_day.get(user, {})
         color = palette[n % len(palette)]
         for row, side in ((1, "baseline"), (2, "new")):
-            over_time.add_trace(go.Scatter(x=days, y=[getattr(per.get(d, Pair()), side) for d in days], name=user,
-                                           legendgroup=user, showlegend=row == 1, mode="lines+markers",
-                                           line={"color": color}), row=row, col=1)
+            over_time.add_trace(
+                go.Scatter(
+                    x=days,
+                    y=[getattr(per.get(d, Pair()), side) for d in days],
+                    name=user,
+                    legendgroup=user,
+                    showlegend=row == 1,
+                    mode="lines+markers",
+                    line={"color": color},
+                ),
+                row=row,
+                col=1,
+            )
     over_time.update_layout(title=f"Pages per person per day ({report.timezone})", height=620)
     figures.append(("pages-over-time", over_time))
 
@@ -130,14 +167,20 @@ def _figures(report: WhatifReport) -> list[tuple[str, Any]]:
     for side in ("baseline", "new"):
         minutes = [getattr(i, side).seconds / 60 for i in report.incidents if getattr(i, side) is not None]
         ttfp.add_trace(go.Histogram(x=minutes, name=side, opacity=0.6, nbinsx=40))
-    ttfp.update_layout(barmode="overlay", title="Time to first page (minutes, per incident)",
-                       xaxis_title="minutes", yaxis_title="incidents", height=420)
+    ttfp.update_layout(
+        barmode="overlay",
+        title="Time to first page (minutes, per incident)",
+        xaxis_title="minutes",
+        yaxis_title="incidents",
+        height=420,
+    )
     figures.append(("time-to-first-page", ttfp))
 
     hours = go.Figure()
     for side in ("baseline", "new"):
-        hours.add_trace(go.Bar(x=[f"{h:02d}" for h in range(24)],
-                               y=[getattr(p, side) for p in report.pages_by_hour], name=side))
+        hours.add_trace(
+            go.Bar(x=[f"{h:02d}" for h in range(24)], y=[getattr(p, side) for p in report.pages_by_hour], name=side)
+        )
     hours.update_layout(barmode="group", title=f"Pages per hour of day ({report.timezone})", height=420)
     figures.append(("pages-by-hour", hours))
 
@@ -173,41 +216,88 @@ def write_html(report: WhatifReport, path: str, rules: list[str]) -> None:
 
     e = html.escape
     base, new = report.totals["baseline"], report.totals["new"]
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>streamproc what-if</title>"
-             f"<style>{_STYLE}</style></head><body>",
-             f"<h1>What-if: {e(report.baseline_config)} &rarr; {e(report.new_config)}</h1>",
-             f"<p>{report.events} events from {e(report.source)}, triggers from {report.first_trigger} to "
-             f"{report.last_trigger}. Times of day in {e(report.timezone)}; night is {report.night}.</p>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>streamproc what-if</title>"
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>What-if: {e(report.baseline_config)} &rarr; {e(report.new_config)}</h1>",
+        f"<p>{report.events} events from {e(report.source)}, triggers from {report.first_trigger} to "
+        f"{report.last_trigger}. Times of day in {e(report.timezone)}; night is {report.night}.</p>",
+    ]
     parts += [f"<p class='fail'>FAIL {e(why)}</p>" for why in rules]
-    rows = [[label, str(getattr(base, n)), str(getattr(new, n))] for label, n in (
-        ("pages", "pages"), ("night pages", "night_pages"), ("paged incidents", "paged_incidents"),
-        ("incidents paging nobody", "unpaged_incidents"), ("render errors", "render_errors"),
-        ("undeliverable", "undeliverable"), ("dropped", "dropped"), ("silenced incidents", "silenced_incidents"))]
+    rows = [
+        [label, str(getattr(base, n)), str(getattr(new, n))]
+        for label, n in (
+            ("pages", "pages"),
+            ("night pages", "night_pages"),
+            ("paged incidents", "paged_incidents"),
+            ("incidents paging nobody", "unpaged_incidents"),
+            ("render errors", "render_errors"),
+            ("undeliverable", "undeliverable"),
+            ("dropped", "dropped"),
+            ("silenced incidents", "silenced_incidents"),
+        )
+    ]
     parts.append("<h2>Totals</h2>" + _table(["", "baseline", "new"], rows))
     for n, (name, figure) in enumerate(_figures(report)):
-        div = pio.to_html(figure, full_html=False, include_plotlyjs=(n == 0), div_id=name,
-                          config={"displaylogo": False})
+        div = pio.to_html(
+            figure, full_html=False, include_plotlyjs=(n == 0), div_id=name, config={"displaylogo": False}
+        )
         parts.append(f"<div class='chart' id='chart-{name}'>{div}</div>")
-    parts.append("<h2>Pages per person</h2>" + _table(
-        ["user", "baseline", "new", "night baseline", "night new"],
-        [[u, str(p.baseline), str(p.new), str(report.night_pages_by_user.get(u, Pair()).baseline),
-          str(report.night_pages_by_user.get(u, Pair()).new)] for u, p in report.pages_by_user.items()]))
-    parts.append("<h2>Pages per mode</h2>" + _table(
-        ["mode", "baseline", "new"], [[m, str(p.baseline), str(p.new)] for m, p in report.pages_by_mode.items()]))
+    parts.append(
+        "<h2>Pages per person</h2>"
+        + _table(
+            ["user", "baseline", "new", "night baseline", "night new"],
+            [
+                [
+                    u,
+                    str(p.baseline),
+                    str(p.new),
+                    str(report.night_pages_by_user.get(u, Pair()).baseline),
+                    str(report.night_pages_by_user.get(u, Pair()).new),
+                ]
+                for u, p in report.pages_by_user.items()
+            ],
+        )
+    )
+    parts.append(
+        "<h2>Pages per mode</h2>"
+        + _table(
+            ["mode", "baseline", "new"], [[m, str(p.baseline), str(p.new)] for m, p in report.pages_by_mode.items()]
+        )
+    )
     changed = changed_incidents(report)
-    parts.append(f"<h2>Incidents whose paging changed ({len(changed)} of {len(report.incidents)})</h2>" + _table(
-        ["incident", "plan", "first page (baseline)", "first page (new)", "pages"],
-        [[i.incident, i.plan, f"{_secs(i.baseline.seconds)} {i.baseline.user}" if i.baseline else "nobody",
-          f"{_secs(i.new.seconds)} {i.new.user}" if i.new else "nobody", f"{i.pages.baseline} -> {i.pages.new}"]
-         for i in changed[:200]]))
+    parts.append(
+        f"<h2>Incidents whose paging changed ({len(changed)} of {len(report.incidents)})</h2>"
+        + _table(
+            ["incident", "plan", "first page (baseline)", "first page (new)", "pages"],
+            [
+                [
+                    i.incident,
+                    i.plan,
+                    f"{_secs(i.baseline.seconds)} {i.baseline.user}" if i.baseline else "nobody",
+                    f"{_secs(i.new.seconds)} {i.new.user}" if i.new else "nobody",
+                    f"{i.pages.baseline} -> {i.pages.new}",
+                ]
+                for i in changed[:200]
+            ],
+        )
+    )
     if report.render_errors:
-        parts.append("<h2>Render errors</h2>" + _table(
-            ["plan", "subject", "error", "baseline", "new"],
-            [[r.plan, r.subject, r.error, str(r.baseline), str(r.new)] for r in report.render_errors]))
+        parts.append(
+            "<h2>Render errors</h2>"
+            + _table(
+                ["plan", "subject", "error", "baseline", "new"],
+                [[r.plan, r.subject, r.error, str(r.baseline), str(r.new)] for r in report.render_errors],
+            )
+        )
     if report.undeliverable:
-        parts.append("<h2>Undeliverable</h2>" + _table(
-            ["user", "reason", "baseline", "new"],
-            [[u.user, u.reason, str(u.baseline), str(u.new)] for u in report.undeliverable]))
+        parts.append(
+            "<h2>Undeliverable</h2>"
+            + _table(
+                ["user", "reason", "baseline", "new"],
+                [[u.user, u.reason, str(u.baseline), str(u.new)] for u in report.undeliverable],
+            )
+        )
     parts.append("</body></html>")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(parts))

@@ -75,8 +75,9 @@ def check(rule: Rule, report: WhatifReport) -> str | None:
             elif i.new.seconds - i.baseline.seconds > rule.value:
                 late.append(f"{i.incident} (+{i.new.seconds - i.baseline.seconds:.0f}s)")
         if late:
-            return (f"{rule.text}: {len(late)} incident(s) are first paged more than {rule.value:.0f}s later: "
-                    f"{_some(late)}")
+            return (
+                f"{rule.text}: {len(late)} incident(s) are first paged more than {rule.value:.0f}s later: {_some(late)}"
+            )
         return None
     if rule.name == "more-pages":
         base, new = report.totals["baseline"].pages, report.totals["new"].pages

@@ -24,8 +24,9 @@ HOSTS = ("db01", "db02", "web01", "web02", "web03", "lb01")
 US = 1_000_000
 
 
-def events(days: int, per_day: int, seed: int = 12, start: str = "2026-03-02T00:00:00Z",
-           application: str = "grafana") -> Iterator[dict[str, Any]]:
+def events(
+    days: int, per_day: int, seed: int = 12, start: str = "2026-03-02T00:00:00Z", application: str = "grafana"
+) -> Iterator[dict[str, Any]]:
     """Events in `at` order (incident by incident; replay sorts them anyway)."""
     rng = random.Random(seed)
     t0 = to_us(parse_time(start))
@@ -47,11 +48,23 @@ def events(days: int, per_day: int, seed: int = 12, start: str = "2026-03-02T00:
             r -= share
         incident = f"{plan.split('-')[0]}-{n:06d}"
         host = rng.choice(HOSTS)
-        yield {"type": "trigger", "at": format_us(at), "incident_id": incident, "application": application,
-               "plan": plan, "context": {"summary": f"{plan} alert on {host}", "host": host, "severity": severity}}
+        yield {
+            "type": "trigger",
+            "at": format_us(at),
+            "incident_id": incident,
+            "application": application,
+            "plan": plan,
+            "context": {"summary": f"{plan} alert on {host}", "host": host, "severity": severity},
+        }
         if rng.random() < 0.05:
-            yield {"type": "trigger", "at": format_us(at + rng.randint(60, 600) * US), "incident_id": incident,
-                   "application": application, "plan": plan, "context": {"summary": "again", "host": host}}
+            yield {
+                "type": "trigger",
+                "at": format_us(at + rng.randint(60, 600) * US),
+                "incident_id": incident,
+                "application": application,
+                "plan": plan,
+                "context": {"summary": "again", "host": host},
+            }
         resolve = at + rng.randint(20 * 60, 2 * 3600) * US
         if rng.random() < 0.8:
             claim = at + int(rng.expovariate(1 / 480) * US)
@@ -61,8 +74,11 @@ def events(days: int, per_day: int, seed: int = 12, start: str = "2026-03-02T00:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m streamproc.whatif.traffic", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m streamproc.whatif.traffic",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--days", type=int, default=7)
     p.add_argument("--per-day", type=int, default=300, help="incidents per day")
     p.add_argument("--seed", type=int, default=12)

@@ -97,12 +97,14 @@ class AlertmanagerAlert(BaseModel):
     annotations: dict[str, str] = Field(default_factory=dict)
     starts_at: datetime | None = Field(default=None, alias="startsAt")
     ends_at: datetime | None = Field(
-        default=None, alias="endsAt",
+        default=None,
+        alias="endsAt",
         description="0001-01-01T00:00:00Z (Go's zero time) while firing with no end known",
     )
     generator_url: str = Field(default="", alias="generatorURL")
-    fingerprint: str = Field(min_length=1, max_length=1024,
-                             description="Hash of the label set: the alert's incident's `dedup_key`")
+    fingerprint: str = Field(
+        min_length=1, max_length=1024, description="Hash of the label set: the alert's incident's `dedup_key`"
+    )
 
 
 class AlertmanagerWebhook(BaseModel):
@@ -118,10 +120,15 @@ class AlertmanagerWebhook(BaseModel):
     common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
-    group_key: str = Field(default="", alias="groupKey",
-                           description="The group's key: the incident's `dedup_key` with `?group=true`")
-    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts",
-                                  description="Alerts left out of `alerts` by the receiver's `max_alerts`")
+    group_key: str = Field(
+        default="", alias="groupKey", description="The group's key: the incident's `dedup_key` with `?group=true`"
+    )
+    truncated_alerts: int = Field(
+        default=0,
+        ge=0,
+        alias="truncatedAlerts",
+        description="Alerts left out of `alerts` by the receiver's `max_alerts`",
+    )
 
 
 # ---- spec §8 doors: silences and heartbeats (`streamproc.api.silences`, `streamproc.api.amsilences`) --------
@@ -135,21 +142,31 @@ class SilenceRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    silence_id: str | None = Field(default=None, min_length=1, max_length=255,
-                                   description="A new UUID when left out; the id of a known silence replaces it")
-    application: str | None = Field(default=None, min_length=1,
-                                    description="The key's application when left out; any other is refused (403)")
-    starts: UtcDatetime | None = Field(default=None, description="Default: now",
-                                       json_schema_extra={"pattern": AT_YEARS})
-    ends: UtcDatetime = Field(description="After `starts`, at most 30 days after it",
-                              json_schema_extra={"pattern": AT_YEARS})
+    silence_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="A new UUID when left out; the id of a known silence replaces it",
+    )
+    application: str | None = Field(
+        default=None, min_length=1, description="The key's application when left out; any other is refused (403)"
+    )
+    starts: UtcDatetime | None = Field(
+        default=None, description="Default: now", json_schema_extra={"pattern": AT_YEARS}
+    )
+    ends: UtcDatetime = Field(
+        description="After `starts`, at most 30 days after it", json_schema_extra={"pattern": AT_YEARS}
+    )
     plans: list[Annotated[str, Field(min_length=1)]] | None = Field(
-        default=None, description="Only instances of these plans (default: every plan)")
+        default=None, description="Only instances of these plans (default: every plan)"
+    )
     match: dict[str, str | Annotated[list[str], Field(min_length=1)]] = Field(
-        default_factory=dict, description="Context key -> the value, or one of the values, it must have")
+        default_factory=dict, description="Context key -> the value, or one of the values, it must have"
+    )
     match_re: dict[str, Re2Pattern] = Field(
         default_factory=dict,
-        description="Context key -> a regular expression its value's text must fully match (RE2-compatible)")
+        description="Context key -> a regular expression its value's text must fully match (RE2-compatible)",
+    )
     created_by: str | None = Field(default=None, max_length=255)
     comment: str | None = Field(default=None, max_length=4096)
 
@@ -177,6 +194,7 @@ class SilenceList(BaseModel):
 
 
 # Alertmanager's API v2 (api/v2/openapi.yaml of Alertmanager 0.25): the silence models amtool uses.
+
 
 class AmMatcher(BaseModel):
     """Alertmanager's `matcher`: `name="value"` (isRegex false), `name=~"re"` (isRegex true); isEqual

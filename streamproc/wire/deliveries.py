@@ -47,9 +47,7 @@ class Delivery(BaseModel):
 
     @model_validator(mode="after")
     def _identified(self) -> Delivery:
-        if self.status != "vendor-status" and (
-            self.incident_id is None or self.instance is None or self.mode is None
-        ):
+        if self.status != "vendor-status" and (self.incident_id is None or self.instance is None or self.mode is None):
             raise ValueError("incident_id, instance and mode are required except on vendor-status records")
         return self
 

@@ -135,14 +135,21 @@ SILENCE_MAX = timedelta(days=30)
 _sre_parser: Any = importlib.import_module("re._parser")  # CPython's own regex parser (untyped, stable)
 _sre: Any = importlib.import_module("re._constants")
 _RE2_NO_OPS = {
-    "GROUPREF": "backreferences", "GROUPREF_EXISTS": "conditional groups (?(...)...)",
-    "ASSERT": "lookahead/lookbehind assertions", "ASSERT_NOT": "negative lookahead/lookbehind assertions",
-    "ATOMIC_GROUP": "atomic groups (?>...)", "POSSESSIVE_REPEAT": "possessive quantifiers",
+    "GROUPREF": "backreferences",
+    "GROUPREF_EXISTS": "conditional groups (?(...)...)",
+    "ASSERT": "lookahead/lookbehind assertions",
+    "ASSERT_NOT": "negative lookahead/lookbehind assertions",
+    "ATOMIC_GROUP": "atomic groups (?>...)",
+    "POSSESSIVE_REPEAT": "possessive quantifiers",
     "POSSESSIVE_REPEAT_ONE": "possessive quantifiers",
 }
 _RE2_NO_FLAGS = {"SRE_FLAG_VERBOSE": "x (verbose)", "SRE_FLAG_ASCII": "a (ASCII)", "SRE_FLAG_LOCALE": "L (locale)"}
-_RE2_NO_ESCAPES = {"Z": r"\Z (use $, the match is a full match anyway)", "u": r"\u (write \x{...})",
-                   "U": r"\U (write \x{...})", "N": r"\N{...} (write \x{...})"}
+_RE2_NO_ESCAPES = {
+    "Z": r"\Z (use $, the match is a full match anyway)",
+    "u": r"\u (write \x{...})",
+    "U": r"\U (write \x{...})",
+    "N": r"\N{...} (write \x{...})",
+}
 RE2_MAX_REPEAT = 1000
 """RE2 refuses counted repetitions above 1000 (`a{1001}`)."""
 
@@ -255,19 +262,24 @@ class Silence(_MaintenanceBase):
     type: Literal["silence"]
     silence_id: str = Field(min_length=1, max_length=255)
     starts: UtcDatetime | None = Field(
-        default=None, description="Default: the event's `at`", json_schema_extra={"pattern": AT_YEARS})
-    ends: UtcDatetime = Field(description="After `starts`, at most 30 days after it",
-                              json_schema_extra={"pattern": AT_YEARS})
+        default=None, description="Default: the event's `at`", json_schema_extra={"pattern": AT_YEARS}
+    )
+    ends: UtcDatetime = Field(
+        description="After `starts`, at most 30 days after it", json_schema_extra={"pattern": AT_YEARS}
+    )
     plans: list[Annotated[str, Field(min_length=1)]] | None = Field(
-        default=None, description="Only instances of these plans (default: every plan)")
+        default=None, description="Only instances of these plans (default: every plan)"
+    )
     match: dict[str, str | Annotated[list[str], Field(min_length=1)]] = Field(
         default_factory=dict,
         description="Context key -> the value, or one of the values, it must have (compared as JSON text, "
-                    "strings without quotes)")
+        "strings without quotes)",
+    )
     match_re: dict[str, Re2Pattern] = Field(
         default_factory=dict,
         description="Context key -> a regular expression its value's text must fully match (Python `re` "
-                    "syntax, RE2-compatible patterns only)")
+        "syntax, RE2-compatible patterns only)",
+    )
     created_by: str | None = Field(default=None, max_length=255)
     comment: str | None = Field(default=None, max_length=4096)
 
@@ -334,8 +346,9 @@ def monitor_incident(name: str) -> str:
 
 
 MaintenanceEvent = Silence | Unsilence | Heartbeat
-AnyEvent = Annotated[Trigger | Claim | Acknowledge | Unclaim | Resolve | Silence | Unsilence | Heartbeat,
-                     Field(discriminator="type")]
+AnyEvent = Annotated[
+    Trigger | Claim | Acknowledge | Unclaim | Resolve | Silence | Unsilence | Heartbeat, Field(discriminator="type")
+]
 """Anything on the incidents topic (§2 and §8)."""
 ANY_EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 

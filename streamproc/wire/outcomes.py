@@ -132,8 +132,17 @@ def outcome_dict(outcome: SpecOutcome) -> dict[str, object]:
 _C_ENCODER: Any = getattr(_json_encoder, "c_make_encoder", None)
 _ONE_SHOT: Any = None
 if _C_ENCODER is not None:
-    _ONE_SHOT = _C_ENCODER(None, _json_encoder.JSONEncoder().default, _json_encoder.encode_basestring_ascii,
-                           None, ": ", ", ", False, False, True)
+    _ONE_SHOT = _C_ENCODER(
+        None,
+        _json_encoder.JSONEncoder().default,
+        _json_encoder.encode_basestring_ascii,
+        None,
+        ": ",
+        ", ",
+        False,
+        False,
+        True,
+    )
 
 
 _s = _json_encoder.encode_basestring_ascii
@@ -148,13 +157,15 @@ def outcome_json(outcome: SpecOutcome) -> str:
     fields_set = outcome.__pydantic_fields_set__
     d = outcome.__dict__
     if fields_set is _MESSAGE_SET:
-        text = (f'{{"kind": "message", "at": "{format_time(d["at"])}", "incident_id": {_s(d["incident_id"])}, '
-                f'"instance": {d["instance"]}, "plan": {_s(d["plan"])}, "application": {_s(d["application"])}, '
-                f'"step": {d["step"]}, "notification": {d["notification"]}, "repeat": {d["repeat"]}, '
-                f'"role": {_s(d["role"])}, "target": {_s(d["target"])}, "user": {_s(d["user"])}, '
-                f'"priority": {_s(d["priority"])}, "mode": {_s(d["mode"])}, "destination": {_s(d["destination"])}, '
-                f'"subject": {_s(d["subject"])}, "body": {_s(d["body"])}, '
-                f'"render_error": {"true" if d["render_error"] else "false"}, "message_id": {_s(d["message_id"])}')
+        text = (
+            f'{{"kind": "message", "at": "{format_time(d["at"])}", "incident_id": {_s(d["incident_id"])}, '
+            f'"instance": {d["instance"]}, "plan": {_s(d["plan"])}, "application": {_s(d["application"])}, '
+            f'"step": {d["step"]}, "notification": {d["notification"]}, "repeat": {d["repeat"]}, '
+            f'"role": {_s(d["role"])}, "target": {_s(d["target"])}, "user": {_s(d["user"])}, '
+            f'"priority": {_s(d["priority"])}, "mode": {_s(d["mode"])}, "destination": {_s(d["destination"])}, '
+            f'"subject": {_s(d["subject"])}, "body": {_s(d["body"])}, '
+            f'"render_error": {"true" if d["render_error"] else "false"}, "message_id": {_s(d["message_id"])}'
+        )
         if d["unresolved"] is not None:
             text += f', "unresolved": {_s(d["unresolved"])}'
         if d["email_html"] is not None:
@@ -162,14 +173,20 @@ def outcome_json(outcome: SpecOutcome) -> str:
         return text + "}"
     if fields_set is _UNDELIVERABLE_SET:
         user = "null" if d["user"] is None else _s(d["user"])
-        return (f'{{"kind": "undeliverable", "at": "{format_time(d["at"])}", "incident_id": {_s(d["incident_id"])}, '
-                f'"instance": {d["instance"]}, "step": {d["step"]}, "user": {user}, "reason": {_s(d["reason"])}}}')
+        return (
+            f'{{"kind": "undeliverable", "at": "{format_time(d["at"])}", "incident_id": {_s(d["incident_id"])}, '
+            f'"instance": {d["instance"]}, "step": {d["step"]}, "user": {user}, "reason": {_s(d["reason"])}}}'
+        )
     if fields_set is _DROPPED_SET:
-        return (f'{{"kind": "dropped", "at": "{format_time(d["at"])}", "incident_id": {_s(d["incident_id"])}, '
-                f'"instance": {d["instance"]}, "step": {d["step"]}, "user": {_s(d["user"])}}}')
+        return (
+            f'{{"kind": "dropped", "at": "{format_time(d["at"])}", "incident_id": {_s(d["incident_id"])}, '
+            f'"instance": {d["instance"]}, "step": {d["step"]}, "user": {_s(d["user"])}}}'
+        )
     if fields_set is _EXHAUSTED_SET:
-        return (f'{{"kind": "exhausted", "at": "{format_time(d["at"])}", "incident_id": {_s(d["incident_id"])}, '
-                f'"instance": {d["instance"]}}}')
+        return (
+            f'{{"kind": "exhausted", "at": "{format_time(d["at"])}", "incident_id": {_s(d["incident_id"])}, '
+            f'"instance": {d["instance"]}}}'
+        )
     data = outcome_dict(outcome)
     return "".join(_ONE_SHOT(data, 0)) if _ONE_SHOT is not None else _json_dumps(data)
 
@@ -199,44 +216,101 @@ _DROPPED_SET = {"at", "incident_id", "instance", "step", "user"}
 _EXHAUSTED_SET = {"at", "incident_id", "instance"}
 
 
-def new_message(at: datetime, incident_id: str, instance: int, plan: str, application: str, step: int,
-                notification: int, repeat: int, role: str, target: str, user: str, priority: Priority,
-                mode: Mode, destination: str, subject: str, body: str, render_error: bool, message_id: str,
-                unresolved: str | None, email_html: str | None) -> Message:
+def new_message(
+    at: datetime,
+    incident_id: str,
+    instance: int,
+    plan: str,
+    application: str,
+    step: int,
+    notification: int,
+    repeat: int,
+    role: str,
+    target: str,
+    user: str,
+    priority: Priority,
+    mode: Mode,
+    destination: str,
+    subject: str,
+    body: str,
+    render_error: bool,
+    message_id: str,
+    unresolved: str | None,
+    email_html: str | None,
+) -> Message:
     """`Message(...)` for the engine's own values (`at` an aware UTC datetime)."""
-    return _trusted(Message, {
-        "at": at, "incident_id": incident_id, "instance": instance, "kind": "message", "plan": plan,
-        "application": application, "step": step, "notification": notification, "repeat": repeat,
-        "role": role, "target": target, "user": user, "priority": priority, "mode": mode,
-        "destination": destination, "subject": subject, "body": body, "render_error": render_error,
-        "message_id": message_id, "unresolved": unresolved, "email_html": email_html,
-        "downgraded_from": None, "batch": None,
-    }, _MESSAGE_SET)
+    return _trusted(
+        Message,
+        {
+            "at": at,
+            "incident_id": incident_id,
+            "instance": instance,
+            "kind": "message",
+            "plan": plan,
+            "application": application,
+            "step": step,
+            "notification": notification,
+            "repeat": repeat,
+            "role": role,
+            "target": target,
+            "user": user,
+            "priority": priority,
+            "mode": mode,
+            "destination": destination,
+            "subject": subject,
+            "body": body,
+            "render_error": render_error,
+            "message_id": message_id,
+            "unresolved": unresolved,
+            "email_html": email_html,
+            "downgraded_from": None,
+            "batch": None,
+        },
+        _MESSAGE_SET,
+    )
 
 
-def new_undeliverable(at: datetime, incident_id: str, instance: int, step: int, user: str | None,
-                      reason: UndeliverableReason) -> Undeliverable:
-    return _trusted(Undeliverable, {"at": at, "incident_id": incident_id, "instance": instance,
-                                    "kind": "undeliverable", "step": step, "user": user, "reason": reason},
-                    _UNDELIVERABLE_SET)
+def new_undeliverable(
+    at: datetime, incident_id: str, instance: int, step: int, user: str | None, reason: UndeliverableReason
+) -> Undeliverable:
+    return _trusted(
+        Undeliverable,
+        {
+            "at": at,
+            "incident_id": incident_id,
+            "instance": instance,
+            "kind": "undeliverable",
+            "step": step,
+            "user": user,
+            "reason": reason,
+        },
+        _UNDELIVERABLE_SET,
+    )
 
 
 def new_dropped(at: datetime, incident_id: str, instance: int, step: int, user: str) -> Dropped:
-    return _trusted(Dropped, {"at": at, "incident_id": incident_id, "instance": instance, "kind": "dropped",
-                              "step": step, "user": user}, _DROPPED_SET)
+    return _trusted(
+        Dropped,
+        {"at": at, "incident_id": incident_id, "instance": instance, "kind": "dropped", "step": step, "user": user},
+        _DROPPED_SET,
+    )
 
 
 def new_exhausted(at: datetime, incident_id: str, instance: int) -> Exhausted:
-    return _trusted(Exhausted, {"at": at, "incident_id": incident_id, "instance": instance, "kind": "exhausted"},
-                    _EXHAUSTED_SET)
+    return _trusted(
+        Exhausted, {"at": at, "incident_id": incident_id, "instance": instance, "kind": "exhausted"}, _EXHAUSTED_SET
+    )
 
 
 _SILENCED_SET = {"at", "incident_id", "instance", "silence_id"}
 
 
 def new_silenced(at: datetime, incident_id: str, instance: int, silence_id: str) -> Silenced:
-    return _trusted(Silenced, {"at": at, "incident_id": incident_id, "instance": instance, "kind": "silenced",
-                               "silence_id": silence_id}, _SILENCED_SET)
+    return _trusted(
+        Silenced,
+        {"at": at, "incident_id": incident_id, "instance": instance, "kind": "silenced", "silence_id": silence_id},
+        _SILENCED_SET,
+    )
 
 
 def parse_outcome(data: bytes | str) -> SpecOutcome:
@@ -262,7 +336,11 @@ _AUDIT_SET = set(Audit.model_fields)
 AuditKind = Literal["triggered", "claimed", "unclaimed", "resolved", "absorbed"]
 
 
-def new_audit(kind: AuditKind, at: datetime, incident_id: str, instance: int, owner: str | None,
-              step: int | None) -> Audit:
-    return _trusted(Audit, {"kind": kind, "at": at, "incident_id": incident_id, "instance": instance,
-                            "owner": owner, "step": step}, _AUDIT_SET)
+def new_audit(
+    kind: AuditKind, at: datetime, incident_id: str, instance: int, owner: str | None, step: int | None
+) -> Audit:
+    return _trusted(
+        Audit,
+        {"kind": kind, "at": at, "incident_id": incident_id, "instance": instance, "owner": owner, "step": step},
+        _AUDIT_SET,
+    )

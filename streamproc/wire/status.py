@@ -34,21 +34,27 @@ class IncidentSummary(BaseModel):
     steps: int = Field(description="Steps of the plan snapshot (0 once resolved: the resolve drops it)")
     created: UtcDatetime = Field(description="When the instance was triggered (the trigger's `at`)")
     updated: UtcDatetime = Field(description="The worker's clock when it wrote this summary")
-    last_paged: list[str] = Field(default_factory=list,
-                                  description="The users of the instance's latest messages (due at last_paged_at)")
+    last_paged: list[str] = Field(
+        default_factory=list, description="The users of the instance's latest messages (due at last_paged_at)"
+    )
     last_paged_at: UtcDatetime | None = Field(default=None, description="When those messages were due")
     next_page_at: UtcDatetime | None = Field(
-        default=None, description="When the next message is due (escalating), or step 1 starts (silenced)")
+        default=None, description="When the next message is due (escalating), or step 1 starts (silenced)"
+    )
     claimed_by: str | None = None
     claimed_at: UtcDatetime | None = None
-    summary: str = Field(default="", description=f"The trigger's context summary (at most {CONTEXT_SUMMARY_MAX} "
-                                                 "characters): its `summary`, `title` or `description`, else "
-                                                 "its keys and values")
+    summary: str = Field(
+        default="",
+        description=f"The trigger's context summary (at most {CONTEXT_SUMMARY_MAX} "
+        "characters): its `summary`, `title` or `description`, else "
+        "its keys and values",
+    )
     absorbed: int = Field(default=0, description="Triggers absorbed by the open instance")
     silence_id: str | None = Field(default=None, description="The silence that held the instance (spec §8)")
     resolved_at: UtcDatetime | None = None
     expires_at: UtcDatetime | None = Field(
-        default=None, description="Resolved: when the worker writes the tombstone that removes it")
+        default=None, description="Resolved: when the worker writes the tombstone that removes it"
+    )
 
 
 SUMMARY_KEYS = ("summary", "title", "description", "message", "alertname")
@@ -64,7 +70,7 @@ def context_summary(context: dict[str, Any]) -> str:
             break
     else:
         text = " ".join(f"{k}={v}" for k, v in context.items() if isinstance(v, str | int | float | bool))
-    return text if len(text) <= CONTEXT_SUMMARY_MAX else text[:CONTEXT_SUMMARY_MAX - 1] + "…"
+    return text if len(text) <= CONTEXT_SUMMARY_MAX else text[: CONTEXT_SUMMARY_MAX - 1] + "…"
 
 
 class IncidentList(BaseModel):

@@ -62,8 +62,9 @@ api:
 
 
 class ApiProcess:
-    def __init__(self, bootstrap: str, tmp: Path, config: str = CONFIG, env: dict[str, str] | None = None,
-                 tls: bool = False) -> None:
+    def __init__(
+        self, bootstrap: str, tmp: Path, config: str = CONFIG, env: dict[str, str] | None = None, tls: bool = False
+    ) -> None:
         self.bootstrap = bootstrap
         self.namespace = f"apitest-{uuid.uuid4().hex[:8]}"
         self.topics = Topics(self.namespace)
@@ -96,9 +97,23 @@ class ApiProcess:
     def _start(self, wait_ready: bool, timeout: float) -> ApiProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamproc.cli", "api", "--config", str(self.config_path),
-                 "--bootstrap", self.bootstrap, "--port", str(self.port), "--partitions", "3"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "streamproc.cli",
+                    "api",
+                    "--config",
+                    str(self.config_path),
+                    "--bootstrap",
+                    self.bootstrap,
+                    "--port",
+                    str(self.port),
+                    "--partitions",
+                    "3",
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         path = "/ready" if wait_ready else "/healthz"
@@ -124,15 +139,22 @@ class ApiProcess:
             self.proc = None
 
 
-def read_topic(bootstrap: str, topic: str, expect: int | None = None, timeout: float = 10.0,
-               settle: float = 1.0) -> list[tuple[bytes | None, dict[str, Any]]]:
+def read_topic(
+    bootstrap: str, topic: str, expect: int | None = None, timeout: float = 10.0, settle: float = 1.0
+) -> list[tuple[bytes | None, dict[str, Any]]]:
     """Records of `topic` as (key, JSON value), from the beginning.
 
     expect=None: everything up to the end offsets as they are now (what the API acknowledged
     before this call is all there). expect=N: reads until N records arrived, then `settle`
     more seconds to see extra ones, or until `timeout` (for records other processes write)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"read-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         partitions = list(meta.partitions) if meta is not None and meta.partitions else []

@@ -45,8 +45,10 @@ ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time: Alertmanager's endsAt of a
 
 # ---- plain HTTP and the topic ------------------------------------------------------------------
 
-def http(method: str, url: str, body: Any = None, authorization: str | None = None,
-         timeout: float = 15.0) -> tuple[int, Any]:
+
+def http(
+    method: str, url: str, body: Any = None, authorization: str | None = None, timeout: float = 15.0
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     if authorization is not None:
@@ -63,17 +65,25 @@ def http(method: str, url: str, body: Any = None, authorization: str | None = No
         return status, raw.decode(errors="replace")
 
 
-def notify(api: ApiProcess, payload: Any, query: str = "?plan=db-critical",
-           authorization: str | None = BEARER) -> tuple[int, Any]:
+def notify(
+    api: ApiProcess, payload: Any, query: str = "?plan=db-critical", authorization: str | None = BEARER
+) -> tuple[int, Any]:
     return http("POST", api.url + PATH + query, payload, authorization)
 
 
-def wait_for_records(api: ApiProcess, done: Callable[[list[dict[str, Any]]], bool],
-                     timeout: float = 30.0) -> list[dict[str, Any]]:
+def wait_for_records(
+    api: ApiProcess, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0
+) -> list[dict[str, Any]]:
     """Every record of the API's incidents topic (per partition in offset order), read from the
     beginning until `done(records)` holds; fails after `timeout` seconds."""
-    consumer = Consumer({"bootstrap.servers": api.bootstrap, "group.id": f"am-test-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": api.bootstrap,
+            "group.id": f"am-test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     records: list[dict[str, Any]] = []
     try:
         topic = api.topics.incidents
@@ -102,9 +112,10 @@ def of(records: list[dict[str, Any]], incident_id: str) -> list[dict[str, Any]]:
 
 def until_resolved(api: ApiProcess, incident_id: str) -> list[dict[str, Any]]:
     """The records of `incident_id` up to the first resolve."""
-    records = of(wait_for_records(api, lambda rs: any(r["type"] == "resolve" for r in of(rs, incident_id))),
-                 incident_id)
-    return records[:[r["type"] for r in records].index("resolve") + 1]
+    records = of(
+        wait_for_records(api, lambda rs: any(r["type"] == "resolve" for r in of(rs, incident_id))), incident_id
+    )
+    return records[: [r["type"] for r in records].index("resolve") + 1]
 
 
 def assert_nothing_written_for(api: ApiProcess, incident_ids: list[str]) -> None:
@@ -121,8 +132,13 @@ def assert_nothing_written_for(api: ApiProcess, incident_ids: list[str]) -> None
 
 # ---- Alertmanager's payloads -------------------------------------------------------------------
 
-def alert(labels: dict[str, str], annotations: dict[str, str] | None = None, status: str = "firing",
-          fingerprint: str | None = None) -> dict[str, Any]:
+
+def alert(
+    labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
+    status: str = "firing",
+    fingerprint: str | None = None,
+) -> dict[str, Any]:
     return {
         "status": status,
         "labels": labels,
@@ -137,8 +153,11 @@ def alert(labels: dict[str, str], annotations: dict[str, str] | None = None, sta
 def webhook(alerts: list[dict[str, Any]], status: str | None = None, group_key: str | None = None) -> dict[str, Any]:
     if status is None:
         status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
-    common = dict(alerts[0]["labels"]) if len({json.dumps(a["labels"]) for a in alerts}) == 1 else {
-        k: v for k, v in alerts[0]["labels"].items() if all(a["labels"].get(k) == v for a in alerts)}
+    common = (
+        dict(alerts[0]["labels"])
+        if len({json.dumps(a["labels"]) for a in alerts}) == 1
+        else {k: v for k, v in alerts[0]["labels"].items() if all(a["labels"].get(k) == v for a in alerts)}
+    )
     name = alerts[0]["labels"].get("alertname", "")
     return {
         "receiver": "streamproc",
@@ -156,9 +175,12 @@ def webhook(alerts: list[dict[str, Any]], status: str | None = None, group_key: 
 
 # ---- translation, through the running API --------------------------------------------------------
 
+
 def test_each_alert_is_an_incident_named_by_its_fingerprint(api: ApiProcess) -> None:
-    firing = alert({"alertname": "DiskFull", "instance": "db01:9100", "severity": "critical", "status": "label"},
-                   {"summary": "disk full on db01", "runbook": "https://runbooks.example/disk"})
+    firing = alert(
+        {"alertname": "DiskFull", "instance": "db01:9100", "severity": "critical", "status": "label"},
+        {"summary": "disk full on db01", "runbook": "https://runbooks.example/disk"},
+    )
     resolved = alert({"alertname": "DiskFull", "instance": "db02:9100", "severity": "critical"}, status="resolved")
     status, body = notify(api, webhook([firing, resolved]))
     ids = [derive_incident_id(APP, firing["fingerprint"]), derive_incident_id(APP, resolved["fingerprint"])]
@@ -168,12 +190,18 @@ def test_each_alert_is_an_incident_named_by_its_fingerprint(api: ApiProcess) -> 
     records = wait_for_records(api, lambda rs: bool(of(rs, ids[0]) and of(rs, ids[1])))
     [trigger], [resolve] = of(records, ids[0]), of(records, ids[1])
     assert trigger["type"] == "trigger"
-    assert (trigger["application"], trigger["plan"], trigger["dedup_key"]) == (APP, "db-critical",
-                                                                               firing["fingerprint"])
+    assert (trigger["application"], trigger["plan"], trigger["dedup_key"]) == (
+        APP,
+        "db-critical",
+        firing["fingerprint"],
+    )
     context = trigger["context"]
     assert context["summary"] == "disk full on db01"
     assert (context["alertname"], context["instance"], context["runbook"]) == (
-        "DiskFull", "db01:9100", "https://runbooks.example/disk")  # labels and annotations at the top
+        "DiskFull",
+        "db01:9100",
+        "https://runbooks.example/disk",
+    )  # labels and annotations at the top
     assert context["status"] == "firing"  # the alert's status wins over a label named `status` ...
     assert context["labels"] == firing["labels"]  # ... which stays here
     assert context["annotations"] == firing["annotations"]
@@ -212,8 +240,9 @@ def test_group_true_is_one_incident_per_group_key(api: ApiProcess) -> None:
     assert body == {"accepted": 1, "incident_ids": [incident_id]}
 
     # The group resolves once all its alerts are resolved; a notification still firing re-triggers.
-    resolved = webhook([{**a, "status": "resolved", "endsAt": "2026-03-01T10:05:00Z"} for a in alerts],
-                       group_key=group_key)
+    resolved = webhook(
+        [{**a, "status": "resolved", "endsAt": "2026-03-01T10:05:00Z"} for a in alerts], group_key=group_key
+    )
     status, body = notify(api, resolved, "?plan=db-critical&group=true")
     assert status == 202, body
     assert body == {"accepted": 1, "incident_ids": [incident_id]}
@@ -299,9 +328,14 @@ def test_rate_limit_is_503_so_alertmanager_retries(api: ApiProcess) -> None:
 
 # ---- the real Alertmanager -----------------------------------------------------------------------
 
+
 def alertmanager_root() -> Path:
-    proc = subprocess.run(["bash", str(REPO / "tools" / "debian" / "fetch.sh"), "prometheus-alertmanager"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["bash", str(REPO / "tools" / "debian" / "fetch.sh"), "prometheus-alertmanager"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"could not fetch prometheus-alertmanager:\n{proc.stderr}")
     return Path(proc.stdout.strip()).parents[2]  # <root>/usr/bin/prometheus-alertmanager
@@ -356,12 +390,20 @@ receivers:
     namespace = ["unshare", "--mount", "--propagation", "private"]
     if os.geteuid() != 0:
         namespace.append("--map-root-user")
-    command = [*namespace, "sh", "-c", 'mount --bind "$0/usr/share" /usr/share && exec "$0/usr/bin/$@"',
-               str(root), "prometheus-alertmanager",
-               f"--config.file={config}", f"--storage.path={tmp_path / 'am-data'}",
-               f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url={url}",
-               "--cluster.listen-address=",  # no clustering (no gossip port)
-               "--log.level=debug"]
+    command = [
+        *namespace,
+        "sh",
+        "-c",
+        'mount --bind "$0/usr/share" /usr/share && exec "$0/usr/bin/$@"',
+        str(root),
+        "prometheus-alertmanager",
+        f"--config.file={config}",
+        f"--storage.path={tmp_path / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url={url}",
+        "--cluster.listen-address=",  # no clustering (no gossip port)
+        "--log.level=debug",
+    ]
     with open(log, "ab") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -400,9 +442,9 @@ def rfc3339(value: datetime) -> str:
 @pytest.mark.slow
 def test_alertmanager_fires_and_resolves_incidents(api: ApiProcess, tmp_path: Path) -> None:
     run = uuid.uuid4().hex
-    receivers = (receiver(api, "streamproc", f"          basic_auth: {{username: {APP}, password: {KEY}}}")
-                 + receiver(api, "streamproc-groups", f"          authorization: {{credentials: {KEY}}}",
-                            "&group=true"))
+    receivers = receiver(api, "streamproc", f"          basic_auth: {{username: {APP}, password: {KEY}}}") + receiver(
+        api, "streamproc-groups", f"          authorization: {{credentials: {KEY}}}", "&group=true"
+    )
     routes = """    - receiver: streamproc
       matchers: ['mode="alert"']
     - receiver: streamproc-groups
@@ -410,8 +452,7 @@ def test_alertmanager_fires_and_resolves_incidents(api: ApiProcess, tmp_path: Pa
     started = time.monotonic()
     with alertmanager(tmp_path, receivers, routes) as am:
         # One alert, one incident: triggered, then resolved.
-        labels = {"alertname": "DiskFull", "run": run, "mode": "alert", "instance": "db01:9100",
-                  "severity": "critical"}
+        labels = {"alertname": "DiskFull", "run": run, "mode": "alert", "instance": "db01:9100", "severity": "critical"}
         annotations = {"summary": "disk full on db01", "description": "/var at 99%"}
         generator = "http://prometheus.example:9090/graph?g0.expr=disk"
         am.post_alerts([{"labels": labels, "annotations": annotations, "generatorURL": generator}])
@@ -444,8 +485,13 @@ def test_alertmanager_fires_and_resolves_incidents(api: ApiProcess, tmp_path: Pa
         group_trigger: list[dict[str, Any]] = []
 
         def group_seen(rs: list[dict[str, Any]]) -> bool:
-            group_trigger[:] = [r for r in rs if r["type"] == "trigger" and r["context"].get("firing") == 2
-                                and r["context"].get("groupLabels") == {"alertname": "NodeDown", "run": run}]
+            group_trigger[:] = [
+                r
+                for r in rs
+                if r["type"] == "trigger"
+                and r["context"].get("firing") == 2
+                and r["context"].get("groupLabels") == {"alertname": "NodeDown", "run": run}
+            ]
             return bool(group_trigger)
 
         wait_for_records(api, group_seen)

@@ -27,8 +27,9 @@ APP, KEY = "alertmanager", "am-key"  # in the harness CONFIG
 
 @pytest.fixture(scope="module")
 def amtool_bin() -> str:
-    proc = subprocess.run(["bash", str(REPO / "tools" / "debian" / "fetch.sh"), "amtool"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["bash", str(REPO / "tools" / "debian" / "fetch.sh"), "amtool"], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"could not fetch amtool:\n{proc.stderr}")
     return proc.stdout.strip()
@@ -39,8 +40,13 @@ class Amtool:
         self.binary, self.api, self.http_config = binary, api, http_config
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        command = [self.binary, *args, f"--alertmanager.url={self.api.url}",
-                   f"--http.config.file={self.http_config}", "--timeout=20s"]
+        command = [
+            self.binary,
+            *args,
+            f"--alertmanager.url={self.api.url}",
+            f"--http.config.file={self.http_config}",
+            "--timeout=20s",
+        ]
         proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
         if check:
             assert proc.returncode == 0, (command, proc.stdout, proc.stderr, self.api.log()[-2000:])
@@ -71,8 +77,16 @@ def snapshot(api: ApiProcess) -> list[tuple[bytes | None, str]]:
 def test_amtool_silence_add_query_expire(basic: Amtool, api: ApiProcess, amtool_bin: str, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:8]
     # add: prints the new silence's id once Kafka has the event.
-    added = basic.run("silence", "add", "alertname=DiskFull", f"run={run}", "instance=~db0[12]:9100",
-                      "--author=alice", "--comment=PostgreSQL 17 upgrade", "--duration=2h")
+    added = basic.run(
+        "silence",
+        "add",
+        "alertname=DiskFull",
+        f"run={run}",
+        "instance=~db0[12]:9100",
+        "--author=alice",
+        "--comment=PostgreSQL 17 upgrade",
+        "--duration=2h",
+    )
     silence_id = added.stdout.strip()
     assert str(uuid.UUID(silence_id)) == silence_id, added.stdout
 
@@ -93,7 +107,10 @@ def test_amtool_silence_add_query_expire(basic: Amtool, api: ApiProcess, amtool_
     assert listed["id"] == silence_id and listed["status"]["state"] == "active"
     assert listed["createdBy"] == "alice" and listed["comment"] == "PostgreSQL 17 upgrade"
     assert sorted((m["name"], m["value"], m["isRegex"], m["isEqual"]) for m in listed["matchers"]) == [
-        ("alertname", "DiskFull", False, True), ("instance", "db0[12]:9100", True, True), ("run", run, False, True)]
+        ("alertname", "DiskFull", False, True),
+        ("instance", "db0[12]:9100", True, True),
+        ("run", run, False, True),
+    ]
     assert basic.run("silence", "query", "-q", f"run={run}").stdout.split() == [silence_id]
     assert basic.run("silence", "query", "-q", "alertname=NodeDown", f"run={run}").stdout.split() == []
     assert basic.run("silence", "query", "-q", "alertname=~Disk.*", f"run={run}").stdout.split() == [silence_id]
@@ -111,13 +128,21 @@ def test_amtool_silence_add_query_expire(basic: Amtool, api: ApiProcess, amtool_
     assert abs(parse_time(gone["endsAt"]) - parse_time(value["at"])) < timedelta(milliseconds=1)  # amtool: ms
 
     # A silence ended before its window: expired for amtool too (it tells them by endsAt).
-    later = basic.run("silence", "add", f"run={run}", "alertname=Later", "--comment=next week",
-                      f"--start={rfc3339(datetime.now(UTC) + timedelta(days=7))}", "--duration=1h").stdout.strip()
+    later = basic.run(
+        "silence",
+        "add",
+        f"run={run}",
+        "alertname=Later",
+        "--comment=next week",
+        f"--start={rfc3339(datetime.now(UTC) + timedelta(days=7))}",
+        "--duration=1h",
+    ).stdout.strip()
     assert [s["status"]["state"] for s in basic.query(f"run={run}")] == ["pending"]
     basic.run("silence", "expire", later)
     assert basic.run("silence", "query", "-q", f"run={run}").stdout.split() == []
     assert sorted(basic.run("silence", "query", "-q", "--expired", f"run={run}").stdout.split()) == sorted(
-        [silence_id, later])
+        [silence_id, later]
+    )
     [event] = [parse_any_event(json.dumps(v)) for _, v in records_of(api, later) if v["type"] == "silence"]
     assert isinstance(event, Silence) and event.starts is not None and event.starts > datetime.now(UTC)
 
@@ -126,7 +151,8 @@ def test_amtool_silence_add_query_expire(basic: Amtool, api: ApiProcess, amtool_
     bearer_config.write_text(f"authorization:\n  credentials: {KEY}\n")
     bearer = Amtool(amtool_bin, api, bearer_config)
     assert sorted(bearer.run("silence", "query", "-q", "--expired", f"run={run}").stdout.split()) == sorted(
-        [silence_id, later])
+        [silence_id, later]
+    )
     grafana_config = tmp_path / "amtool-grafana.yml"
     grafana_config.write_text("authorization:\n  credentials: grafana-key\n")
     grafana = Amtool(amtool_bin, api, grafana_config)
@@ -136,28 +162,37 @@ def test_amtool_silence_add_query_expire(basic: Amtool, api: ApiProcess, amtool_
     assert refused.returncode == 1 and "(status 404)" in refused.stderr, refused
 
 
-def test_amtool_refusals_name_the_problem_and_write_nothing(basic: Amtool, api: ApiProcess, amtool_bin: str,
-                                                            tmp_path: Path) -> None:
+def test_amtool_refusals_name_the_problem_and_write_nothing(
+    basic: Amtool, api: ApiProcess, amtool_bin: str, tmp_path: Path
+) -> None:
     before = snapshot(api)
     negative = basic.run("silence", "add", "alertname=DiskFull", "instance!=db01", "--comment=x", check=False)
     assert negative.returncode == 1, negative
     assert 'negative matchers are not supported: matchers[1] (instance!="db01")' in negative.stderr, negative
 
     too_long = basic.run("silence", "add", "alertname=DiskFull", "--comment=x", "--duration=31d", check=False)
-    assert too_long.returncode == 1 and "endsAt: Value error, must be at most 30 days after starts" in \
-        too_long.stderr, too_long
+    assert (
+        too_long.returncode == 1 and "endsAt: Value error, must be at most 30 days after starts" in too_long.stderr
+    ), too_long
 
     wrong = tmp_path / "wrong.yml"
     wrong.write_text(f"basic_auth:\n  username: {APP}\n  password: not-the-key\n")
-    unauthorized = Amtool(amtool_bin, api, wrong).run("silence", "add", "alertname=DiskFull", "--comment=x",
-                                                      check=False)
+    unauthorized = Amtool(amtool_bin, api, wrong).run(
+        "silence", "add", "alertname=DiskFull", "--comment=x", check=False
+    )
     assert unauthorized.returncode == 1 and "401" in unauthorized.stderr, unauthorized
     assert snapshot(api) == before
 
 
 def am_silence(matchers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"matchers": matchers, "startsAt": "2026-12-06T10:00:00Z", "endsAt": "2026-12-06T12:00:00Z",
-            "createdBy": "alice", "comment": "maintenance", **extra}
+    return {
+        "matchers": matchers,
+        "startsAt": "2026-12-06T10:00:00Z",
+        "endsAt": "2026-12-06T12:00:00Z",
+        "createdBy": "alice",
+        "comment": "maintenance",
+        **extra,
+    }
 
 
 def m(name: str, value: str, regex: bool = False, equal: bool = True) -> dict[str, Any]:
@@ -165,10 +200,16 @@ def m(name: str, value: str, regex: bool = False, equal: bool = True) -> dict[st
 
 
 AM_REFUSALS = [
-    (am_silence([m("alertname", "DiskFull"), m("host", "db0.*", regex=True, equal=False)]), 400,
-     'matchers: negative matchers are not supported: matchers[1] (host!~"db0.*")'),
-    (am_silence([m("host", r"(db)\1", regex=True)]), 400,
-     "matchers (host): Value error, not RE2-compatible: backreferences"),
+    (
+        am_silence([m("alertname", "DiskFull"), m("host", "db0.*", regex=True, equal=False)]),
+        400,
+        'matchers: negative matchers are not supported: matchers[1] (host!~"db0.*")',
+    ),
+    (
+        am_silence([m("host", r"(db)\1", regex=True)]),
+        400,
+        "matchers (host): Value error, not RE2-compatible: backreferences",
+    ),
     (am_silence([m("host", "db(", regex=True)]), 400, "matchers (host): Value error, not a valid regular expression"),
     (am_silence([]), 400, "matchers: at least one matcher is required"),
     (am_silence([m("host", "")]), 400, 'matchers[0] (host=""): an empty value'),
@@ -180,8 +221,9 @@ AM_REFUSALS = [
 
 
 @pytest.mark.parametrize(("body", "status", "error"), AM_REFUSALS, ids=[r[2][:40] for r in AM_REFUSALS])
-def test_alertmanager_api_refusals_are_alertmanagers_json_strings(api: ApiProcess, body: dict[str, Any],
-                                                                  status: int, error: str) -> None:
+def test_alertmanager_api_refusals_are_alertmanagers_json_strings(
+    api: ApiProcess, body: dict[str, Any], status: int, error: str
+) -> None:
     before = snapshot(api)
     got, answer = http("POST", api.url + "/api/v2/silences", body, f"Bearer {KEY}")
     assert got == status and isinstance(answer, str) and answer.startswith(error), answer

@@ -56,29 +56,62 @@ EXAMPLES = 150
 """Per operation and generation mode; the whole module takes some 15-25 s on a local broker."""
 
 # No 429 while fuzzing: every request should reach validation, not the rate limit.
-FUZZ_CONFIG = CONFIG.replace("api:\n  max_body_bytes: 4096\n",
-                             "api:\n  max_body_bytes: 4096\n  rate: {rate: 100000, burst: 100000}\n")
+FUZZ_CONFIG = CONFIG.replace(
+    "api:\n  max_body_bytes: 4096\n", "api:\n  max_body_bytes: 4096\n  rate: {rate: 100000, burst: 100000}\n"
+)
 assert FUZZ_CONFIG != CONFIG
 
 # Schemathesis's checks at their defaults, but for the body cap: no JSON Schema can say "at most
 # 4096 bytes", so a body above it (413, documented) is a refusal whether or not the schema calls
 # the body valid. The cap stays low so that the fuzzing goes through that path too.
-CHECKS = schemathesis.Config.from_dict({"checks": {
-    "positive_data_acceptance": {"expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "413", "429", "5xx"]},
-    "negative_data_rejection": {"expected-statuses": [
-        "400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]},
-}})
+CHECKS = schemathesis.Config.from_dict(
+    {
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "413", "429", "5xx"]
+            },
+            "negative_data_rejection": {
+                "expected-statuses": [
+                    "400",
+                    "401",
+                    "403",
+                    "404",
+                    "405",
+                    "406",
+                    "409",
+                    "413",
+                    "415",
+                    "422",
+                    "428",
+                    "429",
+                    "5xx",
+                ]
+            },
+        }
+    }
+)
 
 
-WRITES = {"POST /v1/silences": 202, "DELETE /v1/silences/{silence_id}": 202, "POST /v1/heartbeats/{name}": 202,
-          "POST /api/v2/silences": 200, "DELETE /api/v2/silence/{silence_id}": 200}
+WRITES = {
+    "POST /v1/silences": 202,
+    "DELETE /v1/silences/{silence_id}": 202,
+    "POST /v1/heartbeats/{name}": 202,
+    "POST /api/v2/silences": 200,
+    "DELETE /api/v2/silence/{silence_id}": 200,
+}
 """Operations that write one event when answered with this status (besides POST /v1/events)."""
 SECURED = {*WRITES, "GET /v1/silences", "GET /api/v2/silences"}
 CROSS_FIELD = {
-    "POST /v1/silences": ("ends: Value error, must be after starts",
-                          "ends: Value error, must be at most 30 days after starts", "match_re."),
-    "POST /api/v2/silences": ("endsAt: Value error, must be after starts",
-                              "endsAt: Value error, must be at most 30 days after starts", "matchers"),
+    "POST /v1/silences": (
+        "ends: Value error, must be after starts",
+        "ends: Value error, must be at most 30 days after starts",
+        "match_re.",
+    ),
+    "POST /api/v2/silences": (
+        "endsAt: Value error, must be after starts",
+        "endsAt: Value error, must be at most 30 days after starts",
+        "matchers",
+    ),
     "GET /api/v2/silences": ("filter: ",),
 }
 """Operations whose schema-valid requests may be 400 for what JSON Schema cannot say, and the
@@ -101,8 +134,9 @@ def nasty_bodies() -> list[tuple[bytes, int]]:
     times at the ends of the calendar (a year before 1000 must stay four digits on the topic)."""
 
     def trigger(context: str) -> bytes:
-        return b'{"type": "trigger", "incident_id": "nasty", "plan": "db-critical", "context": ' + \
-            context.encode() + b"}"
+        return (
+            b'{"type": "trigger", "incident_id": "nasty", "plan": "db-critical", "context": ' + context.encode() + b"}"
+        )
 
     return [
         (trigger('{"v": ' + "[" * 150 + "]" * 150 + "}"), 202),  # deep, but readable by the processor
@@ -143,8 +177,7 @@ class Fuzzing:
 
     def run(self) -> None:
         operations = [result.ok() for result in self.schema.get_all_operations()]
-        assert {op.label for op in operations} >= {"POST /v1/events", "GET /healthz", "GET /ready",
-                                                   *SECURED}
+        assert {op.label for op in operations} >= {"POST /v1/events", "GET /healthz", "GET /ready", *SECURED}
         self.run_nasty(self.schema["/v1/events"]["POST"])
         for operation in operations:
             self.run_operation(operation, GenerationMode.POSITIVE)
@@ -159,8 +192,11 @@ class Fuzzing:
         if label == "POST /v1/silences":  # a window that is valid now, and no pattern
             case.body.update(starts=None, ends=ends, match_re={})
         elif label == "POST /api/v2/silences":
-            case.body.update(startsAt=datetime.now(UTC).isoformat(), endsAt=ends,
-                             matchers=[{"name": "alertname", "value": "Fuzz", "isRegex": False, "isEqual": True}])
+            case.body.update(
+                startsAt=datetime.now(UTC).isoformat(),
+                endsAt=ends,
+                matchers=[{"name": "alertname", "value": "Fuzz", "isRegex": False, "isEqual": True}],
+            )
         elif label == "GET /api/v2/silences":
             case.query = {"filter": ['alertname="Fuzz"', "host=~db.*"]}
         return True
@@ -174,8 +210,9 @@ class Fuzzing:
 
     def run_nasty(self, operation: Any) -> None:
         for body, expected in nasty_bodies():
-            response = self.session.post(f"{self.url}/v1/events", data=body,
-                                         headers={**AUTHS["bearer"], "Content-Type": "application/json"})
+            response = self.session.post(
+                f"{self.url}/v1/events", data=body, headers={**AUTHS["bearer"], "Content-Type": "application/json"}
+            )
             assert response.status_code == expected, (body[:100], response.status_code, response.text)
             operation.validate_response(response)  # documented status and body
             if response.status_code == 202:
@@ -187,12 +224,19 @@ class Fuzzing:
         cross_field = label in CROSS_FIELD and mode is GenerationMode.POSITIVE
 
         # The credentials are fixed in the strategy, so that negative cases negate the body, not the key.
-        cases = st.sampled_from(AUTH_CHOICES).flatmap(lambda auth: st.tuples(
-            st.just(auth), operation.as_strategy(generation_mode=mode, headers=AUTHS[auth])))
+        cases = st.sampled_from(AUTH_CHOICES).flatmap(
+            lambda auth: st.tuples(st.just(auth), operation.as_strategy(generation_mode=mode, headers=AUTHS[auth]))
+        )
 
         @given(auth_case=cases, steered=st.booleans())
-        @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck), print_blob=False)
+        @settings(
+            max_examples=EXAMPLES,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+        )
         def one(auth_case: tuple[str, schemathesis.Case], steered: bool) -> None:
             auth, case = auth_case
             steer_path = steered and mode is GenerationMode.POSITIVE
@@ -235,8 +279,9 @@ class Fuzzing:
 
 def read_records(bootstrap: str, topic: str, expect: int, timeout: float = 30.0) -> list[tuple[bytes | None, bytes]]:
     """(key, value) of every record of `topic`, as bytes; until `expect` arrived (and a second more)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"fuzz-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"fuzz-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])

@@ -24,19 +24,34 @@ from tests.api.harness import CONFIG, ApiProcess
 pytestmark = pytest.mark.kafka
 UI_TOKEN = "ui-token-0123456789abcdef"
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-UI_CONFIG = CONFIG.replace(
-    "  db: {members: [alice, bob]}",
-    "  db: {members: [alice, bob], manager: bob, rotations: {primary: {users: [alice, bob], "
-    "start: '2026-01-01T00:00:00Z', shift: 1d}}}",
-) + f'  ui_token: "{UI_TOKEN}"\n'
+UI_CONFIG = (
+    CONFIG.replace(
+        "  db: {members: [alice, bob]}",
+        "  db: {members: [alice, bob], manager: bob, rotations: {primary: {users: [alice, bob], "
+        "start: '2026-01-01T00:00:00Z', shift: 1d}}}",
+    )
+    + f'  ui_token: "{UI_TOKEN}"\n'
+)
 
 
-def summary(incident_id: str, status: str = "escalating", application: str = "grafana", minutes: int = 0,
-            **fields: Any) -> IncidentSummary:
-    return IncidentSummary(incident_id=incident_id, instance=1, status=status, plan="db-critical",  # type: ignore[arg-type]
-                           application=application, step=1, steps=1, created=T0 + timedelta(minutes=minutes),
-                           updated=T0, last_paged=["alice"], last_paged_at=T0, summary=f"disk full {incident_id}",
-                           **fields)
+def summary(
+    incident_id: str, status: str = "escalating", application: str = "grafana", minutes: int = 0, **fields: Any
+) -> IncidentSummary:
+    return IncidentSummary(
+        incident_id=incident_id,
+        instance=1,
+        status=status,
+        plan="db-critical",  # type: ignore[arg-type]
+        application=application,
+        step=1,
+        steps=1,
+        created=T0 + timedelta(minutes=minutes),
+        updated=T0,
+        last_paged=["alice"],
+        last_paged_at=T0,
+        summary=f"disk full {incident_id}",
+        **fields,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +60,10 @@ def api(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     producer = Producer(producer_config(kafka_bootstrap))
     records: list[tuple[str, bytes | None]] = [
         ("g-open", summary("g-open", minutes=3).model_dump_json().encode()),
-        ("g-claimed", summary("g-claimed", "claimed", minutes=2, claimed_by="bob",
-                              claimed_at=T0).model_dump_json().encode()),
+        (
+            "g-claimed",
+            summary("g-claimed", "claimed", minutes=2, claimed_by="bob", claimed_at=T0).model_dump_json().encode(),
+        ),
         ("g-resolved", summary("g-resolved", "resolved", minutes=1, resolved_at=T0).model_dump_json().encode()),
         ("g-gone", summary("g-gone", minutes=4).model_dump_json().encode()),
         ("g-gone", None),  # its tombstone
@@ -62,8 +79,12 @@ def api(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         proc.stop()
 
 
-def get(api: ApiProcess, path: str, headers: dict[str, str] | None = None,
-        opener: urllib.request.OpenerDirector | None = None) -> tuple[int, dict[str, str], bytes]:
+def get(
+    api: ApiProcess,
+    path: str,
+    headers: dict[str, str] | None = None,
+    opener: urllib.request.OpenerDirector | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(api.url + path, headers=headers or {})
     try:
         with (opener or urllib.request.build_opener()).open(request, timeout=10) as resp:
@@ -87,14 +108,15 @@ def test_the_list_holds_the_keys_application_open_ones_by_default(api: ApiProces
     everything = listed(api, "grafana-key", "?status=all")["incidents"]
     assert {i["incident_id"] for i in everything} == {"g-open", "g-claimed", "g-resolved", "12345"}
     assert [i["incident_id"] for i in listed(api, "grafana-key", "?status=claimed&owner=bob")["incidents"]] == [
-        "g-claimed"]
+        "g-claimed"
+    ]
 
 
 def test_pages_follow_the_next_link(api: ApiProcess) -> None:
     first = listed(api, "grafana-key", "?limit=2")
     assert [i["incident_id"] for i in first["incidents"]] == ["g-open", "g-claimed"] and first["total"] == 3
     assert first["next"] is not None
-    second = listed(api, "grafana-key", first["next"][len("/v1/incidents"):])
+    second = listed(api, "grafana-key", first["next"][len("/v1/incidents") :])
     assert [i["incident_id"] for i in second["incidents"]] == ["12345"] and second["next"] is None
 
 
@@ -107,12 +129,15 @@ def test_one_incident_and_another_applications_is_not_found(api: ApiProcess) -> 
     assert status == 404  # tombstoned
 
 
-@pytest.mark.parametrize(("query", "headers", "expected"), [
-    ("", {}, 401),
-    ("", {"Authorization": "Bearer nope"}, 401),
-    ("?status=nope", {"Authorization": "Bearer grafana-key"}, 400),
-    ("?limit=0", {"Authorization": "Bearer grafana-key"}, 400),
-])
+@pytest.mark.parametrize(
+    ("query", "headers", "expected"),
+    [
+        ("", {}, 401),
+        ("", {"Authorization": "Bearer nope"}, 401),
+        ("?status=nope", {"Authorization": "Bearer grafana-key"}, 400),
+        ("?limit=0", {"Authorization": "Bearer grafana-key"}, 400),
+    ],
+)
 def test_bad_requests(api: ApiProcess, query: str, headers: dict[str, str], expected: int) -> None:
     assert get(api, f"/v1/incidents{query}", headers)[0] == expected
 
@@ -130,8 +155,11 @@ def test_irisclient_reads_an_incident(api: ApiProcess) -> None:
 
 
 def test_the_status_page_is_refused_without_the_token(api: ApiProcess) -> None:
-    for headers in ({}, {"Authorization": "Bearer grafana-key"},
-                    {"Authorization": "Basic " + base64.b64encode(b"x:wrong").decode()}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer grafana-key"},
+        {"Authorization": "Basic " + base64.b64encode(b"x:wrong").decode()},
+    ):
         status, answer_headers, body = get(api, "/ui", headers)
         assert status == 401 and answer_headers["WWW-Authenticate"].startswith("Basic"), body
         assert b"g-open" not in body

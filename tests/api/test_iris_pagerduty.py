@@ -74,9 +74,12 @@ def test_iris_wrong_key_and_unknown_application_are_refused(api: ApiProcess) -> 
 def _signed_post(api: ApiProcess, window: int, key: str = "grafana-key") -> requests.Response:
     body = json.dumps({"plan": "db-critical", "context": {"summary": "hand-signed"}}).encode()
     digest = iris_digest(key, window, "POST", "/v0/incidents", body)
-    return requests.post(api.url + "/v0/incidents", data=body, timeout=10,
-                         headers={"Authorization": "hmac grafana:" + digest.decode(),
-                                  "Content-Type": "application/json"})
+    return requests.post(
+        api.url + "/v0/incidents",
+        data=body,
+        timeout=10,
+        headers={"Authorization": "hmac grafana:" + digest.decode(), "Content-Type": "application/json"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,8 +121,7 @@ def test_pagerduty_client_trigger_acknowledge_resolve(api_tls: ApiProcess) -> No
     api = api_tls
     client = pd_client(api)
     dedup = f"pd-{uuid.uuid4().hex[:8]}"
-    returned = client.trigger("CPU on fire", "web01", dedup_key=dedup, severity="error",
-                              custom_details={"cpu": 99})
+    returned = client.trigger("CPU on fire", "web01", dedup_key=dedup, severity="error", custom_details={"cpu": 99})
     assert returned == dedup
     assert client.acknowledge(dedup) == dedup
     assert client.resolve(dedup) == dedup
@@ -143,22 +145,37 @@ def test_pagerduty_errors_answer_like_pagerduty(api_tls: ApiProcess) -> None:
         client.trigger("x", "y")
     response = refused.value.response
     assert response is not None and response.status_code == 400
-    assert response.json() == {"status": "invalid event", "message": "Event object is invalid",
-                               "errors": ["routing_key: unknown routing key"]}
-    bad = requests.post(api.url + "/v2/enqueue", timeout=10, verify=api.ca_file, json={
-        "routing_key": ROUTING_KEY, "event_action": "trigger", "payload": {"summary": "x", "source": "y",
-                                                                           "severity": "fatal"}})
+    assert response.json() == {
+        "status": "invalid event",
+        "message": "Event object is invalid",
+        "errors": ["routing_key: unknown routing key"],
+    }
+    bad = requests.post(
+        api.url + "/v2/enqueue",
+        timeout=10,
+        verify=api.ca_file,
+        json={
+            "routing_key": ROUTING_KEY,
+            "event_action": "trigger",
+            "payload": {"summary": "x", "source": "y", "severity": "fatal"},
+        },
+    )
     assert bad.status_code == 400
     assert bad.json()["errors"][0].startswith("payload.severity:")
-    ack = requests.post(api.url + "/v2/enqueue", timeout=10, verify=api.ca_file, json={"routing_key": ROUTING_KEY,
-                                                                   "event_action": "acknowledge"})
+    ack = requests.post(
+        api.url + "/v2/enqueue",
+        timeout=10,
+        verify=api.ca_file,
+        json={"routing_key": ROUTING_KEY, "event_action": "acknowledge"},
+    )
     assert ack.status_code == 400 and ack.json()["errors"] == ["dedup_key: required for acknowledge and resolve"]
 
 
 def test_pagerduty_rate_limit_answers_429(api_tls: ApiProcess) -> None:
     event = {"routing_key": "SLOWROUTINGKEY", "event_action": "resolve", "dedup_key": "d"}
-    answers = [requests.post(api_tls.url + "/v2/enqueue", json=event, timeout=10, verify=api_tls.ca_file)
-               for _ in range(3)]
+    answers = [
+        requests.post(api_tls.url + "/v2/enqueue", json=event, timeout=10, verify=api_tls.ca_file) for _ in range(3)
+    ]
     assert [a.status_code for a in answers[:2]] == [202, 202]
     assert answers[2].status_code == 429 and int(answers[2].headers["Retry-After"]) >= 1
     assert answers[2].json()["status"] == "throttle event"

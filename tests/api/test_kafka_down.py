@@ -30,8 +30,12 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 class PrivateBroker:
     def __init__(self, tmp: Path) -> None:
         self.port = free_ports(2)
-        self.env = {**os.environ, "KAFKA_PORT": str(self.port), "KAFKA_RUN_DIR": str(tmp / "kafka"),
-                    "KAFKA_PYTHON": sys.executable}
+        self.env = {
+            **os.environ,
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_RUN_DIR": str(tmp / "kafka"),
+            "KAFKA_PYTHON": sys.executable,
+        }
         self.env.pop("STREAMPROC_KAFKA", None)
 
     def run(self, *args: str) -> str:
@@ -51,8 +55,12 @@ def broker(tmp_path: Path) -> Iterator[PrivateBroker]:
 
 
 def post(url: str, body: Any) -> tuple[int, dict[str, Any], float, dict[str, str]]:
-    request = urllib.request.Request(url + "/v1/events", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Authorization": "Bearer grafana-key"})
+    request = urllib.request.Request(
+        url + "/v1/events",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": "Bearer grafana-key"},
+    )
     started = time.monotonic()
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:

@@ -17,11 +17,18 @@ pytestmark = pytest.mark.kafka
 KEY = "grafana-key"
 
 
-def post(api: ApiProcess, path: str, body: Any, key: str | None = KEY, raw: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+def post(
+    api: ApiProcess,
+    path: str,
+    body: Any,
+    key: str | None = KEY,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     data = raw if raw is not None else json.dumps(body).encode()
-    request = urllib.request.Request(api.url + path, data=data, method="POST",
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        api.url + path, data=data, method="POST", headers={"Content-Type": "application/json", **(headers or {})}
+    )
     if key is not None:
         request.add_header("Authorization", f"Bearer {key}")
     try:
@@ -40,14 +47,21 @@ def get(api: ApiProcess, path: str) -> tuple[int, bytes]:
 
 
 def trigger(incident_id: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "trigger", "incident_id": incident_id, "plan": "db-critical",
-            "context": {"summary": "disk full"}, **extra}
-
+    return {
+        "type": "trigger",
+        "incident_id": incident_id,
+        "plan": "db-critical",
+        "context": {"summary": "disk full"},
+        **extra,
+    }
 
 
 def wait_for(api: ApiProcess, marker: str, count: int) -> list[dict[str, Any]]:
-    records = [v for _, v in read_topic(api.bootstrap, api.topics.incidents)
-               if str(v.get("incident_id", "")).startswith(marker)]
+    records = [
+        v
+        for _, v in read_topic(api.bootstrap, api.topics.incidents)
+        if str(v.get("incident_id", "")).startswith(marker)
+    ]
     assert len(records) >= count, records
     return records
 
@@ -127,8 +141,9 @@ def test_secondary_key_works_and_garbage_is_400(api: ApiProcess) -> None:
 
 def test_rate_limit_per_application(api: ApiProcess) -> None:
     marker = f"rl-{uuid.uuid4().hex[:6]}"
-    answers = [post(api, "/v1/events", {"type": "claim", "incident_id": f"{marker}-{i}"}, key="slow-key")
-               for i in range(4)]
+    answers = [
+        post(api, "/v1/events", {"type": "claim", "incident_id": f"{marker}-{i}"}, key="slow-key") for i in range(4)
+    ]
     statuses = [a[0] for a in answers]
     assert statuses[:2] == [202, 202]  # burst 2
     assert 429 in statuses[2:]

@@ -117,8 +117,7 @@ class Answer:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], content_type: str) -> Answer:
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={**headers, "Content-Type": content_type})
+    request = urllib.request.Request(url, data=body, method="POST", headers={**headers, "Content-Type": content_type})
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
             return Answer(resp.status, resp.read().decode(), resp.headers.get("Content-Type", ""))
@@ -126,8 +125,15 @@ def post(url: str, body: bytes, headers: dict[str, str], content_type: str) -> A
         return Answer(exc.code, exc.read().decode(), exc.headers.get("Content-Type", ""))
 
 
-def twilio_post(api: ApiProcess, path: str, params: dict[str, str], *, public: str | None = PUBLIC,
-                signature: str | None = "sign", token: str = TOKEN) -> Answer:
+def twilio_post(
+    api: ApiProcess,
+    path: str,
+    params: dict[str, str],
+    *,
+    public: str | None = PUBLIC,
+    signature: str | None = "sign",
+    token: str = TOKEN,
+) -> Answer:
     """POST `params` to `path` (with its query) as Twilio would, signed over `public` + path (or the
     request URL when `public` is None); `signature=None` sends none, another string sends that."""
     signed_url = (public + path) if public is not None else api.url + path
@@ -141,23 +147,40 @@ def twilio_post(api: ApiProcess, path: str, params: dict[str, str], *, public: s
 
 def sms(api: ApiProcess, sender: str, body: str, **kw: Any) -> tuple[str, Answer]:
     sid = "SM" + uuid.uuid4().hex
-    params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": SID, "From": sender, "To": "+15559990000",
-              "Body": body, "NumMedia": "0"}
+    params = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": SID,
+        "From": sender,
+        "To": "+15559990000",
+        "Body": body,
+        "NumMedia": "0",
+    }
     return sid, twilio_post(api, "/v1/twilio/sms", params, **kw)
 
 
 def slack_post(api: ApiProcess, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Answer:
     body = urlencode({"payload": json.dumps(payload)}).encode()
-    return post(api.url + "/v1/slack/interactivity", body, slack_headers(body) if headers is None else headers,
-                "application/x-www-form-urlencoded")
+    return post(
+        api.url + "/v1/slack/interactivity",
+        body,
+        slack_headers(body) if headers is None else headers,
+        "application/x-www-form-urlencoded",
+    )
 
 
-def collect(bootstrap: str, topic: str, until: Callable[[list[dict[str, Any]]], bool] = lambda r: False,
-            timeout: float = 20.0, settle: float = 1.0) -> list[dict[str, Any]]:
+def collect(
+    bootstrap: str,
+    topic: str,
+    until: Callable[[list[dict[str, Any]]], bool] = lambda r: False,
+    timeout: float = 20.0,
+    settle: float = 1.0,
+) -> list[dict[str, Any]]:
     """Every record of `topic` (JSON values), from the beginning: until `until(records)` holds and
     `settle` more seconds passed (to see records that should not be there), or `timeout`."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
@@ -179,8 +202,9 @@ def collect(bootstrap: str, topic: str, until: Callable[[list[dict[str, Any]]], 
 
 def read_now(bootstrap: str, topic: str, timeout: float = 15.0) -> list[dict[str, Any]]:
     """Every record of `topic` up to its end as of this call."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
@@ -206,11 +230,18 @@ def read_now(bootstrap: str, topic: str, timeout: float = 15.0) -> list[dict[str
 def events_with(bootstrap: str, api: ApiProcess, marker: str, settle: float = 1.0) -> list[dict[str, Any]]:
     """Events on the API's incidents topic whose incident id or event id contains `marker`, read
     until the event of `marker`'s closing request (incident `<marker>-end`) arrived."""
-    records = collect(bootstrap, api.topics.incidents,
-                      lambda rs: any(r.get("incident_id") == f"{marker}-end" for r in rs), settle=settle)
+    records = collect(
+        bootstrap,
+        api.topics.incidents,
+        lambda rs: any(r.get("incident_id") == f"{marker}-end" for r in rs),
+        settle=settle,
+    )
     assert any(r.get("incident_id") == f"{marker}-end" for r in records), "the closing event never arrived"
-    return [r for r in records if marker in r.get("incident_id", "") + (r.get("event_id") or "")
-            and r.get("incident_id") != f"{marker}-end"]
+    return [
+        r
+        for r in records
+        if marker in r.get("incident_id", "") + (r.get("event_id") or "") and r.get("incident_id") != f"{marker}-end"
+    ]
 
 
 def close_with_claim(api: ApiProcess, marker: str) -> None:
@@ -226,22 +257,51 @@ class Producing:
         self.topics = topics
         self.producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
 
-    def sent(self, user: str, incident_id: str, seconds_ago: float, *, instance: int = 1, mode: str = "sms",
-             vendor_id: str | None = None, message_id: str | None = None, batch: list[str] | None = None) -> str:
+    def sent(
+        self,
+        user: str,
+        incident_id: str,
+        seconds_ago: float,
+        *,
+        instance: int = 1,
+        mode: str = "sms",
+        vendor_id: str | None = None,
+        message_id: str | None = None,
+        batch: list[str] | None = None,
+    ) -> str:
         """A `sent` record; with `batch`, of a batch message whose incidents are `incident_id` and `batch`."""
         at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
         message_id = message_id or uuid.uuid4().hex
         info = BatchInfo(count=len(batch) + 1, incident_ids=[incident_id, *batch]) if batch else None
-        record = Delivery(message_id=message_id, incident_id=incident_id, instance=instance, mode=mode,  # type: ignore[arg-type]
-                          vendor="twilio", status="sent", at=at, attempts=1, vendor_id=vendor_id, user=user,
-                          batch=info)
-        self.producer.produce(self.topics.deliveries, key=user.encode(), value=record.model_dump_json().encode(),
-                              timestamp=int(at.timestamp() * 1000))
+        record = Delivery(
+            message_id=message_id,
+            incident_id=incident_id,
+            instance=instance,
+            mode=mode,  # type: ignore[arg-type]
+            vendor="twilio",
+            status="sent",
+            at=at,
+            attempts=1,
+            vendor_id=vendor_id,
+            user=user,
+            batch=info,
+        )
+        self.producer.produce(
+            self.topics.deliveries,
+            key=user.encode(),
+            value=record.model_dump_json().encode(),
+            timestamp=int(at.timestamp() * 1000),
+        )
         return message_id
 
     def audit(self, kind: str, incident_id: str, instance: int = 1, owner: str | None = None) -> None:
-        record = Audit(kind=kind, at=datetime.now(UTC), incident_id=incident_id, instance=instance,  # type: ignore[arg-type]
-                       owner=owner)
+        record = Audit(
+            kind=kind,
+            at=datetime.now(UTC),
+            incident_id=incident_id,
+            instance=instance,  # type: ignore[arg-type]
+            owner=owner,
+        )
         self.producer.produce(self.topics.outcomes, key=incident_id.encode(), value=record.model_dump_json().encode())
 
     def flush(self) -> None:
@@ -288,26 +348,29 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 # ================================================================================ without Kafka
-@pytest.mark.parametrize(("text", "expected"), [
-    ("claim inc-1", ("claim", "inc-1")),
-    ("inc-1 claim", ("claim", "inc-1")),
-    ("CLAIM Inc-1", ("claim", "Inc-1")),
-    ("  Claim   'inc-1'  ", ("claim", "inc-1")),
-    ("'claim inc-1'", ("claim", "inc-1")),
-    ("claim all", ("claim", "all")),
-    ("All Claim", ("claim", "all")),
-    ("claim LAST", ("claim", "last")),
-    ("unclaim inc-1", ("unclaim", "inc-1")),
-    ("inc-1 Unclaim", ("unclaim", "inc-1")),
-    ("resolve inc-1", ("resolve", "inc-1")),
-    ("inc-1 RESOLVE", ("resolve", "inc-1")),
-    ("resolve all", None),
-    ("unclaim last", None),
-    ("claim", None),
-    ("claim inc-1 now", None),
-    ("hello there", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("claim inc-1", ("claim", "inc-1")),
+        ("inc-1 claim", ("claim", "inc-1")),
+        ("CLAIM Inc-1", ("claim", "Inc-1")),
+        ("  Claim   'inc-1'  ", ("claim", "inc-1")),
+        ("'claim inc-1'", ("claim", "inc-1")),
+        ("claim all", ("claim", "all")),
+        ("All Claim", ("claim", "all")),
+        ("claim LAST", ("claim", "last")),
+        ("unclaim inc-1", ("unclaim", "inc-1")),
+        ("inc-1 Unclaim", ("unclaim", "inc-1")),
+        ("resolve inc-1", ("resolve", "inc-1")),
+        ("inc-1 RESOLVE", ("resolve", "inc-1")),
+        ("resolve all", None),
+        ("unclaim last", None),
+        ("claim", None),
+        ("claim inc-1 now", None),
+        ("hello there", None),
+        ("", None),
+    ],
+)
 def test_sms_commands_parse(text: str, expected: tuple[str, str] | None) -> None:
     command = parse_command(text)
     assert (None if command is None else (command.verb, command.target)) == expected
@@ -327,13 +390,29 @@ def test_users_are_found_by_any_spelling_of_their_number_and_by_slack_id() -> No
     assert directory.by_slack("U02BOB") == ["bob"] and directory.by_slack("U0NOBODY") == []
 
 
-def _delivery(user: str, incident_id: str, at: datetime, instance: int = 1, status: str = "sent",
-              message_id: str | None = None, vendor_id: str | None = None,
-              batch: list[str] | None = None) -> Delivery:
+def _delivery(
+    user: str,
+    incident_id: str,
+    at: datetime,
+    instance: int = 1,
+    status: str = "sent",
+    message_id: str | None = None,
+    vendor_id: str | None = None,
+    batch: list[str] | None = None,
+) -> Delivery:
     info = BatchInfo(count=len(batch), incident_ids=batch) if batch else None
-    return Delivery(message_id=message_id or uuid.uuid4().hex, incident_id=incident_id, instance=instance,
-                    mode="sms", vendor="twilio", status=status, at=at, user=user, vendor_id=vendor_id,  # type: ignore[arg-type]
-                    batch=info)
+    return Delivery(
+        message_id=message_id or uuid.uuid4().hex,
+        incident_id=incident_id,
+        instance=instance,
+        mode="sms",
+        vendor="twilio",
+        status=status,
+        at=at,
+        user=user,
+        vendor_id=vendor_id,  # type: ignore[arg-type]
+        batch=info,
+    )
 
 
 def test_paged_index_open_incidents_newest_first() -> None:
@@ -389,8 +468,11 @@ def test_paged_index_batch_members_paged_the_user() -> None:
 
     index.apply_audit(Audit(kind="resolved", at=ago(600), incident_id="m", instance=1))  # before the batch
     index.apply_delivery(_delivery("alice", "f", ago(400), instance=1))  # f's own page, older
-    index.apply_delivery(_delivery("alice", "f", ago(100), instance=7, message_id="batch-1", vendor_id="SMb",
-                                   batch=["f", "m", "c", "u", "r"]))
+    index.apply_delivery(
+        _delivery(
+            "alice", "f", ago(100), instance=7, message_id="batch-1", vendor_id="SMb", batch=["f", "m", "c", "u", "r"]
+        )
+    )
     index.apply_delivery(_delivery("bob", "f", ago(50), instance=7, message_id="batch-2", batch=["f", "x"]))
     index.apply_audit(Audit(kind="claimed", at=ago(90), incident_id="c", instance=2, owner="bob"))
     index.apply_audit(Audit(kind="claimed", at=ago(80), incident_id="u", instance=4, owner="bob"))
@@ -501,8 +583,7 @@ def test_each_sms_command_form_writes_its_event(kafka_bootstrap: str, replies_ap
 
 
 @pytest.mark.kafka
-def test_claim_all_and_claim_last_use_the_index_of_who_was_paged(kafka_bootstrap: str,
-                                                                 replies_api: ApiProcess) -> None:
+def test_claim_all_and_claim_last_use_the_index_of_who_was_paged(kafka_bootstrap: str, replies_api: ApiProcess) -> None:
     api, m = replies_api, f"Idx{uuid.uuid4().hex[:6]}"
     out = Producing(kafka_bootstrap, api.topics)
     out.sent("dave", f"{m}-old", 3 * 86400)  # before api.paged_window (24 h)
@@ -548,8 +629,7 @@ def test_claim_all_and_claim_last_use_the_index_of_who_was_paged(kafka_bootstrap
 
 
 @pytest.mark.kafka
-def test_a_key_press_on_a_page_call_claims_for_the_called_user(kafka_bootstrap: str,
-                                                               replies_api: ApiProcess) -> None:
+def test_a_key_press_on_a_page_call_claims_for_the_called_user(kafka_bootstrap: str, replies_api: ApiProcess) -> None:
     api, m = replies_api, f"call-{uuid.uuid4().hex[:6]}"
     out = Producing(kafka_bootstrap, api.topics)
     bobs_message = out.sent("bob", f"{m}-bob", 3, mode="call", vendor_id="CA" + uuid.uuid4().hex)
@@ -558,9 +638,20 @@ def test_a_key_press_on_a_page_call_claims_for_the_called_user(kafka_bootstrap: 
     def press(digits: str, incident: str, message_id: str, to: str, **kw: Any) -> Answer:
         query = urlencode({"message_id": message_id, "incident_id": incident, "instance": 1})
         call = "CA" + uuid.uuid4().hex
-        return twilio_post(api, f"/v1/twilio/voice?{query}", {
-            "CallSid": call, "AccountSid": SID, "From": "+15559990000", "To": to, "Direction": "outbound-api",
-            "Digits": digits, "CallStatus": "in-progress"}, **kw)
+        return twilio_post(
+            api,
+            f"/v1/twilio/voice?{query}",
+            {
+                "CallSid": call,
+                "AccountSid": SID,
+                "From": "+15559990000",
+                "To": to,
+                "Direction": "outbound-api",
+                "Digits": digits,
+                "CallStatus": "in-progress",
+            },
+            **kw,
+        )
 
     # Alice's call contact is written "+1 (555) 000-0001" in the config; the index does not know the message.
     claimed = press("2", f"{m}-alice", "m-unknown", "+15550000001")
@@ -585,8 +676,7 @@ def test_a_key_press_on_a_page_call_claims_for_the_called_user(kafka_bootstrap: 
 
 
 @pytest.mark.kafka
-def test_claiming_a_batch_message_claims_every_incident_in_it(kafka_bootstrap: str,
-                                                             replies_api: ApiProcess) -> None:
+def test_claiming_a_batch_message_claims_every_incident_in_it(kafka_bootstrap: str, replies_api: ApiProcess) -> None:
     """Spec §7: `claim <batch message id>` by SMS, the Slack button of a batch and a key press on a batch
     call each write one claim per incident of the batch, read back from the incidents topic."""
     api, m = replies_api, f"bat-{uuid.uuid4().hex[:6]}"
@@ -594,8 +684,7 @@ def test_claiming_a_batch_message_claims_every_incident_in_it(kafka_bootstrap: s
     sms_batch = out.sent("dave", f"{m}-a", 20, instance=2, batch=[f"{m}-b", f"{m}-c"])
     slack_batch = out.sent("alice", f"{m}-s1", 15, mode="slack", batch=[f"{m}-s2"])
     index_batch = out.sent("alice", f"{m}-i1", 14, mode="slack", batch=[f"{m}-i2", f"{m}-i3"])
-    call_batch = out.sent("alice", f"{m}-v1", 10, mode="call", vendor_id="CA" + uuid.uuid4().hex,
-                          batch=[f"{m}-v2"])
+    call_batch = out.sent("alice", f"{m}-v1", 10, mode="call", vendor_id="CA" + uuid.uuid4().hex, batch=[f"{m}-v2"])
     out.sent("erin", f"{m}-own", 30)
     out.sent("erin", f"{m}-e1", 5, batch=[f"{m}-e2", f"{m}-e3"])
     out.audit("claimed", f"{m}-e2", owner="bob")
@@ -608,22 +697,40 @@ def test_claiming_a_batch_message_claims_every_incident_in_it(kafka_bootstrap: s
     assert every.message() == f"Claimed 3 incidents: {m}-e1, {m}-e3, {m}-own.", every
 
     def press(value: dict[str, Any], n: str) -> Answer:
-        return slack_post(api, {
-            "type": "block_actions", "user": {"id": "U01ALICE"}, "response_url": None,
-            "actions": [{"action_id": "streamproc_claim", "value": json.dumps(value), "action_ts": n}]})
+        return slack_post(
+            api,
+            {
+                "type": "block_actions",
+                "user": {"id": "U01ALICE"},
+                "response_url": None,
+                "actions": [{"action_id": "streamproc_claim", "value": json.dumps(value), "action_ts": n}],
+            },
+        )
 
     # The button of a batch lists its incidents (as the Slack sender writes it) ...
-    listed = press({"incident_id": f"{m}-s1", "instance": 1, "message_id": slack_batch,
-                    "incident_ids": [f"{m}-s1", f"{m}-s2"]}, f"{m}-listed")
+    listed = press(
+        {"incident_id": f"{m}-s1", "instance": 1, "message_id": slack_batch, "incident_ids": [f"{m}-s1", f"{m}-s2"]},
+        f"{m}-listed",
+    )
     # ... or, when they did not fit in the button, the index knows them by message id.
     indexed = press({"incident_id": f"{m}-i1", "instance": 1, "message_id": index_batch}, f"{m}-indexed")
     assert (listed.status, indexed.status) == (200, 200), (listed, indexed)
 
     query = urlencode({"message_id": call_batch, "incident_id": f"{m}-v1", "instance": 1})
     call_sid = "CA" + uuid.uuid4().hex
-    called = twilio_post(api, f"/v1/twilio/voice?{query}", {
-        "CallSid": call_sid, "AccountSid": SID, "From": "+15559990000", "To": "+15550000001",
-        "Direction": "outbound-api", "Digits": "2", "CallStatus": "in-progress"})
+    called = twilio_post(
+        api,
+        f"/v1/twilio/voice?{query}",
+        {
+            "CallSid": call_sid,
+            "AccountSid": SID,
+            "From": "+15559990000",
+            "To": "+15550000001",
+            "Direction": "outbound-api",
+            "Digits": "2",
+            "CallStatus": "in-progress",
+        },
+    )
     assert called.said() == ["Claimed 2 incidents. Goodbye."], called
 
     close_with_claim(api, m)
@@ -651,30 +758,60 @@ def test_status_callbacks_become_vendor_status_records(kafka_bootstrap: str, rep
 
     sms_sid = "SM" + uuid.uuid4().hex
     query = urlencode({"message_id": f"{m}-msg", "incident_id": f"{m}-sms", "instance": 2})
-    delivered = twilio_post(api, f"/v1/twilio/status?{query}", {
-        "MessageSid": sms_sid, "SmsSid": sms_sid, "MessageStatus": "undelivered", "SmsStatus": "undelivered",
-        "ErrorCode": "30003", "To": "+15550000001", "From": "+15559990000", "AccountSid": SID})
+    delivered = twilio_post(
+        api,
+        f"/v1/twilio/status?{query}",
+        {
+            "MessageSid": sms_sid,
+            "SmsSid": sms_sid,
+            "MessageStatus": "undelivered",
+            "SmsStatus": "undelivered",
+            "ErrorCode": "30003",
+            "To": "+15550000001",
+            "From": "+15559990000",
+            "AccountSid": SID,
+        },
+    )
     assert delivered.status == 204, delivered
     # No query (a status_callback_url from before the sender added it): the index knows the SID.
-    completed = twilio_post(api, "/v1/twilio/status", {
-        "CallSid": call_sid, "CallStatus": "completed", "CallDuration": "31", "To": "+15550009999",
-        "AccountSid": SID})
+    completed = twilio_post(
+        api,
+        "/v1/twilio/status",
+        {"CallSid": call_sid, "CallStatus": "completed", "CallDuration": "31", "To": "+15550009999", "AccountSid": SID},
+    )
     assert completed.status == 204, completed
-    forged = twilio_post(api, f"/v1/twilio/status?{query}", {
-        "MessageSid": "SMforged", "MessageStatus": "delivered", "To": "+15550000001"}, token="forged")
+    forged = twilio_post(
+        api,
+        f"/v1/twilio/status?{query}",
+        {"MessageSid": "SMforged", "MessageStatus": "delivered", "To": "+15550000001"},
+        token="forged",
+    )
     assert forged.status == 403
 
-    records = collect(kafka_bootstrap, api.topics.deliveries,
-                      lambda rs: sum(r["status"] == "vendor-status" and r.get("vendor_id") in (sms_sid, call_sid)
-                                     for r in rs) >= 2)
+    records = collect(
+        kafka_bootstrap,
+        api.topics.deliveries,
+        lambda rs: sum(r["status"] == "vendor-status" and r.get("vendor_id") in (sms_sid, call_sid) for r in rs) >= 2,
+    )
     statuses = {r["vendor_id"]: r for r in records if r["status"] == "vendor-status"}
     assert "SMforged" not in statuses
     sms_record = Delivery.model_validate(statuses[sms_sid])
-    assert (sms_record.message_id, sms_record.incident_id, sms_record.instance, sms_record.user, sms_record.vendor,
-            sms_record.detail) == (f"{m}-msg", f"{m}-sms", 2, "alice", "twilio", "undelivered: ErrorCode 30003")
+    assert (
+        sms_record.message_id,
+        sms_record.incident_id,
+        sms_record.instance,
+        sms_record.user,
+        sms_record.vendor,
+        sms_record.detail,
+    ) == (f"{m}-msg", f"{m}-sms", 2, "alice", "twilio", "undelivered: ErrorCode 30003")
     call_record = Delivery.model_validate(statuses[call_sid])
-    assert (call_record.message_id, call_record.incident_id, call_record.instance, call_record.user,
-            call_record.detail) == (call_message, f"{m}-call", 1, "bob", "completed: CallDuration 31")
+    assert (
+        call_record.message_id,
+        call_record.incident_id,
+        call_record.instance,
+        call_record.user,
+        call_record.detail,
+    ) == (call_message, f"{m}-call", 1, "bob", "completed: CallDuration 31")
 
 
 @pytest.mark.kafka
@@ -684,12 +821,18 @@ def test_slack_claim_button(kafka_bootstrap: str, replies_api: ApiProcess, respo
     def press(incident: str, slack_id: str = "U01ALICE", n: int = 0) -> dict[str, Any]:
         value = json.dumps({"incident_id": incident, "instance": 1, "message_id": f"{incident}-msg"})
         return {
-            "type": "block_actions", "user": {"id": slack_id, "username": "someone"},
+            "type": "block_actions",
+            "user": {"id": slack_id, "username": "someone"},
             "response_url": f"{response_url.url}/actions/{n}",
-            "message": {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{incident}* disk full"}},
-                                   {"type": "actions", "elements": []}]},
-            "actions": [{"action_id": "streamproc_claim", "value": value, "type": "button",
-                         "action_ts": f"{time.time():.6f}"}],
+            "message": {
+                "blocks": [
+                    {"type": "section", "text": {"type": "mrkdwn", "text": f"*{incident}* disk full"}},
+                    {"type": "actions", "elements": []},
+                ]
+            },
+            "actions": [
+                {"action_id": "streamproc_claim", "value": value, "type": "button", "action_ts": f"{time.time():.6f}"}
+            ],
         }
 
     ok = slack_post(api, press(f"{m}-ok", n=1))
@@ -698,10 +841,19 @@ def test_slack_claim_button(kafka_bootstrap: str, replies_api: ApiProcess, respo
     refused = [
         slack_post(api, press(f"{m}-missing", n=3), headers={}),
         slack_post(api, press(f"{m}-wrong", n=4), headers=slack_headers(b"another body")),
-        slack_post(api, press(f"{m}-secret", n=5), headers=slack_headers(
-            urlencode({"payload": json.dumps(press(f"{m}-secret", n=5))}).encode(), secret="not-the-secret")),
-        post(api.url + "/v1/slack/interactivity", old_body, slack_headers(old_body, at=time.time() - 6 * 60),
-             "application/x-www-form-urlencoded"),
+        slack_post(
+            api,
+            press(f"{m}-secret", n=5),
+            headers=slack_headers(
+                urlencode({"payload": json.dumps(press(f"{m}-secret", n=5))}).encode(), secret="not-the-secret"
+            ),
+        ),
+        post(
+            api.url + "/v1/slack/interactivity",
+            old_body,
+            slack_headers(old_body, at=time.time() - 6 * 60),
+            "application/x-www-form-urlencoded",
+        ),
     ]
     assert [a.status for a in refused] == [403] * 4, [a.body for a in refused]
     stranger = slack_post(api, press(f"{m}-stranger", slack_id="U0STRANGER", n=6))
@@ -722,8 +874,7 @@ def test_slack_claim_button(kafka_bootstrap: str, replies_api: ApiProcess, respo
     close_with_claim(api, m)
     written = events_with(kafka_bootstrap, api, m)
     assert [(e["type"], e["incident_id"], e["owner"]) for e in written] == [("claim", f"{m}-ok", "alice")]
-    assert not [r for r in response_url.requests if r.path in ("/actions/2", "/actions/3", "/actions/4",
-                                                                "/actions/5")]
+    assert not [r for r in response_url.requests if r.path in ("/actions/2", "/actions/3", "/actions/4", "/actions/5")]
 
 
 @pytest.mark.kafka
@@ -745,11 +896,23 @@ def test_replies_get_503_when_kafka_cannot_take_them(tmp_path: Path) -> None:
         api.start(wait_ready=False)
         _, answer = sms(api, "+15550000001", "claim x")
         assert answer.status == 503, answer
-        status = twilio_post(api, "/v1/twilio/status?message_id=m&incident_id=i&instance=1", {
-            "MessageSid": "SM1", "MessageStatus": "delivered", "To": "+15550000001"})
+        status = twilio_post(
+            api,
+            "/v1/twilio/status?message_id=m&incident_id=i&instance=1",
+            {"MessageSid": "SM1", "MessageStatus": "delivered", "To": "+15550000001"},
+        )
         assert status.status == 503, status
-        assert slack_post(api, {"type": "block_actions", "user": {"id": "U01ALICE"}, "actions": [
-            {"action_id": "streamproc_claim", "value": json.dumps({"incident_id": "x"})}]}).status == 503
+        assert (
+            slack_post(
+                api,
+                {
+                    "type": "block_actions",
+                    "user": {"id": "U01ALICE"},
+                    "actions": [{"action_id": "streamproc_claim", "value": json.dumps({"incident_id": "x"})}],
+                },
+            ).status
+            == 503
+        )
     finally:
         api.stop()
 
@@ -791,23 +954,36 @@ class Production:
     response_url: FakeResponseUrl
 
     def trigger(self, incident_id: str, plan: str) -> None:
-        body = json.dumps({"type": "trigger", "incident_id": incident_id, "application": "mon", "plan": plan,
-                           "context": {"summary": "disk full"}}).encode()
+        body = json.dumps(
+            {
+                "type": "trigger",
+                "incident_id": incident_id,
+                "application": "mon",
+                "plan": plan,
+                "context": {"summary": "disk full"},
+            }
+        ).encode()
         answer = post(self.api.url + "/v1/events", body, {"Authorization": "Bearer mon-key"}, "application/json")
         assert answer.status == 202, answer
 
     def claim_applied(self, incident_id: str) -> dict[str, Any]:
         """The processor's `claimed` audit record of the incident (waits for it)."""
-        records = collect(self.bootstrap, self.stack.topics.outcomes, lambda rs: any(
-            r.get("kind") == "claimed" and r.get("incident_id") == incident_id for r in rs), timeout=30, settle=0)
+        records = collect(
+            self.bootstrap,
+            self.stack.topics.outcomes,
+            lambda rs: any(r.get("kind") == "claimed" and r.get("incident_id") == incident_id for r in rs),
+            timeout=30,
+            settle=0,
+        )
         audits = [r for r in records if r.get("kind") == "claimed" and r.get("incident_id") == incident_id]
         assert audits, f"the claim of {incident_id} was never applied"
         return audits[0]
 
     def emitted(self, mode: str, incident_id: str) -> list[dict[str, Any]]:
         """Messages the processor emitted for the incident, as they are on the topic now."""
-        return [r for r in read_now(self.bootstrap, self.stack.topics.messages(mode))
-                if r.get("incident_id") == incident_id]
+        return [
+            r for r in read_now(self.bootstrap, self.stack.topics.messages(mode)) if r.get("incident_id") == incident_id
+        ]
 
     def settled(self, incident_id: str, message_ids: set[str]) -> bool:
         """Whether the sender wrote a record (sent, dropped, ...) of each of these messages."""
@@ -817,6 +993,7 @@ class Production:
     def assert_stopped(self, mode: str, incident_id: str, received: Callable[[], int], claim: dict[str, Any]) -> int:
         """After the claim is applied: every page emitted for the incident was scheduled before the claim;
         once the sender has settled them, the vendor gets nothing more for three waits of the plan."""
+
         def settled_pages() -> list[dict[str, Any]] | None:
             """The pages emitted so far, once two reads agree and the sender has a record of each."""
             first = self.emitted(mode, incident_id)
@@ -854,15 +1031,22 @@ def _sender_groups_ready(bootstrap: str, namespace: str, modes: list[str]) -> bo
 
 
 @pytest.fixture(scope="module")
-def production(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
-               response_url: FakeResponseUrl) -> Iterator[Production]:
+def production(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, response_url: FakeResponseUrl
+) -> Iterator[Production]:
     loop = BackgroundLoop()
     twilio, slack = FakeTwilio(SID, "e2e-twilio-token"), FakeSlack()
     loop.run(twilio.start())
     loop.run(slack.start())
     workdir = Path(tmp_path_factory.mktemp("production"))
-    text = E2E_CONFIG % {"sid": twilio.account_sid, "token": twilio.auth_token, "twilio": twilio.url,
-                         "slack_token": slack.token, "slack": slack.api_url, "secret": SLACK_SECRET}
+    text = E2E_CONFIG % {
+        "sid": twilio.account_sid,
+        "token": twilio.auth_token,
+        "twilio": twilio.url,
+        "slack_token": slack.token,
+        "slack": slack.api_url,
+        "secret": SLACK_SECRET,
+    }
     config = workdir / "config.yaml"
     config.write_text(text)
     stack = Stack(kafka_bootstrap, config, workdir, partitions=3)
@@ -874,14 +1058,34 @@ def production(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
     api.namespace, api.topics = stack.namespace, stack.topics
     try:
         with open(workdir / "sender.log", "ab") as log:
-            sender = subprocess.Popen([sys.executable, "-m", "streamproc.cli", "sender", "--mode", "sms", "--mode",
-                                       "slack", "--config", str(config), "--bootstrap", kafka_bootstrap],
-                                      cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+            sender = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "streamproc.cli",
+                    "sender",
+                    "--mode",
+                    "sms",
+                    "--mode",
+                    "slack",
+                    "--config",
+                    str(config),
+                    "--bootstrap",
+                    kafka_bootstrap,
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         stack.start_worker("w1")
         api.start()
         stack.wait_ready()
-        wait_until(lambda: _sender_groups_ready(kafka_bootstrap, stack.namespace, ["sms", "slack"]), 60,
-                   "the sender's consumer groups have their partitions")
+        wait_until(
+            lambda: _sender_groups_ready(kafka_bootstrap, stack.namespace, ["sms", "slack"]),
+            60,
+            "the sender's consumer groups have their partitions",
+        )
         yield Production(kafka_bootstrap, stack, api, twilio, slack, response_url)
     finally:
         api.stop()
@@ -924,8 +1128,11 @@ def test_a_slack_button_press_stops_an_escalation_end_to_end(production: Product
     production.trigger(incident, "by-slack")
 
     def pages() -> list[Any]:
-        return [r for r in production.slack.delivered if isinstance(r.json, dict)
-                and str(r.json.get("text", "")).startswith(f"{incident}:")]
+        return [
+            r
+            for r in production.slack.delivered
+            if isinstance(r.json, dict) and str(r.json.get("text", "")).startswith(f"{incident}:")
+        ]
 
     [first, *_] = wait_until(pages, 30, "the first page reached Slack")
     assert first.json["channel"] == "U01ALICE"
@@ -933,18 +1140,27 @@ def test_a_slack_button_press_stops_an_escalation_end_to_end(production: Product
     [button] = actions["elements"]
     # Slack posts the press to the app's interactivity URL, signed with the app's signing secret.
     n = uuid.uuid4().hex
-    answer = slack_post(production.api, {
-        "type": "block_actions", "user": {"id": first.json["channel"]},
-        "response_url": f"{production.response_url.url}/actions/{n}",
-        "message": {"blocks": first.json["blocks"]},
-        "actions": [{"action_id": button["action_id"], "value": button["value"], "action_ts": f"{time.time():.6f}"}],
-    })
+    answer = slack_post(
+        production.api,
+        {
+            "type": "block_actions",
+            "user": {"id": first.json["channel"]},
+            "response_url": f"{production.response_url.url}/actions/{n}",
+            "message": {"blocks": first.json["blocks"]},
+            "actions": [
+                {"action_id": button["action_id"], "value": button["value"], "action_ts": f"{time.time():.6f}"}
+            ],
+        },
+    )
     assert answer.status == 200, answer
 
     claim = production.claim_applied(incident)
     assert claim["owner"] == "alice"
-    [update] = wait_until(lambda: [r.json for r in production.response_url.delivered
-                                   if r.path == f"/actions/{n}"], 10, "the page was updated")
+    [update] = wait_until(
+        lambda: [r.json for r in production.response_url.delivered if r.path == f"/actions/{n}"],
+        10,
+        "the page was updated",
+    )
     assert update["replace_original"] is True and update["blocks"][0] == section
     assert "claimed by alice" in update["text"]
     count = production.assert_stopped("slack", incident, lambda: len(pages()), claim)
@@ -955,12 +1171,27 @@ def _batch_message(production: Production, incidents: list[str], mode: str, dest
     """A batch message as flood control writes it (spec §7): the first member's fields, the batch's id."""
     at = datetime.now(UTC)
     message_id = hashlib.sha256(f"batch\x00by-sms\x00alice\x00{at.isoformat()}".encode()).hexdigest()[:32]
-    return Message(at=at, incident_id=incidents[0], instance=1, plan="by-sms", application="mon", step=1,
-                   notification=0, repeat=0, role="user", target="alice", user="alice", priority="high",
-                   mode=mode, destination=destination,  # type: ignore[arg-type]
-                   subject=f"[mon] {len(incidents)} messages from plan by-sms",
-                   body="\n".join(f"{i}: disk full" for i in incidents), render_error=False,
-                   message_id=message_id, batch=BatchInfo(count=len(incidents), incident_ids=incidents))
+    return Message(
+        at=at,
+        incident_id=incidents[0],
+        instance=1,
+        plan="by-sms",
+        application="mon",
+        step=1,
+        notification=0,
+        repeat=0,
+        role="user",
+        target="alice",
+        user="alice",
+        priority="high",
+        mode=mode,
+        destination=destination,  # type: ignore[arg-type]
+        subject=f"[mon] {len(incidents)} messages from plan by-sms",
+        body="\n".join(f"{i}: disk full" for i in incidents),
+        render_error=False,
+        message_id=message_id,
+        batch=BatchInfo(count=len(incidents), incident_ids=incidents),
+    )
 
 
 @pytest.mark.kafka
@@ -974,39 +1205,63 @@ def test_a_batch_message_is_claimed_whole_by_its_slack_button_and_by_sms_end_to_
     by_sms = [f"e2e-bt-{tag}-{n}" for n in range(2)]
     for incident in by_slack + by_sms:
         production.trigger(incident, "by-sms")
-    wait_until(lambda: all(any(r.form["Body"].startswith(f"{i}:") for r in production.twilio.sms)
-                           for i in by_slack + by_sms), 30, "every incident paged (so each has an open instance)")
+    wait_until(
+        lambda: all(any(r.form["Body"].startswith(f"{i}:") for r in production.twilio.sms) for i in by_slack + by_sms),
+        30,
+        "every incident paged (so each has an open instance)",
+    )
 
     slack_batch = _batch_message(production, by_slack, "slack", "U01ALICE")
     sms_batch = _batch_message(production, by_sms, "sms", "+15550000001")
     producer = Producer({"bootstrap.servers": production.bootstrap})
     for message in (slack_batch, sms_batch):
-        producer.produce(production.stack.topics.messages(message.mode), key=message_key(message.user),
-                         value=json.dumps(outcome_dict(message)).encode())
+        producer.produce(
+            production.stack.topics.messages(message.mode),
+            key=message_key(message.user),
+            value=json.dumps(outcome_dict(message)).encode(),
+        )
     assert producer.flush(10) == 0
 
-    [posted] = wait_until(lambda: [r for r in production.slack.delivered if isinstance(r.json, dict)
-                                   and r.json.get("text", "").startswith(slack_batch.subject)], 30,
-                          "the batch reached Slack")
+    [posted] = wait_until(
+        lambda: [
+            r
+            for r in production.slack.delivered
+            if isinstance(r.json, dict) and r.json.get("text", "").startswith(slack_batch.subject)
+        ],
+        30,
+        "the batch reached Slack",
+    )
     [_section, actions] = posted.json["blocks"]
     [button] = actions["elements"]
     assert json.loads(button["value"])["incident_ids"] == by_slack
     n = uuid.uuid4().hex
-    answer = slack_post(production.api, {
-        "type": "block_actions", "user": {"id": "U01ALICE"},
-        "response_url": f"{production.response_url.url}/actions/{n}", "message": {"blocks": posted.json["blocks"]},
-        "actions": [{"action_id": button["action_id"], "value": button["value"], "action_ts": f"{time.time():.6f}"}],
-    })
+    answer = slack_post(
+        production.api,
+        {
+            "type": "block_actions",
+            "user": {"id": "U01ALICE"},
+            "response_url": f"{production.response_url.url}/actions/{n}",
+            "message": {"blocks": posted.json["blocks"]},
+            "actions": [
+                {"action_id": button["action_id"], "value": button["value"], "action_ts": f"{time.time():.6f}"}
+            ],
+        },
+    )
     assert answer.status == 200, answer
 
-    wait_until(lambda: [r for r in production.twilio.sms if r.form["Body"] == sms_batch.body], 30,
-               "the batch reached Twilio")
-    _, reply = sms(production.api, "+15550000001", f"claim {sms_batch.message_id}", public=None,
-                   token=production.twilio.auth_token)
+    wait_until(
+        lambda: [r for r in production.twilio.sms if r.form["Body"] == sms_batch.body], 30, "the batch reached Twilio"
+    )
+    _, reply = sms(
+        production.api, "+15550000001", f"claim {sms_batch.message_id}", public=None, token=production.twilio.auth_token
+    )
     assert reply.message() == f"Claimed 2 incidents of batch {sms_batch.message_id}: {', '.join(by_sms)}.", reply
 
     for incident in by_slack + by_sms:
         assert production.claim_applied(incident)["owner"] == "alice"
-    [update] = wait_until(lambda: [r.json for r in production.response_url.delivered
-                                   if r.path == f"/actions/{n}"], 10, "the batch page was updated")
+    [update] = wait_until(
+        lambda: [r.json for r in production.response_url.delivered if r.path == f"/actions/{n}"],
+        10,
+        "the batch page was updated",
+    )
     assert update["text"] == f"{', '.join(by_slack)}: claimed by alice"

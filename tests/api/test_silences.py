@@ -26,11 +26,13 @@ from tests.api.harness import CONFIG, ApiProcess, read_topic
 KEY, AM_KEY = "grafana-key", "am-key"  # applications grafana and alertmanager of the harness CONFIG
 
 
-def call(api: ApiProcess, method: str, path: str, body: Any = None, key: str | None = KEY,
-         raw: bytes | None = None) -> tuple[int, Any]:
+def call(
+    api: ApiProcess, method: str, path: str, body: Any = None, key: str | None = KEY, raw: bytes | None = None
+) -> tuple[int, Any]:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(api.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        api.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     if key is not None:
         request.add_header("Authorization", f"Bearer {key}")
     try:
@@ -66,9 +68,16 @@ def of_silence(api: ApiProcess, silence_id: str) -> list[tuple[bytes | None, dic
 def test_a_silence_is_written_with_the_keys_application_and_listed(api: ApiProcess) -> None:
     silence_id = f"db-upgrade-{uuid.uuid4().hex[:6]}"
     starts, ends = hours(1), hours(3)
-    body = {"silence_id": silence_id, "starts": starts, "ends": ends, "plans": ["db-critical"],
-            "match": {"host": ["db01", "db02"], "severity": "critical"}, "match_re": {"alertname": "Disk.*"},
-            "created_by": "alice", "comment": "PostgreSQL 17 upgrade"}
+    body = {
+        "silence_id": silence_id,
+        "starts": starts,
+        "ends": ends,
+        "plans": ["db-critical"],
+        "match": {"host": ["db01", "db02"], "severity": "critical"},
+        "match_re": {"alertname": "Disk.*"},
+        "created_by": "alice",
+        "comment": "PostgreSQL 17 upgrade",
+    }
     before = datetime.now(UTC)
     status, answer = call(api, "POST", "/v1/silences", body)
     assert status == 202, answer
@@ -103,8 +112,9 @@ def test_the_server_makes_an_id_and_the_same_id_replaces_the_silence(api: ApiPro
     assert str(uuid.UUID(silence_id)) == silence_id
     assert answer["state"] == "active"  # starts defaults to now
 
-    status, again = call(api, "POST", "/v1/silences", {"silence_id": silence_id, "ends": hours(2),
-                                                       "match": {"host": "web02"}})
+    status, again = call(
+        api, "POST", "/v1/silences", {"silence_id": silence_id, "ends": hours(2), "match": {"host": "web02"}}
+    )
     assert status == 202, again
     status, listed = call(api, "GET", "/v1/silences")
     mine = [s for s in listed["silences"] if s["silence_id"] == silence_id]
@@ -157,38 +167,94 @@ REFUSALS = [
     # (method, path, body, key, status, the error starts with)
     ("POST", "/v1/silences", _silence(starts=hours(2)), KEY, 400, "ends: Value error, must be after starts"),
     ("POST", "/v1/silences", _silence(ends=hours(-1)), KEY, 400, "ends: Value error, must be after starts"),
-    ("POST", "/v1/silences", _silence(starts=hours(1), ends=hours(1 + 24 * 30 + 0.01)), KEY, 400,
-     "ends: Value error, must be at most 30 days after starts"),
-    ("POST", "/v1/silences", _silence(match_re={"host": "db(01"}), KEY, 400,
-     "match_re.host: Value error, not a valid regular expression"),
-    ("POST", "/v1/silences", _silence(match_re={"host": r"(db)\1"}), KEY, 400,
-     "match_re.host: Value error, not RE2-compatible: backreferences"),
-    ("POST", "/v1/silences", _silence(match_re={"host": "(?=db)db01"}), KEY, 400,
-     "match_re.host: Value error, not RE2-compatible: lookahead"),
+    (
+        "POST",
+        "/v1/silences",
+        _silence(starts=hours(1), ends=hours(1 + 24 * 30 + 0.01)),
+        KEY,
+        400,
+        "ends: Value error, must be at most 30 days after starts",
+    ),
+    (
+        "POST",
+        "/v1/silences",
+        _silence(match_re={"host": "db(01"}),
+        KEY,
+        400,
+        "match_re.host: Value error, not a valid regular expression",
+    ),
+    (
+        "POST",
+        "/v1/silences",
+        _silence(match_re={"host": r"(db)\1"}),
+        KEY,
+        400,
+        "match_re.host: Value error, not RE2-compatible: backreferences",
+    ),
+    (
+        "POST",
+        "/v1/silences",
+        _silence(match_re={"host": "(?=db)db01"}),
+        KEY,
+        400,
+        "match_re.host: Value error, not RE2-compatible: lookahead",
+    ),
     ("POST", "/v1/silences", _silence(match={"port": 5432}), KEY, 400, "match.port"),
-    ("POST", "/v1/silences", _silence(matches={"host": "db01"}), KEY, 400,
-     "matches: Extra inputs are not permitted"),  # a typo must not silence the whole application
+    (
+        "POST",
+        "/v1/silences",
+        _silence(matches={"host": "db01"}),
+        KEY,
+        400,
+        "matches: Extra inputs are not permitted",
+    ),  # a typo must not silence the whole application
     ("POST", "/v1/silences", {"match": {"host": "db01"}}, KEY, 400, "ends: Field required"),
-    ("POST", "/v1/silences", _silence(application="alertmanager"), KEY, 403,
-     "application: the key is application 'grafana', not 'alertmanager'"),
-    ("POST", "/v1/silences", _silence(application="nope"), KEY, 403,
-     "application: the key is application 'grafana', not 'nope'"),
+    (
+        "POST",
+        "/v1/silences",
+        _silence(application="alertmanager"),
+        KEY,
+        403,
+        "application: the key is application 'grafana', not 'alertmanager'",
+    ),
+    (
+        "POST",
+        "/v1/silences",
+        _silence(application="nope"),
+        KEY,
+        403,
+        "application: the key is application 'grafana', not 'nope'",
+    ),
     ("POST", "/v1/silences", _silence(), "not-a-key", 401, "Authorization: unknown application key"),
     ("POST", "/v1/silences", [_silence()], KEY, 400, "body: a JSON object is expected"),
-    ("DELETE", "/v1/silences/no-such-silence", None, KEY, 404,
-     "silence_id: application 'grafana' has no silence 'no-such-silence'"),
+    (
+        "DELETE",
+        "/v1/silences/no-such-silence",
+        None,
+        KEY,
+        404,
+        "silence_id: application 'grafana' has no silence 'no-such-silence'",
+    ),
     ("POST", "/v1/heartbeats/no-such-monitor", None, KEY, 404, "heartbeat: unknown monitor 'no-such-monitor'"),
-    ("POST", "/v1/heartbeats/am-pipeline", None, KEY, 403,
-     "heartbeat: monitor 'am-pipeline' belongs to another application, not to 'grafana'"),
+    (
+        "POST",
+        "/v1/heartbeats/am-pipeline",
+        None,
+        KEY,
+        403,
+        "heartbeat: monitor 'am-pipeline' belongs to another application, not to 'grafana'",
+    ),
     ("POST", "/v1/heartbeats/nightly-backup", None, None, 401, "Authorization: missing"),
 ]
 
 
 @pytest.mark.kafka
-@pytest.mark.parametrize(("method", "path", "body", "key", "status", "error"), REFUSALS,
-                         ids=[f"{r[0]} {r[1]} {r[5][:40]}" for r in REFUSALS])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "key", "status", "error"), REFUSALS, ids=[f"{r[0]} {r[1]} {r[5][:40]}" for r in REFUSALS]
+)
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
-        api: ApiProcess, method: str, path: str, body: Any, key: str | None, status: int, error: str) -> None:
+    api: ApiProcess, method: str, path: str, body: Any, key: str | None, status: int, error: str
+) -> None:
     before = snapshot(api)
     got, answer = call(api, method, path, body, key)
     assert got == status, answer
@@ -213,8 +279,12 @@ async def test_without_kafka_every_door_is_503_never_2xx(tmp_path: Path) -> None
     publisher = Publisher(f"127.0.0.1:{free_port()}", 1.0)
     app = build_app(load_config(str(tmp_path / "config.yaml")), publisher)
     async with TestClient(TestServer(app)) as client:
-        for method, path, body in [("POST", "/v1/silences", _silence()), ("GET", "/v1/silences", None),
-                                   ("DELETE", "/v1/silences/x", None), ("POST", "/v1/heartbeats/nightly-backup", None)]:
+        for method, path, body in [
+            ("POST", "/v1/silences", _silence()),
+            ("GET", "/v1/silences", None),
+            ("DELETE", "/v1/silences/x", None),
+            ("POST", "/v1/heartbeats/nightly-backup", None),
+        ]:
             resp = await client.request(method, path, json=body, headers={"Authorization": f"Bearer {KEY}"})
             answer = await resp.json()
             assert resp.status == 503, (method, path, answer)

@@ -27,8 +27,12 @@ RUN_DIR = REPO_ROOT / ".run" / "kafka-cluster-test"
 
 class KafkaCluster:
     def __init__(self) -> None:
-        self.env = {**os.environ, "KAFKA_CLUSTER_PORT": str(PORT), "KAFKA_CLUSTER_DIR": str(RUN_DIR),
-                    "KAFKA_PYTHON": sys.executable}
+        self.env = {
+            **os.environ,
+            "KAFKA_CLUSTER_PORT": str(PORT),
+            "KAFKA_CLUSTER_DIR": str(RUN_DIR),
+            "KAFKA_PYTHON": sys.executable,
+        }
         self.env.pop("STREAMPROC_KAFKA", None)
         self.bootstrap = ",".join(f"127.0.0.1:{PORT + 2 * i}" for i in range(3))
 
@@ -60,7 +64,9 @@ class KafkaCluster:
             return False
         return len(meta.brokers) == 3 and all(
             p.leader >= 0 and len(p.isrs) == len(p.replicas)
-            for t in meta.topics.values() for p in t.partitions.values())
+            for t in meta.topics.values()
+            for p in t.partitions.values()
+        )
 
     def wait_in_sync(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout

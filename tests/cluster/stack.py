@@ -30,9 +30,12 @@ WAIT = 2
 def config_text(twilio: FakeTwilio, repeat: int = 7) -> str:
     """One plan per user (so messages, keyed by user, spread over the partitions), each paging its
     user by SMS `repeat + 1` times, `WAIT` seconds apart."""
-    users = "\n".join(f"  u{i}: {{contacts: {{sms: \"+1555000{i:04d}\"}}}}" for i in range(USERS))
-    plans = "\n".join(f"  p{i}:\n    steps:\n      - - {{role: user, target: u{i}, priority: high, template: t, "
-                      f"repeat: {repeat}, wait: {WAIT}}}" for i in range(USERS))
+    users = "\n".join(f'  u{i}: {{contacts: {{sms: "+1555000{i:04d}"}}}}' for i in range(USERS))
+    plans = "\n".join(
+        f"  p{i}:\n    steps:\n      - - {{role: user, target: u{i}, priority: high, template: t, "
+        f"repeat: {repeat}, wait: {WAIT}}}"
+        for i in range(USERS)
+    )
     return f"""
 applications:
   app: {{key: "{API_KEY}"}}
@@ -68,11 +71,31 @@ class FullStack:
         self.sender_status = free_port()
         with open(self.workdir / "sender.log", "ab") as log:
             self.sender = subprocess.Popen(
-                [sys.executable, "-m", "streamproc.cli", "sender", "--mode", "sms", "--config", str(self.stack.config),
-                 "--bootstrap", self.stack.bootstrap, "--status-port", str(self.sender_status)],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.api = ApiProcess(self.stack.bootstrap, self.workdir, self.stack.config.read_text(),
-                              env={"STREAMPROC_NAMESPACE": self.stack.namespace, **(api_env or {})})
+                [
+                    sys.executable,
+                    "-m",
+                    "streamproc.cli",
+                    "sender",
+                    "--mode",
+                    "sms",
+                    "--config",
+                    str(self.stack.config),
+                    "--bootstrap",
+                    self.stack.bootstrap,
+                    "--status-port",
+                    str(self.sender_status),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.api = ApiProcess(
+            self.stack.bootstrap,
+            self.workdir,
+            self.stack.config.read_text(),
+            env={"STREAMPROC_NAMESPACE": self.stack.namespace, **(api_env or {})},
+        )
         self.api.start()
         self.stack.start_worker("w0")
         self.stack.start_worker("w1")
@@ -95,9 +118,12 @@ class FullStack:
     def post(self, event: dict[str, Any] | list[dict[str, Any]], timeout: float = 60.0) -> int:
         """POST /v1/events (one event or a batch); the HTTP status."""
         assert self.api is not None
-        request = urllib.request.Request(self.api.url + "/v1/events", data=json.dumps(event).encode(), method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  "Authorization": f"Bearer {API_KEY}"})
+        request = urllib.request.Request(
+            self.api.url + "/v1/events",
+            data=json.dumps(event).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as resp:
                 return int(resp.status)
@@ -130,27 +156,40 @@ class Comparison:
     def lateness(self, due_after: float = 0.0) -> list[float]:
         """How late each page arrived (its n-th arrival against its n-th due time), for pages due
         after `due_after`."""
-        return sorted(got - due for i, at in self.expected.items()
-                      for due, got in zip(sorted(at), sorted(self.received.get(i, [])), strict=False)
-                      if due >= due_after)
+        return sorted(
+            got - due
+            for i, at in self.expected.items()
+            for due, got in zip(sorted(at), sorted(self.received.get(i, [])), strict=False)
+            if due >= due_after
+        )
 
     def differences(self) -> dict[str, tuple[list[float], list[float]]]:
         """incident -> (due times, arrival times) where the counts differ."""
-        return {i: (sorted(self.expected.get(i, [])), sorted(self.received.get(i, [])))
-                for i in set(self.expected) | set(self.received)
-                if len(self.expected.get(i, [])) != len(self.received.get(i, []))}
+        return {
+            i: (sorted(self.expected.get(i, [])), sorted(self.received.get(i, [])))
+            for i in set(self.expected) | set(self.received)
+            if len(self.expected.get(i, [])) != len(self.received.get(i, []))
+        }
 
     def flowing_again(self, since: float) -> float:
         """When Twilio first accepted a page due after `since` (the end of a stall that began then)."""
-        return min((got for i, at in self.expected.items()
-                    for due, got in zip(sorted(at), sorted(self.received.get(i, [])), strict=False) if due >= since),
-                   default=float("nan"))
+        return min(
+            (
+                got
+                for i, at in self.expected.items()
+                for due, got in zip(sorted(at), sorted(self.received.get(i, [])), strict=False)
+                if due >= since
+            ),
+            default=float("nan"),
+        )
 
     def summary(self, kill_at: float | None = None) -> str:
         late = self.lateness()
-        text = (f"{sum(map(len, self.expected.values()))} pages expected, {self.missing} missing, {self.extra} extra; "
-                f"lateness p50 {percentile(late, 50):.2f} s, p99 {percentile(late, 99):.2f} s, "
-                f"max {max(late, default=0):.2f} s")
+        text = (
+            f"{sum(map(len, self.expected.values()))} pages expected, {self.missing} missing, {self.extra} extra; "
+            f"lateness p50 {percentile(late, 50):.2f} s, p99 {percentile(late, 99):.2f} s, "
+            f"max {max(late, default=0):.2f} s"
+        )
         if self.missing or self.extra:
             text += f"; differing: {self.differences()}"
         if kill_at is not None:

@@ -62,8 +62,12 @@ class Poster(threading.Thread):
         while not self.stop.is_set():
             incident = f"a{n}"
             body = json.dumps({"type": "trigger", "incident_id": incident, "plan": "p0"}).encode()
-            request = urllib.request.Request(self.api.url + "/v1/events", data=body, method="POST", headers={
-                "Content-Type": "application/json", "Authorization": "Bearer app-key"})
+            request = urllib.request.Request(
+                self.api.url + "/v1/events",
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "Authorization": "Bearer app-key"},
+            )
             started = time.time()
             try:
                 with urllib.request.urlopen(request, timeout=PRODUCE_TIMEOUT + 30) as resp:
@@ -79,7 +83,8 @@ class Poster(threading.Thread):
 
 
 def test_every_202_is_on_the_topic_and_what_kafka_cannot_take_is_answered_503(
-        kafka_cluster: KafkaCluster, api: ApiProcess) -> None:
+    kafka_cluster: KafkaCluster, api: ApiProcess
+) -> None:
     poster = Poster(api)
     poster.start()
     try:
@@ -105,8 +110,10 @@ def test_every_202_is_on_the_topic_and_what_kafka_cannot_take_is_answered_503(
     accepted = {incident for incident, status, _, _ in poster.answers if status == 202}
     on_topic = {value["incident_id"] for _, value in read_topic(kafka_cluster.bootstrap, api.topics.incidents)}
     slowest = max((t for _, s, a, t in poster.answers if s == 202 and a >= lost_one), default=0.0)
-    print(f"\nAPI: {len(poster.answers)} writes, {len(accepted)} answered 202, "
-          f"{sum(1 for _, s, _, _ in poster.answers if s == 503)} answered 503; "
-          f"slowest 202 after the first loss {slowest:.1f} s")
+    print(
+        f"\nAPI: {len(poster.answers)} writes, {len(accepted)} answered 202, "
+        f"{sum(1 for _, s, _, _ in poster.answers if s == 503)} answered 503; "
+        f"slowest 202 after the first loss {slowest:.1f} s"
+    )
     assert accepted <= on_topic, sorted(accepted - on_topic)
     assert all(status in (202, 503) for _, status, _, _ in poster.answers)

@@ -45,8 +45,14 @@ def full(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[FullStack]:
 
 
 def trigger(n: int, at: float) -> dict[str, Any]:
-    return {"type": "trigger", "at": iso_ms(at), "incident_id": f"i{n}", "application": "app",
-            "plan": f"p{n % USERS}", "context": {"summary": f"incident {n}"}}
+    return {
+        "type": "trigger",
+        "at": iso_ms(at),
+        "incident_id": f"i{n}",
+        "application": "app",
+        "plan": f"p{n % USERS}",
+        "context": {"summary": f"incident {n}"},
+    }
 
 
 def between_pages(start: float, after: float) -> str:
@@ -78,8 +84,9 @@ class LeaderWatch(threading.Thread):
                 topics = admin.list_topics(timeout=2).topics
             except Exception:
                 continue
-            partitions = [p for name, t in topics.items() if name.startswith(self.namespace)
-                          for p in t.partitions.values()]
+            partitions = [
+                p for name, t in topics.items() if name.startswith(self.namespace) for p in t.partitions.values()
+            ]
             if partitions and all(p.leader not in (self.victim, -1) for p in partitions):
                 self.moved_at = time.time()
                 return
@@ -87,7 +94,8 @@ class LeaderWatch(threading.Thread):
 
 
 def test_a_broker_killed_for_good_mid_escalation_loses_no_page_and_sends_none_twice(
-        kafka_cluster: KafkaCluster, full: FullStack) -> None:
+    kafka_cluster: KafkaCluster, full: FullStack
+) -> None:
     stack = full.stack
     for name, topic in kafka_cluster.admin().list_topics(timeout=10).topics.items():
         if name.startswith(stack.namespace):
@@ -113,9 +121,11 @@ def test_a_broker_killed_for_good_mid_escalation_loses_no_page_and_sends_none_tw
     watch.stop.set()
     kill_at = killed[0]
     moved = f"+{watch.moved_at - kill_at:.1f} s" if watch.moved_at else "not seen"
-    print(f"\nbroker {victim} SIGKILLed at +{kill_at - t0:.1f} s; Kafka moved its leaders {moved} after; "
-          f"pages flowing again {result.flowing_again(kill_at) - kill_at:.1f} s after the kill; "
-          f"{result.summary(kill_at)}")
+    print(
+        f"\nbroker {victim} SIGKILLed at +{kill_at - t0:.1f} s; Kafka moved its leaders {moved} after; "
+        f"pages flowing again {result.flowing_again(kill_at) - kill_at:.1f} s after the kill; "
+        f"{result.summary(kill_at)}"
+    )
     assert result.missing == 0 and result.extra == 0, result.summary(kill_at)
 
 
@@ -154,8 +164,15 @@ def claim_some(full: FullStack, triggers: list[dict[str, Any]]) -> list[dict[str
         assert time.monotonic() < deadline, "the probe trigger was not paged within 30 s"
         time.sleep(0.1)
     now = time.time()
-    claims = [{"type": "claim", "at": between_pages(to_us(parse_time(t["at"])) / 1e6, now + 0.5),
-               "incident_id": t["incident_id"], "owner": "bob"} for t in triggers[::4]]
+    claims = [
+        {
+            "type": "claim",
+            "at": between_pages(to_us(parse_time(t["at"])) / 1e6, now + 0.5),
+            "incident_id": t["incident_id"],
+            "owner": "bob",
+        }
+        for t in triggers[::4]
+    ]
     claims.sort(key=lambda e: e["at"])
     # Each instant's claims in one request when the clock reaches it: one after another, the last
     # of them could reach the processor after the page it is half a second ahead of.
@@ -192,7 +209,8 @@ class Paced(threading.Thread):
 
 
 def test_a_rolling_restart_of_every_broker_under_load_loses_no_page_and_sends_none_twice(
-        kafka_cluster: KafkaCluster, full: FullStack) -> None:
+    kafka_cluster: KafkaCluster, full: FullStack
+) -> None:
     paced = Paced(full, rate=2.0)
     paced.start()
     marks = []

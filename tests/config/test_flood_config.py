@@ -51,10 +51,16 @@ def messages(tmp_path: Path, text: str) -> list[str]:
 def test_rules_and_batching_load(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     assert [(r.from_, r.to, r.count, r.window) for r in config.users["alice"].downgrade] == [
-        ("call", "sms", 3, 600), ("sms", "slack", 5, 3600)]
+        ("call", "sms", 3, 600),
+        ("sms", "slack", 5, 3600),
+    ]
     batching = config.plans["p"].batching
     assert batching is not None and (batching.threshold, batching.window, batching.every, batching.quiet) == (
-        5, 60, 300, 600)
+        5,
+        60,
+        300,
+        600,
+    )
 
 
 def test_warnings_for_a_missing_contact_and_a_window_shorter_than_the_first_wait(tmp_path: Path) -> None:
@@ -69,32 +75,38 @@ def test_warnings_for_a_missing_contact_and_a_window_shorter_than_the_first_wait
     ]
 
 
-@pytest.mark.parametrize(("rule", "where", "message"), [
-    ("{from: call, to: pigeon, count: 3, window: 10m}", "users.alice.downgrade[0].to", "Input should be"),
-    ("{from: call, to: drop, count: 3, window: 10m}", "users.alice.downgrade[0].to", "Input should be"),
-    ("{from: call, to: call, count: 3, window: 10m}", "users.alice.downgrade[0]", "from and to are the same mode"),
-    ("{from: call, to: sms, count: 0, window: 10m}", "users.alice.downgrade[0].count", "greater than or equal"),
-    ("{from: call, to: sms, count: 3, window: 0}", "users.alice.downgrade[0].window", "greater than 0"),
-    ("{from: call, to: sms, count: 3, window: 10m, colour: red}", "users.alice.downgrade[0].colour",
-     "unknown key"),
-    ("{to: sms, count: 3, window: 10m}", "users.alice.downgrade[0].from", "required key is missing"),
-])
+@pytest.mark.parametrize(
+    ("rule", "where", "message"),
+    [
+        ("{from: call, to: pigeon, count: 3, window: 10m}", "users.alice.downgrade[0].to", "Input should be"),
+        ("{from: call, to: drop, count: 3, window: 10m}", "users.alice.downgrade[0].to", "Input should be"),
+        ("{from: call, to: call, count: 3, window: 10m}", "users.alice.downgrade[0]", "from and to are the same mode"),
+        ("{from: call, to: sms, count: 0, window: 10m}", "users.alice.downgrade[0].count", "greater than or equal"),
+        ("{from: call, to: sms, count: 3, window: 0}", "users.alice.downgrade[0].window", "greater than 0"),
+        ("{from: call, to: sms, count: 3, window: 10m, colour: red}", "users.alice.downgrade[0].colour", "unknown key"),
+        ("{to: sms, count: 3, window: 10m}", "users.alice.downgrade[0].from", "required key is missing"),
+    ],
+)
 def test_bad_downgrade_rules_are_errors_at_their_key(tmp_path: Path, rule: str, where: str, message: str) -> None:
-    text = GOOD.replace("- {from: call, to: sms, count: 3, window: 10m}\n      - {from: sms",
-                        f"- {rule}\n      - {{from: sms", 1)
+    text = GOOD.replace(
+        "- {from: call, to: sms, count: 3, window: 10m}\n      - {from: sms", f"- {rule}\n      - {{from: sms", 1
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text))
     [issue] = caught.value.issues
     assert (issue.line, issue.path) == (7, where) and message in issue.message, str(issue)
 
 
-@pytest.mark.parametrize(("batching", "where"), [
-    ("{threshold: 0, window: 60s, every: 5m, quiet: 10m}", "plans.p.batching.threshold"),
-    ("{threshold: 5, window: 0, every: 5m, quiet: 10m}", "plans.p.batching.window"),
-    ("{threshold: 5, window: 60s, every: 0, quiet: 10m}", "plans.p.batching.every"),
-    ("{threshold: 5, window: 60s, every: 5m}", "plans.p.batching.quiet"),
-    ("{threshold: 5, window: 60s, every: 5m, quiet: 10m, reset: 1}", "plans.p.batching.reset"),
-])
+@pytest.mark.parametrize(
+    ("batching", "where"),
+    [
+        ("{threshold: 0, window: 60s, every: 5m, quiet: 10m}", "plans.p.batching.threshold"),
+        ("{threshold: 5, window: 0, every: 5m, quiet: 10m}", "plans.p.batching.window"),
+        ("{threshold: 5, window: 60s, every: 0, quiet: 10m}", "plans.p.batching.every"),
+        ("{threshold: 5, window: 60s, every: 5m}", "plans.p.batching.quiet"),
+        ("{threshold: 5, window: 60s, every: 5m, quiet: 10m, reset: 1}", "plans.p.batching.reset"),
+    ],
+)
 def test_bad_batching_is_an_error_at_its_key(tmp_path: Path, batching: str, where: str) -> None:
     text = GOOD.replace("{threshold: 5, window: 60s, every: 5m, quiet: 10m}", batching, 1)
     with pytest.raises(ConfigError) as caught:

@@ -16,8 +16,9 @@ EXAMPLE = REPO / "examples" / "config.yaml"
 
 
 def validate(path: Path) -> tuple[int, str]:
-    proc = subprocess.run([sys.executable, "-m", "streamproc.cli", "validate", str(path)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamproc.cli", "validate", str(path)], capture_output=True, text=True, check=False
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -27,7 +28,7 @@ def test_the_example_config_is_valid() -> None:
 
 
 def test_spec_example_config_loads(tmp_path: Path) -> None:
-    spec = (REPO.parent / "shared" / "spec" / "escalation.md")
+    spec = REPO.parent / "shared" / "spec" / "escalation.md"
     if not spec.exists():
         pytest.skip("shared/spec not beside the checkout")
     text = spec.read_text()
@@ -40,8 +41,9 @@ def test_spec_example_config_loads(tmp_path: Path) -> None:
     assert not [i for i in issues if i.severity == "error"], issues
 
 
-@pytest.mark.parametrize(("value", "seconds"), [(90, 90), ("90s", 90), ("5m", 300), ("2h", 7200), ("7d", 604800),
-                                                ("300", 300)])
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(90, 90), ("90s", 90), ("5m", 300), ("2h", 7200), ("7d", 604800), ("300", 300)]
+)
 def test_durations(value: object, seconds: int) -> None:
     assert parse_duration(value) == seconds
 
@@ -95,8 +97,12 @@ def test_validate_names_file_line_and_key_of_each_mistake(tmp_path: Path) -> Non
 
 
 def test_validate_reports_references_and_template_errors(tmp_path: Path) -> None:
-    fixed = BROKEN.replace("{colour: red}", "{}").replace("7x", "7d").replace("repeat: 21, wait: 50000", "repeat: 1") \
+    fixed = (
+        BROKEN.replace("{colour: red}", "{}")
+        .replace("7x", "7d")
+        .replace("repeat: 21, wait: 50000", "repeat: 1")
         .replace("priority: extreme", "priority: low")
+    )
     path = tmp_path / "refs.yaml"
     path.write_text(fixed)
     code, out = validate(path)
@@ -192,12 +198,15 @@ def test_heartbeats_structure_is_checked_with_file_line_and_key(tmp_path: Path) 
 
 
 def test_heartbeats_references_names_and_reserved_context_are_checked(tmp_path: Path) -> None:
-    text = HEARTBEATS.split("  too-often:")[0] + """\
+    text = (
+        HEARTBEATS.split("  too-often:")[0]
+        + """\
   "bad name!": {application: grafana, plan: p, interval: 10s}
   ghost-app: {application: nope, plan: p, interval: 30d}
   ghost-plan: {application: grafana, plan: nope, interval: 1h}
   dynamic: {application: grafana, plan: dyn, interval: 1h, context: {interval: 5}}
 """
+    )
     path = tmp_path / "hb.yaml"
     path.write_text(text)
     code, out = validate(path)

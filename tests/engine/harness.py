@@ -93,19 +93,32 @@ class Timeline:
     def resolve(self, clock: str, incident: str = "inc-1") -> Timeline:
         return self.event("resolve", clock, incident)
 
-    def silence(self, clock: str, silence_id: str = "s1", *, ends: str, starts: str | None = None,
-                application: str = "app", **fields: Any) -> Timeline:
+    def silence(
+        self,
+        clock: str,
+        silence_id: str = "s1",
+        *,
+        ends: str,
+        starts: str | None = None,
+        application: str = "app",
+        **fields: Any,
+    ) -> Timeline:
         """Spec §8: a silence event at `clock` (`starts` defaults to it)."""
-        event: dict[str, Any] = {"type": "silence", "at": t(clock), "silence_id": silence_id,
-                                 "application": application, "ends": t(ends), **fields}
+        event: dict[str, Any] = {
+            "type": "silence",
+            "at": t(clock),
+            "silence_id": silence_id,
+            "application": application,
+            "ends": t(ends),
+            **fields,
+        }
         if starts is not None:
             event["starts"] = t(starts)
         self.events.append(event)
         return self
 
     def unsilence(self, clock: str, silence_id: str = "s1", application: str = "app") -> Timeline:
-        self.events.append({"type": "unsilence", "at": t(clock), "silence_id": silence_id,
-                            "application": application})
+        self.events.append({"type": "unsilence", "at": t(clock), "silence_id": silence_id, "application": application})
         return self
 
     def heartbeat(self, clock: str, name: str = "backup", application: str = "app") -> Timeline:

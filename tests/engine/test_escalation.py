@@ -19,8 +19,10 @@ def test_repeats_send_at_start_plus_k_wait_and_step_ends_at_longest_notification
     out = Timeline(TWO_STEPS).trigger("10:00").run()
     # alice: 10:00, 10:05, 10:10 (done 10:15); bob: 10:00 (done 10:10); step 2 at max = 10:15.
     assert sends(out) == [
-        ("10:00:00", "alice", "sms"), ("10:00:00", "bob", "sms"),
-        ("10:05:00", "alice", "sms"), ("10:10:00", "alice", "sms"),
+        ("10:00:00", "alice", "sms"),
+        ("10:00:00", "bob", "sms"),
+        ("10:05:00", "alice", "sms"),
+        ("10:10:00", "alice", "sms"),
         ("10:15:00", "carol", "sms"),
     ]
     assert clocks(out, "exhausted") == ["10:15:00"]
@@ -35,13 +37,17 @@ def test_exhausted_once_and_nothing_after() -> None:
 
 
 def test_zero_wait_steps_all_start_at_the_trigger() -> None:
-    out = Timeline("""
+    out = (
+        Timeline("""
     plans:
       p:
         steps:
           - - {role: user, target: alice, priority: high, template: t, repeat: 1}
           - - {role: user, target: bob, priority: high, template: t}
-    """).trigger("10:00").run()
+    """)
+        .trigger("10:00")
+        .run()
+    )
     assert sends(out) == [("10:00:00", "alice", "sms"), ("10:00:00", "alice", "sms"), ("10:00:00", "bob", "sms")]
     assert clocks(out, "exhausted") == ["10:00:00"]
 
@@ -66,8 +72,10 @@ def test_claim_at_the_trigger_instant_suppresses_the_first_page() -> None:
 def test_unclaim_restarts_the_claimed_step_from_the_unclaim_time() -> None:
     out = Timeline(TWO_STEPS).trigger("10:00").claim("10:07").unclaim("10:20").run()
     assert sends(out)[3:] == [
-        ("10:20:00", "alice", "sms"), ("10:20:00", "bob", "sms"),
-        ("10:25:00", "alice", "sms"), ("10:30:00", "alice", "sms"),
+        ("10:20:00", "alice", "sms"),
+        ("10:20:00", "bob", "sms"),
+        ("10:25:00", "alice", "sms"),
+        ("10:30:00", "alice", "sms"),
         ("10:35:00", "carol", "sms"),
     ]
     restarted = [o for o in out if o["at"] == "2026-03-01T10:20:00Z"]
@@ -111,14 +119,27 @@ def test_claim_after_exhaustion_then_unclaim_reruns_the_last_step() -> None:
 
 def test_second_claim_changes_nothing_and_unclaim_of_unclaimed_is_ignored() -> None:
     base = Timeline(TWO_STEPS).trigger("10:00").claim("10:07").unclaim("10:20").run()
-    noisy = (Timeline(TWO_STEPS).trigger("10:00").unclaim("10:01").claim("10:07").claim("10:08", owner="bob")
-             .unclaim("10:20").unclaim("10:21").run())
+    noisy = (
+        Timeline(TWO_STEPS)
+        .trigger("10:00")
+        .unclaim("10:01")
+        .claim("10:07")
+        .claim("10:08", owner="bob")
+        .unclaim("10:20")
+        .unclaim("10:21")
+        .run()
+    )
     assert noisy == base
 
 
 def test_events_for_unknown_incidents_are_ignored() -> None:
-    out = Timeline(TWO_STEPS).claim("10:00", incident="nope").unclaim("10:01", incident="nope") \
-        .resolve("10:02", incident="nope").run()
+    out = (
+        Timeline(TWO_STEPS)
+        .claim("10:00", incident="nope")
+        .unclaim("10:01", incident="nope")
+        .resolve("10:02", incident="nope")
+        .run()
+    )
     assert out == []
 
 
@@ -136,7 +157,11 @@ def test_resolve_of_a_claimed_instance_blocks_unclaim() -> None:
 def test_trigger_after_resolve_starts_a_new_instance_at_step_one() -> None:
     out = Timeline(TWO_STEPS).trigger("10:00").resolve("10:01").trigger("11:00").claim("11:01").run()
     assert [(o["instance"], o["at"][11:16], o["step"]) for o in out] == [
-        (1, "10:00", 1), (1, "10:00", 1), (2, "11:00", 1), (2, "11:00", 1)]
+        (1, "10:00", 1),
+        (1, "10:00", 1),
+        (2, "11:00", 1),
+        (2, "11:00", 1),
+    ]
     ids = {o["message_id"] for o in out}
     assert len(ids) == 4
 
@@ -151,6 +176,7 @@ def test_trigger_for_an_open_instance_is_absorbed() -> None:
     assert len(sends(tl.run())) == 2
     # ...and counted on the instance
     from streamproc.replay import replay
+
     report = replay(tl.engine, tl.lines())
     assert report.states["inc-1"].absorbed == 1
 
@@ -174,16 +200,28 @@ def test_acknowledge_is_a_claim_by_the_application() -> None:
     tl = Timeline(TWO_STEPS).trigger("10:00").event("acknowledge", "10:07", application="app")
     assert len(sends(tl.run())) == 3
     from streamproc.replay import replay
+
     assert replay(tl.engine, tl.lines()).states["inc-1"].status == "claimed"
     assert replay(tl.engine, tl.lines()).states["inc-1"].owner == "app"
 
 
 def test_event_id_makes_a_redelivered_event_a_no_op() -> None:
-    tl = Timeline(TWO_STEPS).trigger("10:00", event_id="e1").event("resolve", "10:01", event_id="e2") \
+    tl = (
+        Timeline(TWO_STEPS)
+        .trigger("10:00", event_id="e1")
+        .event("resolve", "10:01", event_id="e2")
         .trigger("10:02", event_id="e1")
+    )
     assert len(sends(tl.run())) == 2  # the re-sent trigger did not start instance 2
-    tl2 = Timeline(TWO_STEPS).trigger("10:00", event_id="e1").claim("10:01").unclaim("10:02") \
-        .event("unclaim", "10:03", event_id="u").claim("10:04").event("unclaim", "10:05", event_id="u")
+    tl2 = (
+        Timeline(TWO_STEPS)
+        .trigger("10:00", event_id="e1")
+        .claim("10:01")
+        .unclaim("10:02")
+        .event("unclaim", "10:03", event_id="u")
+        .claim("10:04")
+        .event("unclaim", "10:05", event_id="u")
+    )
     # the second unclaim with the same event_id is ignored: nothing after the 10:04 claim
     assert max(o["at"] for o in tl2.run()) < "2026-03-01T10:04:00Z"
 
@@ -203,14 +241,18 @@ def test_plan_is_snapshotted_when_the_instance_starts() -> None:
     from tests.engine.harness import BASE, make_config
 
     old = make_config(BASE, TWO_STEPS)
-    new = make_config(BASE, """
+    new = make_config(
+        BASE,
+        """
     plans:
       p:
         steps:
           - - {role: user, target: dave, priority: high, template: t}
-    """)
-    trig = parse_event('{"type":"trigger","at":"2026-03-01T10:00:00Z","incident_id":"i",'
-                       '"application":"app","plan":"p"}')
+    """,
+    )
+    trig = parse_event(
+        '{"type":"trigger","at":"2026-03-01T10:00:00Z","incident_id":"i","application":"app","plan":"p"}'
+    )
     state = Engine(old).handle(None, trig, to_us(parse_time("2026-03-01T10:00:00Z"))).state
     # The plan changes (a config reload) while the instance is open: the open instance keeps its plan.
     result = Engine(new).advance(state, to_us(parse_time("2026-03-01T11:00:00Z")))

@@ -46,8 +46,12 @@ def test_a_late_heartbeat_expires_the_monitor_at_l_plus_interval_with_the_monito
     out = tl().heartbeat("10:00").heartbeat("10:30").run()
     assert sends(out) == [("11:30:00", "alice", "sms"), ("11:40:00", "alice", "sms"), ("11:50:00", "bob", "sms")]
     message = out[0]
-    assert (message["incident_id"], message["instance"], message["application"], message["plan"]) == \
-        ("heartbeat-backup", 1, "app", "hb")
+    assert (message["incident_id"], message["instance"], message["application"], message["plan"]) == (
+        "heartbeat-backup",
+        1,
+        "app",
+        "hb",
+    )
     # context: the monitor's, plus heartbeat, last_heartbeat (L) and interval (seconds), which win
     assert message["subject"] == "backup did not report"
     assert message["body"] == "backup 2026-03-01T10:30:00Z 3600 heartbeat-backup"
@@ -62,8 +66,7 @@ def test_a_heartbeat_within_the_interval_or_exactly_at_x_keeps_the_monitor_quiet
 
 def test_it_expires_once_until_the_next_heartbeat() -> None:
     out = tl().heartbeat("10:00").run()
-    assert [o["at"][11:16] for o in out if o["kind"] == "message" and o["repeat"] == 0 and o["step"] == 1] == \
-        ["11:00"]
+    assert [o["at"][11:16] for o in out if o["kind"] == "message" and o["repeat"] == 0 and o["step"] == 1] == ["11:00"]
     assert {o["instance"] for o in out} == {1}
 
 
@@ -73,8 +76,9 @@ def test_the_next_heartbeat_resolves_the_instance_the_monitor_opened_before_its_
     assert sends(out) == [("11:00:00", "alice", "sms")]
     # the monitor waits again: a late heartbeat opens instance 2 at 12:10
     out = tl().heartbeat("10:00").heartbeat("11:10").run()
-    assert [(o["instance"], o["at"][11:16]) for o in out if o["kind"] == "message" and o["repeat"] == 0
-            and o["step"] == 1] == [(1, "11:00"), (2, "12:10")]
+    assert [
+        (o["instance"], o["at"][11:16]) for o in out if o["kind"] == "message" and o["repeat"] == 0 and o["step"] == 1
+    ] == [(1, "11:00"), (2, "12:10")]
 
 
 def test_an_open_instance_absorbs_the_expiry_and_a_heartbeat_does_not_resolve_what_it_did_not_open() -> None:
@@ -89,8 +93,10 @@ def test_an_open_instance_absorbs_the_expiry_and_a_heartbeat_does_not_resolve_wh
 def test_unknown_monitor_or_another_application_is_a_dead_letter() -> None:
     t = tl().heartbeat("10:00", "nope").heartbeat("10:01", application="other").heartbeat("10:02", "other-mon", "other")
     out = t.run()
-    assert t.rejected == [(1, "heartbeat: unknown monitor 'nope'"),
-                          (2, "application: monitor 'backup' belongs to application 'app', not 'other'")]
+    assert t.rejected == [
+        (1, "heartbeat: unknown monitor 'nope'"),
+        (2, "application: monitor 'backup' belongs to application 'app', not 'other'"),
+    ]
     assert incident(out) == [] and incident(out, "heartbeat-other-mon") != []
 
 
@@ -116,8 +122,12 @@ def test_an_expiry_is_a_trigger_so_a_matching_silence_holds_it() -> None:
 
 def test_at_x_input_events_apply_before_the_expiry() -> None:
     # a trigger of the monitor's incident at X opens it first: the expiry is absorbed
-    out = tl().heartbeat("10:00").trigger("11:00", "heartbeat-backup", plan="hb", context={"summary": "manual"}) \
+    out = (
+        tl()
+        .heartbeat("10:00")
+        .trigger("11:00", "heartbeat-backup", plan="hb", context={"summary": "manual"})
         .run(until="11:00")
+    )
     assert [o["subject"] for o in out if o["kind"] == "message"] == ["manual"]
 
 

@@ -27,14 +27,31 @@ from streamproc.wire.outcomes import OUTCOME_ADAPTER, Silenced, new_silenced, ou
 from tests.engine.harness import Timeline, t
 from tests.engine.test_silences import SILENCES
 
-SPEC_SILENCE = {"type": "silence", "at": "2026-03-01T09:50:00Z", "silence_id": "db-upgrade", "application": "grafana",
-                "starts": "2026-03-01T10:00:00Z", "ends": "2026-03-01T12:00:00Z", "plans": ["db-critical"],
-                "match": {"host": ["db01", "db02"], "severity": "critical"}, "match_re": {"alertname": "Disk.*"},
-                "created_by": "alice", "comment": "PostgreSQL 17 upgrade"}
-SPEC_UNSILENCE = {"type": "unsilence", "at": "2026-03-01T11:10:00Z", "silence_id": "db-upgrade",
-                  "application": "grafana"}
-SPEC_HEARTBEAT = {"type": "heartbeat", "at": "2026-03-01T02:00:00Z", "heartbeat": "nightly-backup",
-                  "application": "grafana"}
+SPEC_SILENCE = {
+    "type": "silence",
+    "at": "2026-03-01T09:50:00Z",
+    "silence_id": "db-upgrade",
+    "application": "grafana",
+    "starts": "2026-03-01T10:00:00Z",
+    "ends": "2026-03-01T12:00:00Z",
+    "plans": ["db-critical"],
+    "match": {"host": ["db01", "db02"], "severity": "critical"},
+    "match_re": {"alertname": "Disk.*"},
+    "created_by": "alice",
+    "comment": "PostgreSQL 17 upgrade",
+}
+SPEC_UNSILENCE = {
+    "type": "unsilence",
+    "at": "2026-03-01T11:10:00Z",
+    "silence_id": "db-upgrade",
+    "application": "grafana",
+}
+SPEC_HEARTBEAT = {
+    "type": "heartbeat",
+    "at": "2026-03-01T02:00:00Z",
+    "heartbeat": "nightly-backup",
+    "application": "grafana",
+}
 
 
 def us(clock: str) -> int:
@@ -54,19 +71,22 @@ def test_the_spec_examples_parse_and_name_what_they_key_by() -> None:
         parse_event(json.dumps(SPEC_HEARTBEAT))
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"ends": "2026-03-01T10:00:00Z"}, "ends"),
-    ({"ends": "2026-03-31T10:00:00.000001Z"}, "ends"),
-    ({"starts": None, "ends": "2026-03-01T09:50:00Z"}, "ends"),
-    ({"ends": None}, "ends"),
-    ({"silence_id": ""}, "silence_id"),
-    ({"application": None}, "application"),
-    ({"match": {"host": 5}}, "match.host"),
-    ({"match": {"host": []}}, "match.host"),
-    ({"match_re": {"alertname": "(?=x)"}}, "match_re.alertname"),
-    ({"plans": "db-critical"}, "plans"),
-    ({"starts": "yesterday"}, "starts"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"ends": "2026-03-01T10:00:00Z"}, "ends"),
+        ({"ends": "2026-03-31T10:00:00.000001Z"}, "ends"),
+        ({"starts": None, "ends": "2026-03-01T09:50:00Z"}, "ends"),
+        ({"ends": None}, "ends"),
+        ({"silence_id": ""}, "silence_id"),
+        ({"application": None}, "application"),
+        ({"match": {"host": 5}}, "match.host"),
+        ({"match": {"host": []}}, "match.host"),
+        ({"match_re": {"alertname": "(?=x)"}}, "match_re.alertname"),
+        ({"plans": "db-critical"}, "plans"),
+        ({"starts": "yesterday"}, "starts"),
+    ],
+)
 def test_invalid_silences_name_the_field(change: dict[str, Any], field: str) -> None:
     data = {k: v for k, v in {**SPEC_SILENCE, **change}.items() if v is not None}
     with pytest.raises(ValidationError) as exc:
@@ -82,21 +102,38 @@ def test_the_silenced_outcome_builder_equals_the_validated_model_and_serialises_
     assert built == validated and list(built.__dict__) == list(validated.__dict__)
     assert built.model_dump_json() == validated.model_dump_json()
     assert outcome_json(built) == json.dumps(outcome_dict(validated))
-    assert json.loads(outcome_json(built)) == {"kind": "silenced", "at": "2026-03-01T10:30:00.500Z",
-                                               "incident_id": "inc-1", "instance": 2, "silence_id": "s1"}
+    assert json.loads(outcome_json(built)) == {
+        "kind": "silenced",
+        "at": "2026-03-01T10:30:00.500Z",
+        "incident_id": "inc-1",
+        "instance": 2,
+        "silence_id": "s1",
+    }
     assert OUTCOME_ADAPTER.validate_json(outcome_json(built)) == validated
 
 
 def silence(silence_id: str, starts: str, ends: str, at: str = "09:00", **fields: Any) -> Silence:
-    event = parse_any_event(json.dumps({"type": "silence", "at": t(at), "silence_id": silence_id,
-                                        "application": "app", "starts": t(starts), "ends": t(ends), **fields}))
+    event = parse_any_event(
+        json.dumps(
+            {
+                "type": "silence",
+                "at": t(at),
+                "silence_id": silence_id,
+                "application": "app",
+                "starts": t(starts),
+                "ends": t(ends),
+                **fields,
+            }
+        )
+    )
     assert isinstance(event, Silence)
     return event
 
 
 def unsilence(silence_id: str, at: str, application: str = "app") -> Unsilence:
-    event = parse_any_event(json.dumps({"type": "unsilence", "at": t(at), "silence_id": silence_id,
-                                        "application": application}))
+    event = parse_any_event(
+        json.dumps({"type": "unsilence", "at": t(at), "silence_id": silence_id, "application": application})
+    )
     assert isinstance(event, Unsilence)
     return event
 
@@ -120,8 +157,12 @@ def test_a_silence_book_is_a_value_that_round_trips_through_json() -> None:
 
 def test_hold_and_clear_from() -> None:
     book = NO_SILENCES
-    for event in (silence("b", "10:00", "11:00"), silence("a", "10:00", "11:00"), silence("c", "10:50", "11:30"),
-                  silence("other", "09:00", "13:00", plans=["q"])):
+    for event in (
+        silence("b", "10:00", "11:00"),
+        silence("a", "10:00", "11:00"),
+        silence("c", "10:50", "11:30"),
+        silence("other", "09:00", "13:00", plans=["q"]),
+    ):
         book = book.apply(event, us("09:00"))
     assert book.hold("app", "p", {}, us("10:15")) == ("a", us("11:30"))
     assert book.hold("app", "p", {}, us("09:59")) is None
@@ -134,8 +175,18 @@ def test_the_engine_never_changes_the_state_or_book_it_was_given() -> None:
     tl = Timeline(SILENCES)
     engine = tl.engine
     book = NO_SILENCES.apply(silence("s1", "10:00", "11:00"), us("09:00"))
-    trigger = parse_event(json.dumps({"type": "trigger", "at": t("10:15"), "incident_id": "inc-1",
-                                      "application": "app", "plan": "p", "context": {"summary": "x"}}))
+    trigger = parse_event(
+        json.dumps(
+            {
+                "type": "trigger",
+                "at": t("10:15"),
+                "incident_id": "inc-1",
+                "application": "app",
+                "plan": "p",
+                "context": {"summary": "x"},
+            }
+        )
+    )
     held = engine.handle(None, trigger, us("10:15"), book)
     state = held.state
     assert state.status == "silenced" and state.silenced_until == us("11:00") and state.wake_at == us("11:00")
@@ -163,8 +214,9 @@ windows = st.lists(st.tuples(st.integers(0, 180), st.integers(1, 120), st.boolea
 
 @settings(max_examples=150, deadline=None)
 @given(windows=windows, trigger=st.integers(0, 240))
-def test_step_1_starts_at_the_first_minute_no_matching_silence_covers(windows: list[tuple[int, int, bool]],
-                                                                      trigger: int) -> None:
+def test_step_1_starts_at_the_first_minute_no_matching_silence_covers(
+    windows: list[tuple[int, int, bool]], trigger: int
+) -> None:
     """Silences made ahead (at 09:00), each matching plan p or not; a trigger at 10:00 + `trigger`
     minutes. The first message is at the first minute >= the trigger that no matching window covers,
     and the instance was `silenced` exactly when one covered the trigger."""
@@ -191,22 +243,29 @@ def test_step_1_starts_at_the_first_minute_no_matching_silence_covers(windows: l
 
 def _iso(value: int) -> str:
     from streamproc.timeutil import format_us
+
     return format_us(value)
 
 
 # ---- property: the live processor's way of calling the engine gives replay's outcomes ------------
 
-MONITORED = SILENCES + """
+MONITORED = (
+    SILENCES
+    + """
 heartbeats:
   backup: {application: app, plan: p, interval: 10m}
 """
+)
 minute = st.integers(0, 180)
-maintenance_rows = st.lists(st.one_of(
-    st.tuples(st.just("silence"), minute, minute, st.integers(1, 90), st.sampled_from(["s1", "s2"]), st.booleans()),
-    st.tuples(st.just("unsilence"), minute, st.sampled_from(["s1", "s2"])),
-    st.tuples(st.sampled_from(["trigger", "claim", "unclaim", "resolve"]), minute),
-    st.tuples(st.just("heartbeat"), minute),
-), max_size=10)
+maintenance_rows = st.lists(
+    st.one_of(
+        st.tuples(st.just("silence"), minute, minute, st.integers(1, 90), st.sampled_from(["s1", "s2"]), st.booleans()),
+        st.tuples(st.just("unsilence"), minute, st.sampled_from(["s1", "s2"])),
+        st.tuples(st.sampled_from(["trigger", "claim", "unclaim", "resolve"]), minute),
+        st.tuples(st.just("heartbeat"), minute),
+    ),
+    max_size=10,
+)
 
 
 def _event(row: tuple[Any, ...], t0: int) -> dict[str, Any]:
@@ -215,8 +274,15 @@ def _event(row: tuple[Any, ...], t0: int) -> dict[str, Any]:
     if kind == "silence":
         _, _, starts, length, sid, matches = row
         start = t0 + starts * 60 * US_PER_S
-        return {"type": "silence", "at": at, "silence_id": sid, "application": "app", "starts": _iso(start),
-                "ends": _iso(start + length * 60 * US_PER_S), **({} if matches else {"plans": ["q"]})}
+        return {
+            "type": "silence",
+            "at": at,
+            "silence_id": sid,
+            "application": "app",
+            "starts": _iso(start),
+            "ends": _iso(start + length * 60 * US_PER_S),
+            **({} if matches else {"plans": ["q"]}),
+        }
     if kind == "unsilence":
         return {"type": "unsilence", "at": at, "silence_id": row[2], "application": "app"}
     if kind == "heartbeat":
@@ -229,8 +295,9 @@ def _event(row: tuple[Any, ...], t0: int) -> dict[str, Any]:
 
 @settings(max_examples=80, deadline=None)
 @given(rows=maintenance_rows, cuts=st.lists(st.integers(0, 400), max_size=8))
-def test_ticks_and_silence_changes_fed_one_by_one_give_replays_outcomes(rows: list[tuple[Any, ...]],
-                                                                       cuts: list[int]) -> None:
+def test_ticks_and_silence_changes_fed_one_by_one_give_replays_outcomes(
+    rows: list[tuple[Any, ...]], cuts: list[int]
+) -> None:
     """What the live processor will do (`docs/maintenance.md`): keep a `SilenceBook`, hand it to
     `handle` and `advance`, call `silences_changed` for the states that `watches_silences` names, and
     tick states at arbitrary moments in between. The outcomes equal replay's."""
@@ -240,9 +307,11 @@ def test_ticks_and_silence_changes_fed_one_by_one_give_replays_outcomes(rows: li
     events = [_event(row, t0) for row in rows]
     tl.events = list(events)
     whole = tl.run()
-    timeline = sorted([(t0 + c * 60 * US_PER_S, n, None) for n, c in enumerate(cuts)]
-                      + [(to_us(parse_time(e["at"])), n, e) for n, e in enumerate(events)],
-                      key=lambda p: (p[0], p[2] is None, p[1]))
+    timeline = sorted(
+        [(t0 + c * 60 * US_PER_S, n, None) for n, c in enumerate(cuts)]
+        + [(to_us(parse_time(e["at"])), n, e) for n, e in enumerate(events)],
+        key=lambda p: (p[0], p[2] is None, p[1]),
+    )
     states: dict[str, IncidentState] = {}
     book = NO_SILENCES
     emitted = []

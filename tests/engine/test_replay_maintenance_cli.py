@@ -12,7 +12,9 @@ import pytest
 from streamproc.cli import main
 from tests.engine.harness import BASE, t
 
-CONFIG = BASE.replace("  app: {}\n", "  app: {}\n  other: {}\n", 1) + """
+CONFIG = (
+    BASE.replace("  app: {}\n", "  app: {}\n  other: {}\n", 1)
+    + """
 plans:
   p:
     steps:
@@ -20,17 +22,46 @@ plans:
 heartbeats:
   backup: {application: app, plan: p, interval: 1h, context: {summary: "backup late"}}
 """
+)
 
 EVENTS: list[dict[str, Any]] = [
     # a maintenance window made ahead, extended, then ended early
-    {"type": "silence", "at": t("09:00"), "silence_id": "upgrade", "application": "app", "starts": t("10:00"),
-     "ends": t("11:00"), "match": {"host": ["db01", "db02"]}, "created_by": "alice", "comment": "upgrade"},
-    {"type": "trigger", "at": t("10:05"), "incident_id": "inside", "application": "app", "plan": "p",
-     "context": {"summary": "disk", "host": "db01"}},
-    {"type": "trigger", "at": t("10:05"), "incident_id": "outside", "application": "app", "plan": "p",
-     "context": {"summary": "disk", "host": "web01"}},
-    {"type": "silence", "at": t("10:30"), "silence_id": "upgrade", "application": "app", "starts": t("10:00"),
-     "ends": t("12:00"), "match": {"host": ["db01", "db02"]}},
+    {
+        "type": "silence",
+        "at": t("09:00"),
+        "silence_id": "upgrade",
+        "application": "app",
+        "starts": t("10:00"),
+        "ends": t("11:00"),
+        "match": {"host": ["db01", "db02"]},
+        "created_by": "alice",
+        "comment": "upgrade",
+    },
+    {
+        "type": "trigger",
+        "at": t("10:05"),
+        "incident_id": "inside",
+        "application": "app",
+        "plan": "p",
+        "context": {"summary": "disk", "host": "db01"},
+    },
+    {
+        "type": "trigger",
+        "at": t("10:05"),
+        "incident_id": "outside",
+        "application": "app",
+        "plan": "p",
+        "context": {"summary": "disk", "host": "web01"},
+    },
+    {
+        "type": "silence",
+        "at": t("10:30"),
+        "silence_id": "upgrade",
+        "application": "app",
+        "starts": t("10:00"),
+        "ends": t("12:00"),
+        "match": {"host": ["db01", "db02"]},
+    },
     {"type": "unsilence", "at": t("11:15"), "silence_id": "upgrade", "application": "app"},
     # a monitor that expires at 11:00 and recovers at 11:05
     {"type": "heartbeat", "at": t("10:00"), "heartbeat": "backup", "application": "app"},
@@ -38,8 +69,14 @@ EVENTS: list[dict[str, Any]] = [
     # bad ones: dead letters with their reasons, nothing else affected
     {"type": "silence", "at": t("09:00"), "silence_id": "long", "application": "app", "ends": "2026-04-01T09:00:00Z"},
     {"type": "silence", "at": t("09:00"), "silence_id": "x", "application": "nope", "ends": t("10:00")},
-    {"type": "silence", "at": t("09:00"), "silence_id": "re", "application": "app", "ends": t("10:00"),
-     "match_re": {"host": "(db)\\1"}},
+    {
+        "type": "silence",
+        "at": t("09:00"),
+        "silence_id": "re",
+        "application": "app",
+        "ends": t("10:00"),
+        "match_re": {"host": "(db)\\1"},
+    },
     {"type": "heartbeat", "at": t("10:00"), "heartbeat": "nope", "application": "app"},
     {"type": "heartbeat", "at": t("10:00"), "heartbeat": "backup", "application": "other"},
 ]
@@ -72,16 +109,21 @@ def test_replay_applies_silences_and_heartbeats(files: tuple[Path, Path], capsys
         ("10:05:00", "message", "outside"),
         ("10:15:00", "message", "outside"),
         ("10:25:00", "exhausted", "outside"),
-        ("11:00:00", "message", "heartbeat-backup"),       # expired at L + 1h; resolved at 11:05
-        ("11:15:00", "message", "inside"),                 # the unsilence at 11:15 (extended to 12:00)
+        ("11:00:00", "message", "heartbeat-backup"),  # expired at L + 1h; resolved at 11:05
+        ("11:15:00", "message", "inside"),  # the unsilence at 11:15 (extended to 12:00)
         ("11:25:00", "message", "inside"),
         ("11:35:00", "exhausted", "inside"),
-        ("12:05:00", "message", "heartbeat-backup"),       # no heartbeat after 11:05: expires again
+        ("12:05:00", "message", "heartbeat-backup"),  # no heartbeat after 11:05: expires again
         ("12:15:00", "message", "heartbeat-backup"),
         ("12:25:00", "exhausted", "heartbeat-backup"),
     ]
-    assert out[0] == {"kind": "silenced", "at": "2026-03-01T10:05:00Z", "incident_id": "inside", "instance": 1,
-                      "silence_id": "upgrade"}
+    assert out[0] == {
+        "kind": "silenced",
+        "at": "2026-03-01T10:05:00Z",
+        "incident_id": "inside",
+        "instance": 1,
+        "silence_id": "upgrade",
+    }
     monitor = [o for o in out if o["incident_id"] == "heartbeat-backup" and o["kind"] == "message"]
     assert [o["instance"] for o in monitor] == [1, 2, 2] and monitor[0]["subject"] == "S backup late"
     name = str(events)
@@ -96,8 +138,9 @@ def test_replay_applies_silences_and_heartbeats(files: tuple[Path, Path], capsys
     assert err[5].startswith("replay: 10 events, 11 outcomes, 5 rejected")
 
 
-def test_replay_until_stops_expiries_and_held_instances_at_it(files: tuple[Path, Path],
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_until_stops_expiries_and_held_instances_at_it(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     config, events = files
     out, _ = run(capsys, "--config", str(config), "--input", str(events), "--until", t("11:14:59"))
     assert brief(out)[-1] == ("11:00:00", "message", "heartbeat-backup")

@@ -9,8 +9,9 @@ from streamproc.wire.events import parse_event
 from tests.engine.harness import Timeline
 
 
-def render(templates: str, mode_user: str = "alice", priority: str = "high", context: dict | None = None,
-           app: str = "app") -> dict:
+def render(
+    templates: str, mode_user: str = "alice", priority: str = "high", context: dict | None = None, app: str = "app"
+) -> dict:
     tl = Timeline(f"""
     applications:
       app: {{}}
@@ -23,8 +24,9 @@ def render(templates: str, mode_user: str = "alice", priority: str = "high", con
       tt:
 {templates}
     """)
-    tl.trigger("10:00", application=app, context=context if context is not None else {"summary": "disk full",
-                                                                                      "host": "db01"})
+    tl.trigger(
+        "10:00", application=app, context=context if context is not None else {"summary": "disk full", "host": "db01"}
+    )
     return tl.run()[0]
 
 
@@ -92,9 +94,27 @@ def test_templates_run_in_a_sandbox() -> None:
 
 def test_message_has_exactly_the_spec_fields() -> None:
     out = render('        default: {default: {subject: "s", body: "b"}}\n')
-    assert list(out) == ["kind", "at", "incident_id", "instance", "plan", "application", "step", "notification",
-                         "repeat", "role", "target", "user", "priority", "mode", "destination", "subject", "body",
-                         "render_error", "message_id"]
+    assert list(out) == [
+        "kind",
+        "at",
+        "incident_id",
+        "instance",
+        "plan",
+        "application",
+        "step",
+        "notification",
+        "repeat",
+        "role",
+        "target",
+        "user",
+        "priority",
+        "mode",
+        "destination",
+        "subject",
+        "body",
+        "render_error",
+        "message_id",
+    ]
 
 
 def test_message_id_is_deterministic_and_distinct_per_send() -> None:
@@ -125,16 +145,40 @@ def test_outcomes_are_ordered_by_at_incident_step_notification_repeat_user_mode(
           - - {role: user, target: alice, priority: high, template: t}
     """
     tl = Timeline(plan).trigger("10:00", incident="b").trigger("10:00", incident="a")
-    keys = [(o["at"], o["incident_id"], o.get("step", 99), o.get("notification", 99), o.get("repeat", 99),
-             o.get("user", ""), o.get("mode", "")) for o in tl.run()]
+    keys = [
+        (
+            o["at"],
+            o["incident_id"],
+            o.get("step", 99),
+            o.get("notification", 99),
+            o.get("repeat", 99),
+            o.get("user", ""),
+            o.get("mode", ""),
+        )
+        for o in tl.run()
+    ]
     assert keys == sorted(keys)
     assert [(k[1], k[2], k[3], k[5]) for k in keys[:5]] == [
-        ("a", 1, 0, "carol"), ("a", 1, 1, "alice"), ("a", 1, 1, "bob"), ("a", 1, 1, "carol"), ("b", 1, 0, "carol")]
+        ("a", 1, 0, "carol"),
+        ("a", 1, 1, "alice"),
+        ("a", 1, 1, "bob"),
+        ("a", 1, 1, "carol"),
+        ("b", 1, 0, "carol"),
+    ]
 
 
 def test_dedup_key_names_the_incident() -> None:
-    event = parse_event(json.dumps({"type": "trigger", "at": "2026-03-01T10:00:00Z", "application": "app",
-                                    "plan": "p", "dedup_key": "disk/db01"}))
+    event = parse_event(
+        json.dumps(
+            {
+                "type": "trigger",
+                "at": "2026-03-01T10:00:00Z",
+                "application": "app",
+                "plan": "p",
+                "dedup_key": "disk/db01",
+            }
+        )
+    )
     assert event.incident_id == "app-" + hashlib.sha256(b"disk/db01").hexdigest()[:12]
 
 
@@ -153,9 +197,11 @@ def test_triggers_with_the_same_dedup_key_are_one_incident() -> None:
 def test_invalid_events_are_rejected_with_the_field_named() -> None:
     plan = "plans:\n  p:\n    steps:\n      - - {role: user, target: bob, priority: high, template: t}\n"
     tl = Timeline(plan)
-    tl.events = [{"type": "trigger", "application": "app", "plan": "p", "incident_id": "x"},
-                 {"type": "explode", "at": "2026-03-01T10:00:00Z", "incident_id": "x"},
-                 {"type": "trigger", "at": "not a time", "incident_id": "x", "application": "app", "plan": "p"}]
+    tl.events = [
+        {"type": "trigger", "application": "app", "plan": "p", "incident_id": "x"},
+        {"type": "explode", "at": "2026-03-01T10:00:00Z", "incident_id": "x"},
+        {"type": "trigger", "at": "not a time", "incident_id": "x", "application": "app", "plan": "p"},
+    ]
     assert tl.run() == []
     reasons = [r for _, r in tl.rejected]
     assert reasons[0].startswith("at:") and "type" in reasons[1] and reasons[2].startswith("at")

@@ -31,10 +31,28 @@ from tests.engine.harness import BASE, make_config
 
 AT = datetime(2026, 3, 1, 10, 5, 0, 250_000, tzinfo=UTC)
 
-MESSAGE_ARGS = dict(at=AT, incident_id="inc-1", instance=2, plan="p", application="app", step=1,
-                    notification=0, repeat=1, role="team", target="db", user="alice", priority="high",
-                    mode="sms", destination="+1001", subject="", body="caf\u00e9 \u2603 \"q\"\n",
-                    render_error=False, message_id="0" * 32, unresolved=None, email_html=None)
+MESSAGE_ARGS = dict(
+    at=AT,
+    incident_id="inc-1",
+    instance=2,
+    plan="p",
+    application="app",
+    step=1,
+    notification=0,
+    repeat=1,
+    role="team",
+    target="db",
+    user="alice",
+    priority="high",
+    mode="sms",
+    destination="+1001",
+    subject="",
+    body='caf\u00e9 \u2603 "q"\n',
+    render_error=False,
+    message_id="0" * 32,
+    unresolved=None,
+    email_html=None,
+)
 
 
 def _same(built: object, validated: object) -> None:
@@ -51,9 +69,12 @@ def test_builders_equal_validated_models() -> None:
     _same(new_undeliverable(**args), Undeliverable(**args))  # type: ignore[arg-type]
     _same(new_dropped(AT, "inc-1", 1, 2, "bob"), Dropped(at=AT, incident_id="inc-1", instance=1, step=2, user="bob"))
     _same(new_exhausted(AT, "inc-1", 3), Exhausted(at=AT, incident_id="inc-1", instance=3))
-    _same(new_audit("claimed", AT, "inc-1", 1, "alice", 2),
-          Audit.model_validate({"kind": "claimed", "at": AT, "incident_id": "inc-1", "instance": 1,
-                                "owner": "alice", "step": 2}))
+    _same(
+        new_audit("claimed", AT, "inc-1", 1, "alice", 2),
+        Audit.model_validate(
+            {"kind": "claimed", "at": AT, "incident_id": "inc-1", "instance": 1, "owner": "alice", "step": 2}
+        ),
+    )
 
 
 def test_built_models_copy_with_update_like_validated_ones() -> None:
@@ -75,8 +96,15 @@ def test_outcome_dict_and_json_match_pydantic_serialisation() -> None:
     paris = timezone(timedelta(hours=1))
     outcomes = [
         new_message(**MESSAGE_ARGS),  # type: ignore[arg-type]
-        Message(**{**MESSAGE_ARGS, "unresolved": "team:x", "email_html": "<p>\u00e9</p>", "at": AT.astimezone(paris),
-                   "downgraded_from": "call"}),  # type: ignore[arg-type]
+        Message(
+            **{
+                **MESSAGE_ARGS,
+                "unresolved": "team:x",
+                "email_html": "<p>\u00e9</p>",
+                "at": AT.astimezone(paris),
+                "downgraded_from": "call",
+            }
+        ),  # type: ignore[arg-type]
         Message(**{**MESSAGE_ARGS, "batch": BatchInfo(count=2, incident_ids=["a", "b"])}),  # type: ignore[arg-type]
         new_message(**{**MESSAGE_ARGS, "unresolved": "team:x", "email_html": "<p>\u00e9</p>"}),  # type: ignore[arg-type]
         new_message(**MESSAGE_ARGS).model_copy(update={"mode": "email", "downgraded_from": "sms"}),  # type: ignore[arg-type]
@@ -94,7 +122,9 @@ def test_outcome_dict_and_json_match_pydantic_serialisation() -> None:
 
 def test_replayed_outcomes_and_states_survive_validation_round_trips() -> None:
     """Everything the engine built without validation validates back to itself."""
-    config = make_config(BASE, """
+    config = make_config(
+        BASE,
+        """
 plans:
   p:
     owner: dave
@@ -102,12 +132,29 @@ plans:
       - - {role: oncall, target: db, priority: high, template: t, repeat: 2, wait: 60}
         - {role: oncall-tertiary, target: db, priority: low, template: t}
       - - {role: manager, target: db, priority: urgent, template: t}
-""")
+""",
+    )
     lines = [
-        json.dumps({"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "a", "application": "app",
-                    "plan": "p", "context": {"summary": "disk"}}),
-        json.dumps({"type": "trigger", "at": "2026-03-01T10:00:30Z", "incident_id": "b", "application": "app",
-                    "plan": "p", "context": {"summary": "cpu"}}),
+        json.dumps(
+            {
+                "type": "trigger",
+                "at": "2026-03-01T10:00:00Z",
+                "incident_id": "a",
+                "application": "app",
+                "plan": "p",
+                "context": {"summary": "disk"},
+            }
+        ),
+        json.dumps(
+            {
+                "type": "trigger",
+                "at": "2026-03-01T10:00:30Z",
+                "incident_id": "b",
+                "application": "app",
+                "plan": "p",
+                "context": {"summary": "cpu"},
+            }
+        ),
         json.dumps({"type": "claim", "at": "2026-03-01T10:01:30Z", "incident_id": "b", "owner": "bob"}),
     ]
     report = replay(Engine(config), lines)
@@ -168,7 +215,9 @@ def test_cached_targets_resolve_as_resolve_targets_at_every_time() -> None:
     from streamproc.engine.targets import Targets, resolve_targets
     from streamproc.timeutil import parse_time, to_us
 
-    config = make_config(BASE, """
+    config = make_config(
+        BASE,
+        """
 users:
   erin: {contacts: {email: "erin@x"}, active: false}
 teams:
@@ -182,11 +231,22 @@ teams:
       - {role: primary, user: dave, start: "2026-03-01T10:00:00Z", end: "2026-03-01T12:00:00Z"}
       - {role: oncall-primary, user: erin, start: "2026-03-01T11:00:00Z", end: "2026-03-01T11:30:00Z"}
       - {role: secondary, user: bob, start: "2026-02-27T00:00:00Z", end: "2026-02-28T00:00:00Z"}
-""")
+""",
+    )
     targets = Targets(config)
-    roles = [("user", "bob"), ("user", "erin"), ("user", "nobody"), ("team", "db"), ("team", "nope"),
-             ("manager", "db"), ("oncall", "db"), ("oncall-primary", "db"), ("oncall-secondary", "db"),
-             ("oncall-tertiary", "db"), ("oncall", "nope")]
+    roles = [
+        ("user", "bob"),
+        ("user", "erin"),
+        ("user", "nobody"),
+        ("team", "db"),
+        ("team", "nope"),
+        ("manager", "db"),
+        ("oncall", "db"),
+        ("oncall-primary", "db"),
+        ("oncall-secondary", "db"),
+        ("oncall-tertiary", "db"),
+        ("oncall", "nope"),
+    ]
     t0 = to_us(parse_time("2026-02-25T00:00:00Z"))
     seen = set()
     for minute in range(0, 10 * 24 * 60, 7):
@@ -199,16 +259,25 @@ teams:
 
 
 def test_a_state_loads_its_plan_snapshot_as_the_configured_plan_only_when_equal() -> None:
-    config = make_config(BASE, """
+    config = make_config(
+        BASE,
+        """
 plans:
   p:
     steps:
       - - {role: team, target: db, priority: high, template: t, repeat: 1, wait: 60}
-""")
+""",
+    )
     engine = Engine(config)
-    report = replay(engine, [json.dumps({"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "a",
-                                         "application": "app", "plan": "p"})],
-                    until_us=1_772_359_200_000_000)  # 2026-03-01T10:00:00Z: the instance is escalating
+    report = replay(
+        engine,
+        [
+            json.dumps(
+                {"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "a", "application": "app", "plan": "p"}
+            )
+        ],
+        until_us=1_772_359_200_000_000,
+    )  # 2026-03-01T10:00:00Z: the instance is escalating
     raw = report.states["a"].model_dump_json()
     loaded = IncidentState.model_validate_json(raw)
     assert loaded == report.states["a"] and loaded.plan is config.plans["p"]

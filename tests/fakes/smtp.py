@@ -63,9 +63,7 @@ class FakeSmtp:
             self._script.append((code, message))
 
     # aiosmtpd handler hooks ------------------------------------------------------------
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         if address in self.reject:
             return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)
@@ -88,9 +86,7 @@ class FakeSmtp:
             )
         return "250 Message accepted for delivery"
 
-    def _authenticate(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-    ) -> AuthResult:
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         if not isinstance(data, LoginPassword):
             return AuthResult(success=False, handled=False)
         ok = data.login.decode() == self.username and data.password.decode() == self.password

@@ -36,9 +36,7 @@ class FakeTwilio(HttpFake):
     def calls(self) -> list[Received]:
         return [r for r in self.delivered if r.path.endswith("/Calls.json")]
 
-    def _error(
-        self, received: Received, status: int, code: int, message: str, **headers: str
-    ) -> web.Response:
+    def _error(self, received: Received, status: int, code: int, message: str, **headers: str) -> web.Response:
         received.status = status
         body = {
             "code": code,
@@ -79,9 +77,7 @@ class FakeTwilio(HttpFake):
             "uri": f"{request.path[:-5]}/{sid}.json",
         }
         if prefix == "SM":
-            resource.update(
-                {"body": received.form.get("Body"), "num_segments": "1", "direction": "outbound-api"}
-            )
+            resource.update({"body": received.form.get("Body"), "num_segments": "1", "direction": "outbound-api"})
         else:
             resource.update({"direction": "outbound-api"})
         received.status, received.ok = 201, True

@@ -17,7 +17,9 @@ from streamproc.timeutil import from_us, parse_time, to_us
 from streamproc.wire.outcomes import Message, outcome_dict
 from tests.engine.harness import BASE, make_config, t
 
-FLOOD_BASE = BASE + """
+FLOOD_BASE = (
+    BASE
+    + """
 users:
   alice: {contacts: {call: "+1001", sms: "+1001", email: "alice@x", slack: "UALICE"}}
   bob: {contacts: {sms: "+1002", email: "bob@x"}}
@@ -30,6 +32,7 @@ plans:
   q:
     steps: [[{role: user, target: alice, priority: urgent, template: t}]]
 """
+)
 
 
 def us(clock: str) -> int:
@@ -49,21 +52,49 @@ class Flood:
         self.states: dict[str, UserFloodState] = {}
         self.emitted: list[Emitted] = []
 
-    def message(self, at: str, incident: str = "inc-1", *, user: str = "alice", plan: str = "p",
-                mode: str = "call", priority: str = "urgent", step: int = 1, notification: int = 0,
-                repeat: int = 0, instance: int = 1, subject: str = "S", body: str = "B",
-                role: str = "user", **extra: Any) -> Message:
+    def message(
+        self,
+        at: str,
+        incident: str = "inc-1",
+        *,
+        user: str = "alice",
+        plan: str = "p",
+        mode: str = "call",
+        priority: str = "urgent",
+        step: int = 1,
+        notification: int = 0,
+        repeat: int = 0,
+        instance: int = 1,
+        subject: str = "S",
+        body: str = "B",
+        role: str = "user",
+        **extra: Any,
+    ) -> Message:
         """A message as the engine emits it (destination from the user's contacts, the engine's id)."""
         at_us = us(at)
-        return Message.model_validate({
-            "at": from_us(at_us), "incident_id": incident, "instance": instance, "plan": plan,
-            "application": "app", "step": step, "notification": notification, "repeat": repeat,
-            "role": role, "target": user, "user": user, "priority": priority, "mode": mode,
-            "destination": self.config.users[user].contacts[mode],  # type: ignore[index]
-            "subject": subject, "body": body, "render_error": False,
-            "message_id": message_id(incident, instance, step, notification, repeat, user, mode, at_us),
-            **extra,
-        })
+        return Message.model_validate(
+            {
+                "at": from_us(at_us),
+                "incident_id": incident,
+                "instance": instance,
+                "plan": plan,
+                "application": "app",
+                "step": step,
+                "notification": notification,
+                "repeat": repeat,
+                "role": role,
+                "target": user,
+                "user": user,
+                "priority": priority,
+                "mode": mode,
+                "destination": self.config.users[user].contacts[mode],  # type: ignore[index]
+                "subject": subject,
+                "body": body,
+                "render_error": False,
+                "message_id": message_id(incident, instance, step, notification, repeat, user, mode, at_us),
+                **extra,
+            }
+        )
 
     def _take(self, user: str, result: Any) -> list[dict[str, Any]]:
         self.states[user] = result.state
@@ -76,10 +107,12 @@ class Flood:
     def send(self, at: str, incident: str = "inc-1", **fields: Any) -> list[dict[str, Any]]:
         return self.feed(self.message(at, incident, **fields))
 
-    def status(self, kind: str, at: str, incident: str = "inc-1", *, user: str = "alice",
-               instance: int = 1) -> list[dict[str, Any]]:
-        return self._take(user, self.control.on_status(self.states.get(user), incident, instance, kind, us(at),
-                                                       user=user))
+    def status(
+        self, kind: str, at: str, incident: str = "inc-1", *, user: str = "alice", instance: int = 1
+    ) -> list[dict[str, Any]]:
+        return self._take(
+            user, self.control.on_status(self.states.get(user), incident, instance, kind, us(at), user=user)
+        )
 
     def claim(self, at: str, incident: str = "inc-1", **kw: Any) -> list[dict[str, Any]]:
         return self.status("claimed", at, incident, **kw)

@@ -31,8 +31,15 @@ def test_exactly_threshold_messages_in_the_window_are_sent_one_more_starts_batch
     assert modes(out) == [("message", "call"), ("message", "call")]
     assert f.wake() is None
     [held] = f.send("10:00:59", "inc-3")
-    assert held == {"kind": "batched", "at": "2026-03-01T10:00:59Z", "incident_id": "inc-3", "instance": 1,
-                    "step": 1, "user": "alice", "batch_at": "2026-03-01T10:05:59Z"}
+    assert held == {
+        "kind": "batched",
+        "at": "2026-03-01T10:00:59Z",
+        "incident_id": "inc-3",
+        "instance": 1,
+        "step": 1,
+        "user": "alice",
+        "batch_at": "2026-03-01T10:05:59Z",
+    }
     assert f.wake() == "10:05:59"  # t0 + every
     assert modes(f.send("10:01:10", "inc-4")) == [("batched", "10:05:59")]  # every later message is held
 
@@ -46,7 +53,7 @@ def test_the_window_is_open_at_its_start() -> None:
 
 def test_batches_fall_due_every_period_and_a_message_at_b_joins_b() -> None:
     f, _ = storm("10:00", "10:00:10", "10:00:20")  # t0 = 10:00:20
-    assert modes(f.send("10:05:20", "inc-4")) == [("batched", "10:05:20")]   # exactly b: b's batch
+    assert modes(f.send("10:05:20", "inc-4")) == [("batched", "10:05:20")]  # exactly b: b's batch
     out = f.send("10:05:21", "inc-5")  # the batch at 10:05:20 fires first, then this one is held
     batch, held = out
     assert batch["at"] == "2026-03-01T10:05:20Z" and batch["batch"]["incident_ids"] == ["inc-3", "inc-4"]
@@ -60,17 +67,22 @@ def test_batch_message_fields() -> None:
     f = Flood(BATCHING)
     f.send("10:00", "inc-1")
     f.send("10:00", "inc-2")
-    f.send("10:00", "inc-3", priority="high", mode="sms", subject="", body="disk\nfull")   # held, first
-    f.send("10:01", "inc-4", priority="urgent", mode="call", subject="cpu")              # highest priority
-    f.send("10:02", "inc-3", step=2, priority="urgent", mode="sms", subject="again")     # same incident
+    f.send("10:00", "inc-3", priority="high", mode="sms", subject="", body="disk\nfull")  # held, first
+    f.send("10:01", "inc-4", priority="urgent", mode="call", subject="cpu")  # highest priority
+    f.send("10:02", "inc-3", step=2, priority="urgent", mode="sms", subject="again")  # same incident
     f.send("10:03", "inc-5", priority="urgent", mode="email", subject="later")
     [batch] = f.advance("10:05")
     first = f.message("10:00", "inc-3", priority="high", mode="sms", subject="", body="disk\nfull")
     assert batch == {
         **first.model_dump(mode="json", exclude_none=True),
-        "kind": "message", "at": "2026-03-01T10:05:00Z", "priority": "urgent", "mode": "call",
-        "destination": "+1001", "subject": "[app] 4 messages from plan p",
-        "body": "inc-3: disk full\ninc-4: cpu\ninc-3: again\ninc-5: later", "render_error": False,
+        "kind": "message",
+        "at": "2026-03-01T10:05:00Z",
+        "priority": "urgent",
+        "mode": "call",
+        "destination": "+1001",
+        "subject": "[app] 4 messages from plan p",
+        "body": "inc-3: disk full\ninc-4: cpu\ninc-3: again\ninc-5: later",
+        "render_error": False,
         "batch": {"count": 4, "incident_ids": ["inc-3", "inc-4", "inc-5"]},
         "message_id": batch_message_id("p", "alice", us("10:05")),
     }
@@ -105,18 +117,27 @@ def test_claims_during_a_batch() -> None:
         return [i for o in out for i in (o["batch"]["incident_ids"] if "batch" in o else [o["incident_id"]])]
 
     assert batch_after() == ["inc-3", "inc-4", "inc-5", "inc-6"]
-    assert batch_after(("claimed", "10:04", "inc-4")) == ["inc-3", "inc-5", "inc-6"]             # before b
-    assert batch_after(("claimed", "10:05:20", "inc-4")) == ["inc-3", "inc-5", "inc-6"]          # at b
+    assert batch_after(("claimed", "10:04", "inc-4")) == ["inc-3", "inc-5", "inc-6"]  # before b
+    assert batch_after(("claimed", "10:05:20", "inc-4")) == ["inc-3", "inc-5", "inc-6"]  # at b
     assert batch_after(("resolved", "10:05:20", "inc-5")) == ["inc-3", "inc-4", "inc-6"]
     assert batch_after(("claimed", "10:05:21", "inc-4")) == ["inc-3", "inc-4", "inc-5", "inc-6"]  # after b
     assert batch_after(("claimed", "10:04", "inc-4"), ("unclaimed", "10:05", "inc-4")) == [
-        "inc-3", "inc-4", "inc-5", "inc-6"]                                                          # reopened
+        "inc-3",
+        "inc-4",
+        "inc-5",
+        "inc-6",
+    ]  # reopened
     # an unclaim at b applies before b's batch, as events before messages at an instant (§3)
     assert batch_after(("claimed", "10:04", "inc-4"), ("unclaimed", "10:05:20", "inc-4")) == [
-        "inc-3", "inc-4", "inc-5", "inc-6"]
-    assert batch_after(("claimed", "10:04", "inc-4"), ("unclaimed", "10:05", "inc-4"),
-                       ("claimed", "10:05:10", "inc-4")) == ["inc-3", "inc-5", "inc-6"]
-    assert batch_after(*(("claimed", "10:04", f"inc-{i}") for i in (3, 4, 5))) == ["inc-6"]   # one left
+        "inc-3",
+        "inc-4",
+        "inc-5",
+        "inc-6",
+    ]
+    assert batch_after(
+        ("claimed", "10:04", "inc-4"), ("unclaimed", "10:05", "inc-4"), ("claimed", "10:05:10", "inc-4")
+    ) == ["inc-3", "inc-5", "inc-6"]
+    assert batch_after(*(("claimed", "10:04", f"inc-{i}") for i in (3, 4, 5))) == ["inc-6"]  # one left
 
 
 def test_a_claim_of_another_instance_does_not_count() -> None:
@@ -130,18 +151,18 @@ def test_empty_batch_sends_nothing_and_the_key_goes_on_or_idles_by_quiet() -> No
     f, _ = storm("10:00", "10:00:10", "10:00:20")
     f.claim("10:01", "inc-3")
     assert f.advance("10:05:20") == []
-    assert f.wake() == "10:10:20"        # 10:00:20 is within (10:05:20 - 10m, 10:05:20]
+    assert f.wake() == "10:10:20"  # 10:00:20 is within (10:05:20 - 10m, 10:05:20]
     assert f.advance("10:10:20") == []
-    assert f.wake() is None              # nothing in (10:00:20, 10:10:20]
-    assert f.state().instances == {}     # nothing held: no statuses kept
+    assert f.wake() is None  # nothing in (10:00:20, 10:10:20]
+    assert f.state().instances == {}  # nothing held: no statuses kept
 
 
 def test_quiet_period_idle_again_vs_continue() -> None:
     doc = BATCHING.replace("quiet: 10m", "quiet: 3m")
-    f, _ = storm("10:00", "10:00:10", "10:00:20", doc=doc)     # batch at 10:05:20
-    f.advance("10:05:20")                                      # 10:00:20 is not in (10:02:20, 10:05:20]
+    f, _ = storm("10:00", "10:00:10", "10:00:20", doc=doc)  # batch at 10:05:20
+    f.advance("10:05:20")  # 10:00:20 is not in (10:02:20, 10:05:20]
     assert f.wake() is None
-    assert modes(f.send("10:06", "inc-4")) == [("message", "call")]   # idle: sent at once
+    assert modes(f.send("10:06", "inc-4")) == [("message", "call")]  # idle: sent at once
 
     f, _ = storm("10:00", "10:00:10", "10:00:20", "10:02:20", doc=doc)  # exactly b - quiet: not in the range
     f.advance("10:05:20")
@@ -149,7 +170,7 @@ def test_quiet_period_idle_again_vs_continue() -> None:
 
     f, _ = storm("10:00", "10:00:10", "10:00:20", "10:02:21", doc=doc)
     f.advance("10:05:20")
-    assert f.wake() == "10:10:20"       # continue: the next batch at b + every
+    assert f.wake() == "10:10:20"  # continue: the next batch at b + every
     assert modes(f.send("10:06", "inc-5")) == [("batched", "10:10:20")]
 
 
@@ -159,15 +180,18 @@ def test_idle_again_then_threshold_counts_recent_messages_again() -> None:
     [single] = f.advance("10:05:20")
     assert single["incident_id"] == "inc-3" and f.wake() is None
     assert modes(f.send("10:06", "a") + f.send("10:06:10", "b")) == [("message", "call")] * 2
-    assert modes(f.send("10:06:20", "c")) == [("batched", "10:11:20")]   # a new t0
+    assert modes(f.send("10:06:20", "c")) == [("batched", "10:11:20")]  # a new t0
 
 
 def test_keys_are_per_plan_and_user() -> None:
-    doc = BATCHING + """
+    doc = (
+        BATCHING
+        + """
   q:
     batching: {threshold: 2, window: 60s, every: 5m, quiet: 10m}
     steps: [[{role: user, target: alice, priority: urgent, template: t}]]
 """
+    )
     f = Flood(doc)
     out = f.send("10:00", "a", plan="p") + f.send("10:00", "b", plan="q") + f.send("10:00", "c", plan="p")
     out += f.send("10:00", "d", user="bob", plan="p", mode="sms") + f.send("10:00", "e", plan="q")
@@ -199,7 +223,7 @@ def test_a_redelivered_message_is_a_no_op() -> None:
     result = f.control.on_message(f.state(), m)
     assert result.duplicate and result.emitted == [] and result.state.model_dump() == before
     f.send("10:00", "inc-2")
-    assert modes(f.send("10:00", "inc-3")) == [("batched", "10:05:00")]   # m counted once: 3 > 2
+    assert modes(f.send("10:00", "inc-3")) == [("batched", "10:05:00")]  # m counted once: 3 > 2
 
 
 def test_state_is_not_changed_in_place_and_round_trips_through_json() -> None:
@@ -230,33 +254,39 @@ def test_message_ids_are_deterministic() -> None:
 
 def test_downgrade_counts_held_messages_once_at_their_own_time() -> None:
     def fourth_mode(count: int) -> str:
-        doc = BATCHING.replace("quiet: 10m", "quiet: 0s") + f"""
+        doc = (
+            BATCHING.replace("quiet: 10m", "quiet: 0s")
+            + f"""
 users:
   alice:
     contacts: {{call: "+1001", sms: "+1001", email: "alice@x"}}
     downgrade: [{{from: call, to: sms, count: {count}, window: 10m}}]
 """
-        f, out = storm("10:00", "10:00:10", "10:00:20", doc=doc)    # the third is held (a call)
+        )
+        f, out = storm("10:00", "10:00:10", "10:00:20", doc=doc)  # the third is held (a call)
         assert modes(out)[-1] == ("batched", "10:05:20")
         assert modes(f.advance("10:05:20")) == [("message", "call")]  # sent at b: not a second call
-        [fourth] = f.send("10:05:30", "inc-4")                       # idle again (quiet 0): sent now
+        [fourth] = f.send("10:05:30", "inc-4")  # idle again (quiet 0): sent now
         return str(fourth["mode"])
 
-    assert fourth_mode(3) == "sms"    # 10:00, 10:00:10 and the held 10:00:20
+    assert fourth_mode(3) == "sms"  # 10:00, 10:00:10 and the held 10:00:20
     assert fourth_mode(4) == "call"
 
 
 def test_state_keeps_only_what_later_decisions_can_look_at() -> None:
-    doc = BATCHING + """
+    doc = (
+        BATCHING
+        + """
 users:
   alice:
     contacts: {call: "+1001", sms: "+1001", email: "alice@x"}
     downgrade: [{from: call, to: sms, count: 5, window: 10m}]
 """
+    )
     f, _ = storm(*(f"10:0{i}:{s}0" for i in range(5) for s in range(6)), doc=doc)
     f.flush()
     assert f.state().keys["p"].next_at is None and f.state().instances == {}
-    f.send("11:00", "late", plan="q")                      # an hour later, another plan
+    f.send("11:00", "late", plan="q")  # an hour later, another plan
     state = f.state()
     assert state.recent == {"call": [us("11:00")]} and state.keys == {}
     assert len(state.model_dump_json()) < 2000

@@ -51,31 +51,55 @@ def test_exactly_count_earlier_messages_is_enough_one_fewer_is_not() -> None:
 
 
 def test_first_listed_rule_that_holds_wins() -> None:
-    f = Flood(rules("alice", ALICE, "{from: call, to: slack, count: 2, window: 1h}",
-                    "{from: call, to: sms, count: 1, window: 1h}"))
+    f = Flood(
+        rules(
+            "alice",
+            ALICE,
+            "{from: call, to: slack, count: 2, window: 1h}",
+            "{from: call, to: sms, count: 1, window: 1h}",
+        )
+    )
     f.send("10:00", "a")
     assert modes(f.send("10:01", "b")) == [("message", "sms")]  # one call before: only the second rule holds
-    both = Flood(rules("alice", ALICE, "{from: call, to: slack, count: 2, window: 1h}",
-                       "{from: call, to: sms, count: 2, window: 1h}"))
+    both = Flood(
+        rules(
+            "alice",
+            ALICE,
+            "{from: call, to: slack, count: 2, window: 1h}",
+            "{from: call, to: sms, count: 2, window: 1h}",
+        )
+    )
     both.send("10:00", "a")
     both.send("10:01", "b")
     assert modes(both.send("10:02", "c")) == [("message", "slack")]  # two calls before: both hold
 
 
 def test_rules_apply_again_to_the_new_mode() -> None:
-    f = Flood(rules("alice", ALICE, "{from: call, to: sms, count: 1, window: 1h}",
-                    "{from: sms, to: email, count: 1, window: 1h}"))
+    f = Flood(
+        rules(
+            "alice",
+            ALICE,
+            "{from: call, to: sms, count: 1, window: 1h}",
+            "{from: sms, to: email, count: 1, window: 1h}",
+        )
+    )
     assert modes(f.send("10:00", "a")) == [("message", "call")]
-    assert modes(f.send("10:01", "b")) == [("message", "sms")]    # one call before; no sms before yet
-    [third] = f.send("10:02", "c")                                   # call -> sms -> email
+    assert modes(f.send("10:01", "b")) == [("message", "sms")]  # one call before; no sms before yet
+    [third] = f.send("10:02", "c")  # call -> sms -> email
     assert (third["mode"], third["destination"], third["downgraded_from"]) == ("email", "alice@x", "call")
     assert third["message_id"] == message_id("c", 1, 1, 0, 0, "alice", "email", us("10:02"))
 
 
 def test_a_mode_the_message_already_had_is_never_taken_again() -> None:
-    f = Flood(rules("alice", ALICE, "{from: call, to: sms, count: 1, window: 1h}",
-                    "{from: sms, to: call, count: 1, window: 1h}",
-                    "{from: sms, to: slack, count: 1, window: 1h}"))
+    f = Flood(
+        rules(
+            "alice",
+            ALICE,
+            "{from: call, to: sms, count: 1, window: 1h}",
+            "{from: sms, to: call, count: 1, window: 1h}",
+            "{from: sms, to: slack, count: 1, window: 1h}",
+        )
+    )
     f.send("10:00", "a", mode="sms")
     f.send("10:00", "b")
     # call -> sms (one call before); sms -> call is skipped (it was call), sms -> slack holds
@@ -85,15 +109,21 @@ def test_a_mode_the_message_already_had_is_never_taken_again() -> None:
 
 def test_no_contact_for_the_new_mode_falls_back_to_email_which_is_the_final_mode() -> None:
     bob = '{call: "+1002", email: "bob@x"}'
-    f = Flood(rules("bob", bob, "{from: call, to: slack, count: 1, window: 1h}",
-                    "{from: email, to: sms, count: 5, window: 1h}"))
+    f = Flood(
+        rules(
+            "bob", bob, "{from: call, to: slack, count: 1, window: 1h}", "{from: email, to: sms, count: 5, window: 1h}"
+        )
+    )
     f.send("10:00", "a", user="bob")
     [out] = f.send("10:01", "b", user="bob")
     assert (out["mode"], out["destination"], out["downgraded_from"]) == ("email", "bob@x", "call")
     assert out["message_id"] == message_id("b", 1, 1, 0, 0, "bob", "email", us("10:01"))
     # counted as an email afterwards: an email rule with count 1 would see it
-    f2 = Flood(rules("bob", bob, "{from: call, to: slack, count: 1, window: 1h}",
-                     "{from: email, to: call, count: 1, window: 1h}"))
+    f2 = Flood(
+        rules(
+            "bob", bob, "{from: call, to: slack, count: 1, window: 1h}", "{from: email, to: call, count: 1, window: 1h}"
+        )
+    )
     f2.send("10:00", "a", user="bob")
     assert modes(f2.send("10:01", "b", user="bob")) == [("message", "email")]  # email -> call: call was had
     assert modes(f2.send("10:02", "c", user="bob", mode="email")) == [("message", "call")]
@@ -104,8 +134,15 @@ def test_no_contact_and_no_email_is_undeliverable_no_contact() -> None:
     f = Flood(rules("erin", erin, "{from: call, to: slack, count: 1, window: 1h}"))
     f.send("10:00", "a", user="erin")
     [out] = f.send("10:01", "b", user="erin")
-    assert out == {"kind": "undeliverable", "at": "2026-03-01T10:01:00Z", "incident_id": "b", "instance": 1,
-                   "step": 1, "user": "erin", "reason": "no-contact"}
+    assert out == {
+        "kind": "undeliverable",
+        "at": "2026-03-01T10:01:00Z",
+        "incident_id": "b",
+        "instance": 1,
+        "step": 1,
+        "user": "erin",
+        "reason": "no-contact",
+    }
     # not a message: it does not count as a call (or anything) later
     f2 = Flood(rules("erin", erin, "{from: call, to: slack, count: 2, window: 1h}"))
     f2.send("10:00", "a", user="erin")
@@ -129,19 +166,27 @@ def test_a_rule_is_skipped_when_its_result_is_a_mode_the_message_had_not_when_on
     # call -> slack: its result is email (no slack contact), which the message never had, so it
     # holds although slack itself was the message's first mode.
     bob = '{call: "+1002", email: "bob@x"}'
-    f = Flood(rules("bob", bob, "{from: slack, to: call, count: 1, window: 1h}",
-                    "{from: call, to: slack, count: 1, window: 1h}"))
+    f = Flood(
+        rules(
+            "bob", bob, "{from: slack, to: call, count: 1, window: 1h}", "{from: call, to: slack, count: 1, window: 1h}"
+        )
+    )
     f.send("10:00", "a", user="bob", mode="call")
-    stale = f.message("10:00", "b", user="bob", mode="call").model_copy(update={"mode": "slack",
-                                                                              "destination": "UBOB"})
-    f.feed(stale)                                   # one slack: the next slack -> call holds
-    later = f.message("10:01", "c", user="bob", mode="call").model_copy(update={"mode": "slack",
-                                                                              "destination": "UBOB"})
+    stale = f.message("10:00", "b", user="bob", mode="call").model_copy(update={"mode": "slack", "destination": "UBOB"})
+    f.feed(stale)  # one slack: the next slack -> call holds
+    later = f.message("10:01", "c", user="bob", mode="call").model_copy(update={"mode": "slack", "destination": "UBOB"})
     [out] = f.feed(later)
     assert (out["mode"], out["destination"], out["downgraded_from"]) == ("email", "bob@x", "slack")
     # and a rule whose result is a mode the message had is skipped: call -> email after email
-    f2 = Flood(rules("bob", bob, "{from: call, to: slack, count: 1, window: 1h}",
-                     "{from: email, to: call, count: 1, window: 1h}", "{from: email, to: sms, count: 1, window: 1h}"))
+    f2 = Flood(
+        rules(
+            "bob",
+            bob,
+            "{from: call, to: slack, count: 1, window: 1h}",
+            "{from: email, to: call, count: 1, window: 1h}",
+            "{from: email, to: sms, count: 1, window: 1h}",
+        )
+    )
     f2.send("10:00", "a", user="bob")
     f2.send("10:00", "b", user="bob", mode="email")
     # call -> slack goes by email; email -> call is skipped (call was had); email -> sms: email again, skipped

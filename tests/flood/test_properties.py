@@ -41,8 +41,14 @@ T0 = us("10:00")
 MODES = {"alice": ["call", "sms", "email", "slack"], "bob": ["sms", "email"], "carol": ["sms", "email"]}
 
 offsets = st.integers(0, 120).map(lambda x: x * 10)  # whole 10 s: many messages and claims share an instant
-message_spec = st.tuples(offsets, st.sampled_from(sorted(MODES)), st.sampled_from(["p", "q", "r"]),
-                         st.integers(0, 4), st.sampled_from(["low", "medium", "high", "urgent"]), st.integers(0, 3))
+message_spec = st.tuples(
+    offsets,
+    st.sampled_from(sorted(MODES)),
+    st.sampled_from(["p", "q", "r"]),
+    st.integers(0, 4),
+    st.sampled_from(["low", "medium", "high", "urgent"]),
+    st.integers(0, 3),
+)
 status_spec = st.tuples(offsets, st.integers(0, 4), st.sampled_from(["claimed", "unclaimed", "resolved"]))
 
 
@@ -51,15 +57,20 @@ def build(specs: list[tuple[int, str, str, int, str, int]]) -> list[Message]:
     for n, (offset, user, plan, incident, priority, mode_index) in enumerate(specs):
         mode = MODES[user][mode_index % len(MODES[user])]
         clock = from_us(T0 + offset * 1_000_000).isoformat()[11:19]
-        out.append(HARNESS.message(clock, f"inc-{incident}", user=user, plan=plan, priority=priority, mode=mode,
-                                   repeat=n, subject=f"s{n}"))
+        out.append(
+            HARNESS.message(
+                clock, f"inc-{incident}", user=user, plan=plan, priority=priority, mode=mode, repeat=n, subject=f"s{n}"
+            )
+        )
     return out
 
 
 def audits(specs: list[tuple[int, int, str]]) -> list[tuple[int, Audit]]:
     rows = sorted(((T0 + offset * 1_000_000, i, incident, kind) for i, (offset, incident, kind) in enumerate(specs)))
-    return [(at, Audit(kind=kind, at=from_us(at), incident_id=f"inc-{incident}", instance=1))  # type: ignore[arg-type]
-            for at, _, incident, kind in rows]
+    return [
+        (at, Audit(kind=kind, at=from_us(at), incident_id=f"inc-{incident}", instance=1))  # type: ignore[arg-type]
+        for at, _, incident, kind in rows
+    ]
 
 
 def canonical(emitted: list[Emitted]) -> list[tuple[Any, ...]]:
@@ -67,11 +78,18 @@ def canonical(emitted: list[Emitted]) -> list[tuple[Any, ...]]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(message_spec, max_size=40), st.lists(status_spec, max_size=8), st.randoms(use_true_random=False),
-       st.one_of(st.none(), st.integers(0, 1500)))
+@given(
+    st.lists(message_spec, max_size=40),
+    st.lists(status_spec, max_size=8),
+    st.randoms(use_true_random=False),
+    st.one_of(st.none(), st.integers(0, 1500)),
+)
 def test_any_interleaving_of_users_gives_the_replay_outcomes(
-        message_specs: list[tuple[int, str, str, int, str, int]], status_specs: list[tuple[int, int, str]],
-        rnd: random.Random, until_offset: int | None) -> None:
+    message_specs: list[tuple[int, str, str, int, str, int]],
+    status_specs: list[tuple[int, int, str]],
+    rnd: random.Random,
+    until_offset: int | None,
+) -> None:
     until = None if until_offset is None else T0 + until_offset * 1_000_000
     messages = [m for m in build(message_specs) if until is None or message_key(m)[0] <= until]
     changes = [(at, a) for at, a in audits(status_specs) if until is None or at <= until]
@@ -109,7 +127,8 @@ def test_any_interleaving_of_users_gives_the_replay_outcomes(
 @settings(max_examples=100, deadline=None)
 @given(st.lists(message_spec, max_size=30))
 def test_without_claims_every_message_is_sent_once_alone_or_in_a_batch(
-        message_specs: list[tuple[int, str, str, int, str, int]]) -> None:
+    message_specs: list[tuple[int, str, str, int, str, int]],
+) -> None:
     messages = build(message_specs)
     out = [e.outcome for e in apply_flood(CONTROL, [Emitted(m, message_key(m)) for m in messages], [])]
     undeliverable = sum(1 for o in out if o.kind == "undeliverable")

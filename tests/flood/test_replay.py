@@ -73,7 +73,7 @@ def test_storm_is_batched_and_claims_leave_the_batch() -> None:
         ("10:04:00", "batched", "10:05:20"),
         ("10:04:20", "batched", "10:05:20"),
         ("10:04:30", "batched", "10:05:20"),
-        ("10:05:20", "inc-3", "inc-3,inc-4,inc-1 x8"),    # inc-2 claimed at 10:03: its 10:02:10 page left out
+        ("10:05:20", "inc-3", "inc-3,inc-4,inc-1 x8"),  # inc-2 claimed at 10:03: its 10:02:10 page left out
     ]
     [batch] = [o for o in out if "batch" in o]
     assert batch["message_id"] == batch_message_id("storm", "alice", us("10:05:20"))
@@ -88,11 +88,11 @@ def test_a_claim_at_the_batch_instant_counts() -> None:
 
 def test_an_unclaim_reopens_and_the_restarted_step_is_held_too() -> None:
     claimed = brief(storm_timeline().claim("10:03", "inc-3").run())
-    assert claimed[-1] == ("10:05:20", "inc-4", "inc-4,inc-1,inc-2 x7")       # inc-3's held pages left out
+    assert claimed[-1] == ("10:05:20", "inc-4", "inc-4,inc-1,inc-2 x7")  # inc-3's held pages left out
     rows = brief(storm_timeline().claim("10:03", "inc-3").unclaim("10:05", "inc-3").run())
-    assert ("10:05:00", "batched", "10:05:20") in rows          # the restarted step's first page: b's batch
+    assert ("10:05:00", "batched", "10:05:20") in rows  # the restarted step's first page: b's batch
     assert [r for r in rows if r[0] == "10:05:20"] == [("10:05:20", "inc-3", "inc-3,inc-4,inc-1,inc-2 x10")]
-    assert rows[-1] == ("10:10:20", "inc-3", "inc-3 x2")       # its repeats at 10:07 and 10:09
+    assert rows[-1] == ("10:10:20", "inc-3", "inc-3 x2")  # its repeats at 10:07 and 10:09
 
 
 def test_resolving_everything_leaves_nothing_to_send() -> None:
@@ -100,8 +100,10 @@ def test_resolving_everything_leaves_nothing_to_send() -> None:
     for i in (1, 2, 3, 4):
         tl.resolve("10:05", f"inc-{i}")
     rows = brief(tl.run())
-    assert [r for r in rows if r[1] not in ("batched",)] == [("10:00:00", "inc-1", "call"),
-                                                             ("10:00:10", "inc-2", "call")]
+    assert [r for r in rows if r[1] not in ("batched",)] == [
+        ("10:00:00", "inc-1", "call"),
+        ("10:00:10", "inc-2", "call"),
+    ]
 
 
 def test_until_prints_batches_due_at_or_before_it() -> None:
@@ -128,30 +130,59 @@ users:
 def test_other_outcomes_and_other_plans_are_untouched() -> None:
     tl = Timeline(STORM)
     tl.trigger("10:00", "c-1", plan="calm").trigger("10:00", "c-2", plan="calm").trigger("10:00", "c-3", plan="calm")
-    plain = Timeline(BASE + "\nplans:\n  calm:\n    steps: [[{role: user, target: bob, priority: high, "
-                     "template: t}]]\n")
+    plain = Timeline(
+        BASE + "\nplans:\n  calm:\n    steps: [[{role: user, target: bob, priority: high, template: t}]]\n"
+    )
     plain.events = list(tl.events)
     assert tl.run() == plain.run()
 
 
 def test_replay_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text(BASE.replace("alice: {contacts: {", "alice: {downgrade: [{from: sms, to: email, count: 1, "
-                                   "window: 1h}], contacts: {") + """
+    config.write_text(
+        BASE.replace(
+            "alice: {contacts: {", "alice: {downgrade: [{from: sms, to: email, count: 1, window: 1h}], contacts: {"
+        )
+        + """
 plans:
   p:
     batching: {threshold: 1, window: 5m, every: 10m, quiet: 0s}
     steps: [[{role: user, target: alice, priority: high, template: t}]]
-""")
+"""
+    )
     events = tmp_path / "events.jsonl"
-    events.write_text("\n".join(json.dumps(e) for e in [
-        {"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "a", "application": "app", "plan": "p",
-         "context": {"summary": "one"}},
-        {"type": "trigger", "at": "2026-03-01T10:01:00Z", "incident_id": "b", "application": "app", "plan": "p",
-         "context": {"summary": "two"}},
-        {"type": "trigger", "at": "2026-03-01T10:02:00Z", "incident_id": "c", "application": "app", "plan": "p",
-         "context": {"summary": "three"}},
-    ]) + "\n")
+    events.write_text(
+        "\n".join(
+            json.dumps(e)
+            for e in [
+                {
+                    "type": "trigger",
+                    "at": "2026-03-01T10:00:00Z",
+                    "incident_id": "a",
+                    "application": "app",
+                    "plan": "p",
+                    "context": {"summary": "one"},
+                },
+                {
+                    "type": "trigger",
+                    "at": "2026-03-01T10:01:00Z",
+                    "incident_id": "b",
+                    "application": "app",
+                    "plan": "p",
+                    "context": {"summary": "two"},
+                },
+                {
+                    "type": "trigger",
+                    "at": "2026-03-01T10:02:00Z",
+                    "incident_id": "c",
+                    "application": "app",
+                    "plan": "p",
+                    "context": {"summary": "three"},
+                },
+            ]
+        )
+        + "\n"
+    )
     assert main(["replay", "--config", str(config), "--input", str(events)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     messages = [o for o in lines if o["kind"] in ("message", "batched")]
@@ -189,5 +220,7 @@ def test_a_batch_line_for_an_owner_message_shows_the_owner_messages_text() -> No
     single, batch = owner
     assert single["subject"] == "[streamproc] inc-1: user:erin resolved to nobody"
     assert batch["batch"] == {"count": 2, "incident_ids": ["inc-2", "inc-3"]}
-    assert batch["body"] == ("inc-2: [streamproc] inc-2: user:erin resolved to nobody\n"
-                             "inc-3: [streamproc] inc-3: user:erin resolved to nobody")
+    assert batch["body"] == (
+        "inc-2: [streamproc] inc-2: user:erin resolved to nobody\n"
+        "inc-3: [streamproc] inc-3: user:erin resolved to nobody"
+    )

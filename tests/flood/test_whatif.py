@@ -18,18 +18,32 @@ plans:
 """
 
 
-def test_whatif_counts_a_batch_as_one_page_for_every_incident_in_it(tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_whatif_counts_a_batch_as_one_page_for_every_incident_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = tmp_path / "base.yaml"
     base.write_text(BASE + PLAN.format(batching=""))
     new = tmp_path / "new.yaml"
     new.write_text(BASE + PLAN.format(batching="\n    batching: {threshold: 1, window: 5m, every: 10m, quiet: 0s}"))
     events = tmp_path / "events.jsonl"
-    events.write_text("".join(json.dumps({"type": "trigger", "at": f"2026-03-01T10:0{i}:00Z", "incident_id": name,
-                                          "application": "app", "plan": "p", "context": {"summary": name}}) + "\n"
-                              for i, name in enumerate(["a", "b", "c", "d"])) +
-                      json.dumps({"type": "claim", "at": "2026-03-01T10:05:00Z", "incident_id": "d",
-                                  "owner": "alice"}) + "\n")
+    events.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "type": "trigger",
+                    "at": f"2026-03-01T10:0{i}:00Z",
+                    "incident_id": name,
+                    "application": "app",
+                    "plan": "p",
+                    "context": {"summary": name},
+                }
+            )
+            + "\n"
+            for i, name in enumerate(["a", "b", "c", "d"])
+        )
+        + json.dumps({"type": "claim", "at": "2026-03-01T10:05:00Z", "incident_id": "d", "owner": "alice"})
+        + "\n"
+    )
     code = main(["whatif", "--baseline", str(base), "--config", str(new), "--input", str(events), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0

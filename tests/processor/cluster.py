@@ -78,11 +78,34 @@ class Stack:
     def start_worker(self, name: str, store: str = "rocksdb") -> Worker:
         port = free_port()
         log = self.workdir / f"{name}.log"
-        env = {**os.environ, "STREAMPROC_NAMESPACE": self.namespace, "STREAMPROC_SESSION_TIMEOUT": "6",
-               "STREAMPROC_INSTANCE_ID": name}
-        cmd = [sys.executable, "-m", "streamproc.cli", "worker", "--config", str(self.config), "--bootstrap",
-               self.bootstrap, "--partitions", str(self.partitions), "--store", store, "--data-dir",
-               str(self.workdir / name), "--web-port", str(port), "--tick-interval", "0.1", "--loglevel", "info"]
+        env = {
+            **os.environ,
+            "STREAMPROC_NAMESPACE": self.namespace,
+            "STREAMPROC_SESSION_TIMEOUT": "6",
+            "STREAMPROC_INSTANCE_ID": name,
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamproc.cli",
+            "worker",
+            "--config",
+            str(self.config),
+            "--bootstrap",
+            self.bootstrap,
+            "--partitions",
+            str(self.partitions),
+            "--store",
+            store,
+            "--data-dir",
+            str(self.workdir / name),
+            "--web-port",
+            str(port),
+            "--tick-interval",
+            "0.1",
+            "--loglevel",
+            "info",
+        ]
         with open(log, "ab") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env)
         worker = Worker(name, proc, port, log)
@@ -104,8 +127,9 @@ class Stack:
         raise TimeoutError(f"workers not ready in {timeout}s:\n{logs}")
 
     def produce(self, event: dict[str, Any]) -> None:
-        self.producer.produce(self.topics.incidents, key=event["incident_id"].encode(),
-                              value=json.dumps(event).encode())
+        self.producer.produce(
+            self.topics.incidents, key=event["incident_id"].encode(), value=json.dumps(event).encode()
+        )
         self.producer.poll(0)
 
     def produce_raw(self, key: bytes | None, value: bytes) -> None:
@@ -122,14 +146,22 @@ class Stack:
     def output_topics(self) -> list[str]:
         return [self.topics.messages(m) for m in MODES if m != "drop"] + [self.topics.outcomes]
 
-    def read(self, topics: list[str], until: Any = None,
-             timeout: float = 60.0) -> list[tuple[str, dict[str, Any], int]]:
+    def read(
+        self, topics: list[str], until: Any = None, timeout: float = 60.0
+    ) -> list[tuple[str, dict[str, Any], int]]:
         """(topic, JSON value, append timestamp ms) of every record; stops when `until(records)`
         is true and nothing new arrived for a moment, or at the timeout."""
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
-                             "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-        consumer.assign([TopicPartition(t, p, 0) for t in topics
-                         for p in range(1 if t.endswith("deadletter") else self.partitions)])
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"reader-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        consumer.assign(
+            [TopicPartition(t, p, 0) for t in topics for p in range(1 if t.endswith("deadletter") else self.partitions)]
+        )
         records: list[tuple[str, dict[str, Any], int]] = []
         deadline = time.monotonic() + timeout
         quiet_since = time.monotonic()
@@ -150,10 +182,10 @@ class Stack:
 
     def placed(self, topic: str) -> list[tuple[int, bytes | None, dict[str, Any]]]:
         """(partition, key, JSON value) of every record now on `topic`."""
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
-                             "enable.auto.commit": False})
-        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in range(self.partitions)]
+        consumer = Consumer(
+            {"bootstrap.servers": self.bootstrap, "group.id": f"reader-{uuid.uuid4().hex}", "enable.auto.commit": False}
+        )
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(self.partitions)]
         consumer.assign([TopicPartition(topic, p, 0) for p in range(self.partitions) if ends[p] > 0])
         left = sum(ends)
         placed: list[tuple[int, bytes | None, dict[str, Any]]] = []
@@ -172,8 +204,11 @@ class Stack:
 
     def outcomes(self, until: Any = None, timeout: float = 60.0) -> list[tuple[dict[str, Any], int]]:
         """Spec outcomes (messages and outcome records, not audits) with their append times."""
-        return [(value, ts) for _, value, ts in self.read(self.output_topics(), until, timeout)
-                if value.get("kind") not in AUDIT_KINDS]
+        return [
+            (value, ts)
+            for _, value, ts in self.read(self.output_topics(), until, timeout)
+            if value.get("kind") not in AUDIT_KINDS
+        ]
 
 
 @contextlib.contextmanager
@@ -189,12 +224,18 @@ def live_stack(bootstrap: str, workdir: Path, config_text: str) -> Iterator[Stac
 
 
 def replay_outcomes(config: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "streamproc.cli", "replay", "--config", str(config), "--input", "-"],
-                          input="\n".join(json.dumps(e) for e in events), capture_output=True, text=True,
-                          check=True, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamproc.cli", "replay", "--config", str(config), "--input", "-"],
+        input="\n".join(json.dumps(e) for e in events),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
 def iso_ms(epoch_s: float) -> str:
     from streamproc.timeutil import format_us
+
     return format_us(round(epoch_s * 1000) * 1000)

@@ -54,8 +54,9 @@ class ConfluentSink:
 
 def kcat_path() -> str:
     """Debian's kcat (a real librdkafka producer), fetched into .cache by tools/debian/fetch.sh."""
-    proc = subprocess.run(["bash", str(REPO / "tools" / "debian" / "fetch.sh"), "kcat"], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        ["bash", str(REPO / "tools" / "debian" / "fetch.sh"), "kcat"], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"could not fetch kcat:\n{proc.stderr}")
     return proc.stdout.strip()
@@ -75,8 +76,9 @@ class KcatSink:
     def send(self, event: dict[str, Any]) -> None:
         key = self.key_of(event)
         assert key is not None and b"\t" not in key
-        subprocess.run(self.command, input=key + b"\t" + json.dumps(event).encode() + b"\n", env=self.env,
-                       check=True, timeout=30)
+        subprocess.run(
+            self.command, input=key + b"\t" + json.dumps(event).encode() + b"\n", env=self.env, check=True, timeout=30
+        )
 
     def close(self) -> None:
         pass

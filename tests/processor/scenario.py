@@ -42,29 +42,50 @@ def canonical(outcomes: list[dict[str, Any]]) -> list[str]:
 
 
 def trigger(incident: str, at: float, plan: str = "quick") -> dict[str, Any]:
-    return {"type": "trigger", "at": iso_ms(at), "incident_id": incident, "application": "app", "plan": plan,
-            "context": {"summary": f"disk full {incident}"}}
-
-
+    return {
+        "type": "trigger",
+        "at": iso_ms(at),
+        "incident_id": incident,
+        "application": "app",
+        "plan": plan,
+        "context": {"summary": f"disk full {incident}"},
+    }
 
 
 def event_bytes(**fields: object) -> bytes:
     """A record value: a trigger of `quick` for inc-1 at 10:00, with `fields` changed (None drops one)."""
-    event = {"type": "trigger", "at": "2026-03-01T10:00:00Z", "incident_id": "inc-1", "application": "app",
-             "plan": "quick", "context": {"summary": "disk full"}, **fields}
+    event = {
+        "type": "trigger",
+        "at": "2026-03-01T10:00:00Z",
+        "incident_id": "inc-1",
+        "application": "app",
+        "plan": "quick",
+        "context": {"summary": "disk full"},
+        **fields,
+    }
     return json.dumps({k: v for k, v in event.items() if v is not None}).encode()
 
 
-MAINTENANCE_CONFIG = CONFIG + """
+MAINTENANCE_CONFIG = (
+    CONFIG
+    + """
 heartbeats:
   backup: {application: app, plan: once, interval: 10s, context: {summary: "backup is late"}}
 """
+)
 """The scenario's config with a heartbeat monitor (spec §8)."""
 
 
 def silence(silence_id: str, at: float, starts: float, ends: float, **fields: Any) -> dict[str, Any]:
-    return {"type": "silence", "at": iso_ms(at), "silence_id": silence_id, "application": "app",
-            "starts": iso_ms(starts), "ends": iso_ms(ends), **fields}
+    return {
+        "type": "silence",
+        "at": iso_ms(at),
+        "silence_id": silence_id,
+        "application": "app",
+        "starts": iso_ms(starts),
+        "ends": iso_ms(ends),
+        **fields,
+    }
 
 
 def unsilence(silence_id: str, at: float) -> dict[str, Any]:

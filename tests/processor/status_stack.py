@@ -53,8 +53,9 @@ so what is open at any moment of a test is what its events made it."""
 
 def api_for(stack: Stack) -> ApiProcess:
     """`streamproc api` on the stack's namespace and config."""
-    return ApiProcess(stack.bootstrap, stack.workdir, config=stack.config.read_text(),
-                      env={"STREAMPROC_NAMESPACE": stack.namespace}).start()
+    return ApiProcess(
+        stack.bootstrap, stack.workdir, config=stack.config.read_text(), env={"STREAMPROC_NAMESPACE": stack.namespace}
+    ).start()
 
 
 def request(api: ApiProcess, path: str, key: str | None = None, body: Any = None) -> tuple[int, Any]:
@@ -66,7 +67,8 @@ def request(api: ApiProcess, path: str, key: str | None = None, body: Any = None
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             raw = resp.read()
-            return resp.status, json.loads(raw) if raw and resp.headers.get_content_type() == "application/json" \
-                else raw
+            return resp.status, json.loads(
+                raw
+            ) if raw and resp.headers.get_content_type() == "application/json" else raw
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

@@ -47,8 +47,14 @@ def flood_stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Stack]:
 
 
 def _trigger(incident: str, at: float, plan: str) -> dict[str, Any]:
-    return {"type": "trigger", "at": iso_ms(at), "incident_id": incident, "application": "app", "plan": plan,
-            "context": {"summary": f"disk full {incident}"}}
+    return {
+        "type": "trigger",
+        "at": iso_ms(at),
+        "incident_id": incident,
+        "application": "app",
+        "plan": plan,
+        "context": {"summary": f"disk full {incident}"},
+    }
 
 
 def test_live_flood_control_equals_replay_across_a_killed_worker(flood_stack: Stack) -> None:
@@ -61,10 +67,10 @@ def test_live_flood_control_equals_replay_across_a_killed_worker(flood_stack: St
     t0 = time.time() + 0.5
     timeline: list[tuple[float, dict[str, Any]]] = [
         (0.0, _trigger("s1", t0, "storm")),
-        (0.1, _trigger("p1", t0 + 0.1, "page")),        # a call
+        (0.1, _trigger("p1", t0 + 0.1, "page")),  # a call
         (0.3, _trigger("s2", t0 + 0.3, "storm")),
-        (0.4, _trigger("p2", t0 + 0.4, "page")),        # a second call within the window: by sms
-        (0.6, _trigger("s3", t0 + 0.6, "storm")),       # 3 > 2 in 30 s: batching from here, batch at +4.6
+        (0.4, _trigger("p2", t0 + 0.4, "page")),  # a second call within the window: by sms
+        (0.6, _trigger("s3", t0 + 0.6, "storm")),  # 3 > 2 in 30 s: batching from here, batch at +4.6
         (0.9, _trigger("s4", t0 + 0.9, "storm")),
         (1.2, _trigger("s5", t0 + 1.2, "storm")),
         (1.5, {"type": "claim", "at": iso_ms(t0 + 1.5), "incident_id": "s4", "owner": "alice"}),
@@ -88,8 +94,9 @@ def test_live_flood_control_equals_replay_across_a_killed_worker(flood_stack: St
     assert kinds.count("batched") == 4 and any(o.get("batch") for o in expected), expected  # the scenario holds
     assert any(o.get("downgraded_from") == "call" for o in expected)
     want = {json.dumps(o, sort_keys=True) for o in expected}
-    got_records = stack.outcomes(until=lambda recs: {json.dumps(v, sort_keys=True) for _, v, _ in recs} >= want,
-                                 timeout=90)
+    got_records = stack.outcomes(
+        until=lambda recs: {json.dumps(v, sort_keys=True) for _, v, _ in recs} >= want, timeout=90
+    )
     got = [json.dumps(v, sort_keys=True) for v, _ in got_records]
     assert set(got) - want == set(), "live outcomes replay does not give"
     assert want - set(got) == set(), "replay outcomes live never gave"

@@ -24,10 +24,14 @@ P = 6
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, FloodControl]:
     path = Path(tmp_path_factory.mktemp("flood")) / "config.yaml"
-    path.write_text(CONFIG.replace("      - - {role: user, target: alice, priority: urgent, template: t}",
-                                   "      - - {role: user, target: alice, priority: urgent, template: t}\n"
-                                   "  plain:\n    steps:\n      - - {role: user, target: bob, priority: high,"
-                                   " template: t}").replace("users:\n", "users:\n  bob: {contacts: {sms: \"+2\"}}\n"))
+    path.write_text(
+        CONFIG.replace(
+            "      - - {role: user, target: alice, priority: urgent, template: t}",
+            "      - - {role: user, target: alice, priority: urgent, template: t}\n"
+            "  plain:\n    steps:\n      - - {role: user, target: bob, priority: high,"
+            " template: t}",
+        ).replace("users:\n", 'users:\n  bob: {contacts: {sms: "+2"}}\n')
+    )
     config = load_config(path)
     return Engine(config), FloodControl(config)
 
@@ -58,17 +62,28 @@ def test_messages_the_stage_can_change_go_to_the_flood_topic_keyed_by_user(setup
 def test_claims_and_resolves_of_a_batching_instance_follow_to_its_users(setup: tuple[Engine, FloodControl]) -> None:
     engine, flood = setup
     opened = on_event(engine, None, trigger("s1", T0, "storm"), now_us=T0, flood=flood, partitions=P)
-    claimed = on_event(engine, opened.state, event("claim", "s1", T0 + 1_000_000, owner="alice"), now_us=T0,
-                       flood=flood, partitions=P)
+    claimed = on_event(
+        engine, opened.state, event("claim", "s1", T0 + 1_000_000, owner="alice"), now_us=T0, flood=flood, partitions=P
+    )
     statuses = [json.loads(o.value) for o in claimed.outputs if o.topic == topics.FLOOD]
-    assert statuses == [{"kind": "status", "user": "alice", "incident_id": "s1", "instance": 1, "status": "claimed",
-                         "at": "2026-03-01T10:00:01Z"}]
-    resolved = on_event(engine, claimed.state, event("resolve", "s1", T0 + 2_000_000), now_us=T0, flood=flood,
-                        partitions=P)
+    assert statuses == [
+        {
+            "kind": "status",
+            "user": "alice",
+            "incident_id": "s1",
+            "instance": 1,
+            "status": "claimed",
+            "at": "2026-03-01T10:00:01Z",
+        }
+    ]
+    resolved = on_event(
+        engine, claimed.state, event("resolve", "s1", T0 + 2_000_000), now_us=T0, flood=flood, partitions=P
+    )
     assert [json.loads(o.value)["status"] for o in resolved.outputs if o.topic == topics.FLOOD] == ["resolved"]
     assert resolved.state is not None and resolved.state.flood_users == []
-    again = on_event(engine, resolved.state, trigger("s1", T0 + 3_000_000, "storm"), now_us=T0 + 3_000_000,
-                     flood=flood, partitions=P)
+    again = on_event(
+        engine, resolved.state, trigger("s1", T0 + 3_000_000, "storm"), now_us=T0 + 3_000_000, flood=flood, partitions=P
+    )
     assert again.state is not None and again.state.flood_users == ["alice"]
 
 
@@ -91,7 +106,8 @@ def test_the_flood_stage_holds_then_sends_the_batch_at_its_time(setup: tuple[Eng
         state = result.state
         written += [(o.topic, json.loads(o.value)) for o in result.outputs]
     assert [(t, v["kind"]) for t, v in written] == [(topics.messages_topic("sms"), "message")] * 2 + [
-        (topics.OUTCOMES, "batched")] * 2
+        (topics.OUTCOMES, "batched")
+    ] * 2
     assert state is not None and state.wake_at == T0 + 2_000_000 + 4_000_000
     tick = FloodTick(user="alice", due=state.wake_at).model_dump_json().encode()
     fired = on_flood_record(flood, state, tick, now_us=state.wake_at)

@@ -14,10 +14,25 @@ T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
 def record(incident_id: str, status: str, application: str = "app", **fields: object) -> bytes:
-    return IncidentSummary.model_validate({
-        "incident_id": incident_id, "instance": 1, "status": status, "plan": "p", "application": application,
-        "step": 1, "steps": 2, "created": T0, "updated": T0, "summary": f"[bold]{incident_id}[/bold]",
-        **fields}).model_dump_json().encode()
+    return (
+        IncidentSummary.model_validate(
+            {
+                "incident_id": incident_id,
+                "instance": 1,
+                "status": status,
+                "plan": "p",
+                "application": application,
+                "step": 1,
+                "steps": 2,
+                "created": T0,
+                "updated": T0,
+                "summary": f"[bold]{incident_id}[/bold]",
+                **fields,
+            }
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 @pytest.fixture

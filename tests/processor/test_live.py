@@ -25,7 +25,6 @@ from tests.processor.scenario import CONFIG, canonical, trigger
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-
 def play(stack: Stack, timeline: list[tuple[float, dict[str, Any]]]) -> None:
     """Produce each event when the wall clock reaches its offset (events carry their own `at`)."""
     start = time.time()
@@ -58,12 +57,15 @@ def test_live_outcomes_equal_replay_including_at(stack: Stack) -> None:
     live = [o for o, _ in got]
     assert canonical(live) == canonical(expected)
     lateness = sorted(ts - _ms(o["at"]) for o, ts in got)
-    print(f"\nconformance: {len(expected)} outcomes equal replay; append time minus `at`: "
-          f"p50 {statistics.median(lateness):.0f} ms, max {lateness[-1]:.0f} ms")
+    print(
+        f"\nconformance: {len(expected)} outcomes equal replay; append time minus `at`: "
+        f"p50 {statistics.median(lateness):.0f} ms, max {lateness[-1]:.0f} ms"
+    )
 
 
 def _ms(text: str) -> float:
     from streamproc.timeutil import parse_time, to_us
+
     return to_us(parse_time(text)) / 1000
 
 
@@ -96,15 +98,20 @@ def test_failover_no_escalation_is_lost_when_a_worker_is_killed(stack: Stack) ->
     play(stack, [(0.0, e) for _, e in timeline[half:]])
     expected = replay_outcomes(stack.config, [e for _, e in timeline])
     expected_ids = {o["message_id"] for o in expected if o["kind"] == "message"}
-    records = stack.read([stack.topics.messages(m) for m in ("sms", "email", "call")],
-                         until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids, timeout=90)
+    records = stack.read(
+        [stack.topics.messages(m) for m in ("sms", "email", "call")],
+        until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids,
+        timeout=90,
+    )
     delivered = Counter(v["message_id"] for _, v, _ in records)
     missing = expected_ids - set(delivered)
     duplicated = sum(c - 1 for c in delivered.values() if c > 1)
     unexpected = set(delivered) - expected_ids
-    print(f"\nfailover: expected {len(expected_ids)}, delivered {len(set(delivered))} distinct "
-          f"({sum(delivered.values())} records), missing {len(missing)}, duplicated {duplicated}, "
-          f"unexpected {len(unexpected)}")
+    print(
+        f"\nfailover: expected {len(expected_ids)}, delivered {len(set(delivered))} distinct "
+        f"({sum(delivered.values())} records), missing {len(missing)}, duplicated {duplicated}, "
+        f"unexpected {len(unexpected)}"
+    )
     assert not missing
     assert not unexpected
 
@@ -143,8 +150,9 @@ def test_takeovers_process_every_record_that_arrived_while_partitions_changed_ha
         thread.join()
     expected = {o["message_id"] for o in replay_outcomes(stack.config, sent) if o["kind"] == "message"}
     assert len(expected) == len(sent)
-    records = stack.read([stack.topics.messages("sms")],
-                         until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected, timeout=60)
+    records = stack.read(
+        [stack.topics.messages("sms")], until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected, timeout=60
+    )
     missing = expected - {v["message_id"] for _, v, _ in records}
     print(f"\ntakeovers: {len(sent)} triggers during 6 rebalances, missing {len(missing)}")
     assert not missing
@@ -157,8 +165,9 @@ def test_a_claim_waiting_in_the_backlog_is_applied_before_the_pages_that_fell_du
     stack.wait_ready()
     status = workers[1].status()
     assert status is not None
-    ids = [i for i in (f"b{n}" for n in range(200)) if partition_for(i.encode(), stack.partitions)
-           in status["partitions"]][:6]
+    ids = [
+        i for i in (f"b{n}" for n in range(200)) if partition_for(i.encode(), stack.partitions) in status["partitions"]
+    ][:6]
     t0 = time.time()
     events = [trigger(i, t0, plan="slow") for i in ids]  # bob at t0, t0+2, t0+4, ... t0+12
     for event in events:
@@ -175,13 +184,18 @@ def test_a_claim_waiting_in_the_backlog_is_applied_before_the_pages_that_fell_du
     stack.wait_ready([workers[0]])
     expected = replay_outcomes(stack.config, events + claims)
     expected_ids = {o["message_id"] for o in expected}
-    got = stack.read([stack.topics.messages("sms")],
-                     until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids, timeout=40)
+    got = stack.read(
+        [stack.topics.messages("sms")],
+        until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids,
+        timeout=40,
+    )
     time.sleep(3.0)  # and nothing more comes: the next page would have been at t0+6
     got = stack.read([stack.topics.messages("sms")], until=lambda recs: True, timeout=10)
     late = sorted({v["at"] for _, v, _ in got if _ms(v["at"]) >= claim_at * 1000})
-    print(f"\nbacklog: {len(expected)} pages expected, {len({v['message_id'] for _, v, _ in got})} sent, "
-          f"after the claim: {late}")
+    print(
+        f"\nbacklog: {len(expected)} pages expected, {len({v['message_id'] for _, v, _ in got})} sent, "
+        f"after the claim: {late}"
+    )
     assert not late
     assert set(canonical([v for _, v, _ in got])) == set(canonical(expected))
 
@@ -198,13 +212,18 @@ def test_scale_out_moves_partitions_and_escalations_to_the_new_worker(stack: Sta
     assert owned is not None and owned["partitions"], owned
     expected = replay_outcomes(stack.config, [e for _, e in timeline])
     expected_ids = {o["message_id"] for o in expected if o["kind"] == "message"}
-    records = stack.read([stack.topics.messages("sms")],
-                         until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids, timeout=60)
+    records = stack.read(
+        [stack.topics.messages("sms")],
+        until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids,
+        timeout=60,
+    )
     assert expected_ids <= {v["message_id"] for _, v, _ in records}
     after = second.status()
     assert after is not None and after["processed"] > 0
-    print(f"\nscale-out: w2 took partitions {owned['partitions']} and processed {after['processed']} records; "
-          f"w1 kept {first.status()['partitions'] if first.status() else '?'}")
+    print(
+        f"\nscale-out: w2 took partitions {owned['partitions']} and processed {after['processed']} records; "
+        f"w1 kept {first.status()['partitions'] if first.status() else '?'}"
+    )
 
 
 def test_bad_input_goes_to_the_dead_letter_topic_and_the_agent_keeps_going(stack: Stack) -> None:
@@ -236,15 +255,18 @@ def test_sighup_reloads_the_config_and_open_instances_keep_their_plan(stack: Sta
     stack.produce(trigger("old", t0, plan="slow"))  # bob, every 2 s
     stack.flush()
     time.sleep(1.0)
-    stack.config.write_text(CONFIG.replace("target: bob, priority: high, template: t, repeat: 6",
-                                           "target: carol, priority: high, template: t, repeat: 6"))
+    stack.config.write_text(
+        CONFIG.replace(
+            "target: bob, priority: high, template: t, repeat: 6",
+            "target: carol, priority: high, template: t, repeat: 6",
+        )
+    )
     worker.proc.send_signal(signal.SIGHUP)
     time.sleep(1.0)
     t1 = time.time()
     stack.produce(trigger("new", t1, plan="slow"))
     stack.flush()
-    got = stack.outcomes(until=lambda recs: sum(1 for _, o, _ in recs if o.get("kind") == "message") >= 14,
-                         timeout=40)
+    got = stack.outcomes(until=lambda recs: sum(1 for _, o, _ in recs if o.get("kind") == "message") >= 14, timeout=40)
     users = {(o["incident_id"], o["user"]) for o, _ in got if o["kind"] == "message"}
     assert users == {("old", "bob"), ("new", "carol")}, users
     assert worker.proc.poll() is None
@@ -256,8 +278,7 @@ def test_an_event_without_at_takes_its_record_timestamp(stack: Stack) -> None:
     event = trigger("noat", time.time())
     del event["at"]
     stamp_ms = int(time.time() * 1000) - 60_000  # a record time clearly different from "now"
-    stack.producer.produce(stack.topics.incidents, key=b"noat", value=json.dumps(event).encode(),
-                           timestamp=stamp_ms)
+    stack.producer.produce(stack.topics.incidents, key=b"noat", value=json.dumps(event).encode(), timestamp=stamp_ms)
     stack.flush()
     got = stack.outcomes(until=lambda recs: len(recs) >= 1, timeout=30)
     firsts = [o for o, _ in got if o["kind"] == "message" and o["repeat"] == 0 and o["step"] == 1]
@@ -283,8 +304,12 @@ def test_a_quick_restart_keeps_its_partitions_without_rebalancing_the_others(sta
     assert (after[0]["partitions"], after[1]["partitions"]) == (before[0]["partitions"], before[1]["partitions"])
     assert "Revoking previously assigned partitions" not in other.log.read_text()[mark:]
     # and the escalation that was running goes on: all 7 sends of the slow plan arrive
-    expected = {o["message_id"] for o in replay_outcomes(stack.config, [trigger("r1", t0, plan="slow")])
-                if o["kind"] == "message"}
-    got = stack.read([stack.topics.messages("sms")],
-                     until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected, timeout=40)
+    expected = {
+        o["message_id"]
+        for o in replay_outcomes(stack.config, [trigger("r1", t0, plan="slow")])
+        if o["kind"] == "message"
+    }
+    got = stack.read(
+        [stack.topics.messages("sms")], until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected, timeout=40
+    )
     assert expected <= {v["message_id"] for _, v, _ in got}

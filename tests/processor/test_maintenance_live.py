@@ -60,8 +60,9 @@ def names(prefix: str, count: int, partitions: int, owners: list[set[int]]) -> l
     raise AssertionError("no names")
 
 
-def test_live_equals_replay_with_a_silence_extended_and_ended_early_and_a_monitor(kafka_bootstrap: str,
-                                                                                   tmp_path: Path) -> None:
+def test_live_equals_replay_with_a_silence_extended_and_ended_early_and_a_monitor(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     with live_stack(kafka_bootstrap, tmp_path, MAINTENANCE_CONFIG) as stack:
         workers = [stack.start_worker("w0"), stack.start_worker("w1")]
         stack.wait_ready()
@@ -75,13 +76,15 @@ def test_live_equals_replay_with_a_silence_extended_and_ended_early_and_a_monito
         phase1 = [
             silence("mw", t0, t0 + 4, t0 + 10, **MATCH),
             heartbeat(t0 + 0.5),
-            trigger(before[0], t0 + 2),                      # before the window: pages
-            trigger(held[0], t0 + 4.5), trigger(held[1], t0 + 5), trigger(held[2], t0 + 5.5),
-            trigger("out1", t0 + 5.5),                       # in the window, not matched: pages
-            trigger("in-slow", t0 + 5.5, plan="slow"),       # in the window, another plan: pages
+            trigger(before[0], t0 + 2),  # before the window: pages
+            trigger(held[0], t0 + 4.5),
+            trigger(held[1], t0 + 5),
+            trigger(held[2], t0 + 5.5),
+            trigger("out1", t0 + 5.5),  # in the window, not matched: pages
+            trigger("in-slow", t0 + 5.5, plan="slow"),  # in the window, another plan: pages
             silence("mw", t0 + 6, t0 + 4, t0 + 90, **MATCH),  # extended
             trigger(held[3], t0 + 6.5),
-            trigger("out2", t0 + 8.5),                       # and 2.5 s on (stage 1 committed the silences)
+            trigger("out2", t0 + 8.5),  # and 2.5 s on (stage 1 committed the silences)
         ]
         produce_at_their_time(stack, phase1)
         # SIGKILL a worker while the instances are held; its partitions (states, books, wake-ups)
@@ -96,7 +99,7 @@ def test_live_equals_replay_with_a_silence_extended_and_ended_early_and_a_monito
             {"type": "claim", "at": iso_ms(t1), "incident_id": held[3], "owner": "bob"},
             {"type": "resolve", "at": iso_ms(t1 + 0.5), "incident_id": held[2]},
             trigger(held[4], t1 + 1),
-            heartbeat(t1 + 1.5),                             # recovers: resolves what the expiry opened
+            heartbeat(t1 + 1.5),  # recovers: resolves what the expiry opened
             unsilence("mw", t1 + 2.5),
             *(trigger(name, t1 + 3.5 + 0.1 * n) for n, name in enumerate(after)),  # after it: pages
         ]
@@ -105,16 +108,20 @@ def test_live_equals_replay_with_a_silence_extended_and_ended_early_and_a_monito
 
         expected = replay_outcomes(stack.config, events)
         wanted = set(canonical(expected))
-        got = stack.outcomes(until=lambda recs: {json.dumps(o, sort_keys=True) for _, o, _ in recs} >= wanted,
-                             timeout=90)
+        got = stack.outcomes(
+            until=lambda recs: {json.dumps(o, sort_keys=True) for _, o, _ in recs} >= wanted, timeout=90
+        )
         live = {json.dumps(o, sort_keys=True) for o, _ in got}
         missing, unexpected = wanted - live, live - wanted
         copies: dict[str, set[str]] = defaultdict(set)
         for outcome, _ in got:
             copies[outcome.get("message_id") or json.dumps(outcome, sort_keys=True)].add(
-                json.dumps(outcome, sort_keys=True))
-        print(f"\nsilences live: expected {len(wanted)} outcomes, live {len(live)} distinct in {len(got)} records, "
-              f"missing {len(missing)}, unexpected {len(unexpected)}")
+                json.dumps(outcome, sort_keys=True)
+            )
+        print(
+            f"\nsilences live: expected {len(wanted)} outcomes, live {len(live)} distinct in {len(got)} records, "
+            f"missing {len(missing)}, unexpected {len(unexpected)}"
+        )
         assert not missing, sorted(missing)[:5]
         assert not unexpected, sorted(unexpected)[:5]
         assert all(len(versions) == 1 for versions in copies.values())
@@ -128,18 +135,34 @@ def test_live_equals_replay_with_a_silence_extended_and_ended_early_and_a_monito
             if o["kind"] == "message":
                 first_page.setdefault(o["incident_id"], o["at"])
         ended = iso_ms(t1 + 2.5)
-        assert {i: first_page.get(i) for i in held} == {held[0]: ended, held[1]: ended, held[2]: None,
-                                                         held[3]: None, held[4]: ended}
-        assert {i for i in first_page if not i.startswith("heartbeat")} == \
-            {*held[:2], held[4], *before, "out1", "out2", "in-slow", *after}
-        expiries = sorted(o["at"] for o in expected if o["incident_id"] == "heartbeat-backup"
-                          and o["kind"] == "message")
+        assert {i: first_page.get(i) for i in held} == {
+            held[0]: ended,
+            held[1]: ended,
+            held[2]: None,
+            held[3]: None,
+            held[4]: ended,
+        }
+        assert {i for i in first_page if not i.startswith("heartbeat")} == {
+            *held[:2],
+            held[4],
+            *before,
+            "out1",
+            "out2",
+            "in-slow",
+            *after,
+        }
+        expiries = sorted(
+            o["at"] for o in expected if o["incident_id"] == "heartbeat-backup" and o["kind"] == "message"
+        )
         assert expiries == [iso_ms(t0 + 10.5), iso_ms(t1 + 11.5)]
 
         # `streamproc inspect incident` tells it from the topics: held by mw, started when it ended.
         with TopicReader(stack.bootstrap, progress=False) as reader:
             entries = collect(reader, stack.topics, held[1])
-        assert [e.held for e in entries if e.held] == [{"instance": 1, "silence_id": "mw", "starts": ended,
-                                                        "status": "started"}]
-        assert [e.summary.split(": ")[0] for e in entries if e.kind == "silence moved"] == \
-            ["#1 silence mw", "#1 unsilence mw"]
+        assert [e.held for e in entries if e.held] == [
+            {"instance": 1, "silence_id": "mw", "starts": ended, "status": "started"}
+        ]
+        assert [e.summary.split(": ")[0] for e in entries if e.kind == "silence moved"] == [
+            "#1 silence mw",
+            "#1 unsilence mw",
+        ]

@@ -55,9 +55,17 @@ T0 = to_us(parse_time("2026-03-01T10:00:00Z"))
 S = 1_000_000
 P = 4
 
-SILENCE = {"type": "silence", "at": "2026-03-01T09:50:00Z", "silence_id": "db-upgrade", "application": "app",
-           "starts": "2026-03-01T10:00:00Z", "ends": "2026-03-01T12:00:00Z", "plans": ["quick"],
-           "match": {"host": ["db01", "db02"]}, "match_re": {"alertname": "Disk.*"}}
+SILENCE = {
+    "type": "silence",
+    "at": "2026-03-01T09:50:00Z",
+    "silence_id": "db-upgrade",
+    "application": "app",
+    "starts": "2026-03-01T10:00:00Z",
+    "ends": "2026-03-01T12:00:00Z",
+    "plans": ["quick"],
+    "match": {"host": ["db01", "db02"]},
+    "match_re": {"alertname": "Disk.*"},
+}
 UNSILENCE = {"type": "unsilence", "at": "2026-03-01T11:10:00Z", "silence_id": "db-upgrade", "application": "app"}
 HEARTBEAT = {"type": "heartbeat", "at": "2026-03-01T02:00:00Z", "heartbeat": "backup", "application": "app"}
 
@@ -79,10 +87,12 @@ def at(offset_s: float) -> str:
 
 # ---- stage 1 ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("event", [SILENCE, UNSILENCE], ids=["silence", "unsilence"])
 @pytest.mark.parametrize("key", [b"db-upgrade", None])
-def test_a_silence_is_copied_to_every_events_partition_counted_once(engine: Engine, event: dict[str, Any],
-                                                                    key: bytes | None) -> None:
+def test_a_silence_is_copied_to_every_events_partition_counted_once(
+    engine: Engine, event: dict[str, Any], key: bytes | None
+) -> None:
     value = encode(event)
     outs = on_incident_record(engine, key, value, T0, 4, 11, 12)
     assert [o.partition for o in outs] == list(range(12))
@@ -101,37 +111,49 @@ def test_a_silence_without_at_takes_the_record_time_in_every_copy(engine: Engine
 @pytest.mark.parametrize("event", [HEARTBEAT, {**HEARTBEAT, "at": None}], ids=["with-at", "without-at"])
 def test_a_heartbeat_is_keyed_and_placed_by_its_monitors_incident(engine: Engine, event: dict[str, Any]) -> None:
     [out] = on_incident_record(engine, b"whatever", encode(event), T0, 2, 3, 12)
-    assert (out.topic, out.key, out.partition) == (topics.EVENTS, b"heartbeat-backup",
-                                                   topics.partition_for(b"heartbeat-backup", 12))
+    assert (out.topic, out.key, out.partition) == (
+        topics.EVENTS,
+        b"heartbeat-backup",
+        topics.partition_for(b"heartbeat-backup", 12),
+    )
     assert json.loads(out.value)["at"] == (event["at"] or "2026-03-01T10:00:00Z")
     assert out.tally is not None and out.tally.label == "heartbeat" and not out.headers
 
 
-@pytest.mark.parametrize(("event", "reason", "kind"), [
-    ({**SILENCE, "application": "nope"}, "application: unknown application", "unknown-application"),
-    ({**UNSILENCE, "application": "nope"}, "application: unknown application", "unknown-application"),
-    ({**HEARTBEAT, "heartbeat": "nope"}, "heartbeat: unknown monitor", "unknown-monitor"),
-    ({**HEARTBEAT, "application": "other"}, "application: monitor 'backup' belongs", "wrong-application"),
-    ({**SILENCE, "ends": "2026-03-01T09:00:00Z"}, "ends:", "invalid-event"),
-    ({**SILENCE, "ends": "2026-04-01T10:00:00Z"}, "ends:", "invalid-event"),
-    ({**SILENCE, "starts": None, "at": None, "ends": "2026-03-01T09:00:00Z"}, "ends:", "invalid-event"),
-    ({**SILENCE, "match_re": {"alertname": "(a)\\1"}}, "match_re.alertname:", "invalid-event"),
-    ({**SILENCE, "silence_id": None}, "silence_id:", "invalid-event"),
-    ({**HEARTBEAT, "heartbeat": None}, "heartbeat:", "invalid-event"),
-])
-def test_bad_maintenance_events_are_one_dead_letter_naming_the_field(engine: Engine, event: dict[str, Any],
-                                                                     reason: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("event", "reason", "kind"),
+    [
+        ({**SILENCE, "application": "nope"}, "application: unknown application", "unknown-application"),
+        ({**UNSILENCE, "application": "nope"}, "application: unknown application", "unknown-application"),
+        ({**HEARTBEAT, "heartbeat": "nope"}, "heartbeat: unknown monitor", "unknown-monitor"),
+        ({**HEARTBEAT, "application": "other"}, "application: monitor 'backup' belongs", "wrong-application"),
+        ({**SILENCE, "ends": "2026-03-01T09:00:00Z"}, "ends:", "invalid-event"),
+        ({**SILENCE, "ends": "2026-04-01T10:00:00Z"}, "ends:", "invalid-event"),
+        ({**SILENCE, "starts": None, "at": None, "ends": "2026-03-01T09:00:00Z"}, "ends:", "invalid-event"),
+        ({**SILENCE, "match_re": {"alertname": "(a)\\1"}}, "match_re.alertname:", "invalid-event"),
+        ({**SILENCE, "silence_id": None}, "silence_id:", "invalid-event"),
+        ({**HEARTBEAT, "heartbeat": None}, "heartbeat:", "invalid-event"),
+    ],
+)
+def test_bad_maintenance_events_are_one_dead_letter_naming_the_field(
+    engine: Engine, event: dict[str, Any], reason: str, kind: str
+) -> None:
     value = encode(event)
     [out] = on_incident_record(engine, None, value, T0, 4, 11, 12)
     assert out.topic == topics.DEADLETTER
     letter = json.loads(out.value)
     assert letter["reason"].startswith(reason), letter["reason"]
-    assert (letter["source_topic"], letter["partition"], letter["offset"], letter["value"]) == \
-        (topics.INCIDENTS, 4, 11, value.decode())
+    assert (letter["source_topic"], letter["partition"], letter["offset"], letter["value"]) == (
+        topics.INCIDENTS,
+        4,
+        11,
+        value.decode(),
+    )
     assert out.tally is not None and (out.tally.metric, out.tally.label) == ("dead-letter", kind)
 
 
 # ---- stage 2: the book ----------------------------------------------------------------------------
+
 
 def test_the_book_changes_once_and_a_copy_read_again_is_skipped(engine: Engine) -> None:
     first = on_silence_record(engine, EMPTY, encode(SILENCE), 3, 10)
@@ -158,8 +180,14 @@ def test_a_copy_the_config_no_longer_allows_is_one_dead_letter_from_partition_0(
 
 
 def test_book_keys_are_never_incident_states(engine: Engine) -> None:
-    state = on_event(engine, None, encode({"type": "trigger", "at": at(0), "incident_id": "i", "application": "app",
-                                           "plan": "once", "context": {}}), now_us=T0).state
+    state = on_event(
+        engine,
+        None,
+        encode(
+            {"type": "trigger", "at": at(0), "incident_id": "i", "application": "app", "plan": "once", "context": {}}
+        ),
+        now_us=T0,
+    ).state
     assert state is not None
     items = [(book_key(2), dump_book(EMPTY)), (b"i", dump_state(state)), (None, None)]
     partition = topics.partition_for(b"i", P)
@@ -179,8 +207,16 @@ def test_a_silence_change_moves_the_silenced_instances_of_the_partition_only(eng
     book = on_silence_record(engine, EMPTY, encode(silence_event("s1", -60, 0, 600)), 0, 0)
     states: dict[bytes, IncidentState] = {}
     for name in ("a", "b", "c"):
-        value = encode({"type": "trigger", "at": at(10), "incident_id": name, "application": "app",
-                        "plan": "once", "context": {"summary": name}})
+        value = encode(
+            {
+                "type": "trigger",
+                "at": at(10),
+                "incident_id": name,
+                "application": "app",
+                "plan": "once",
+                "context": {"summary": name},
+            }
+        )
         processed = on_event(engine, None, value, now_us=T0 + 10 * S, silences=book.after.book)
         assert processed.state is not None and processed.state.status == "silenced"
         assert processed.state.silenced_until == T0 + 600 * S
@@ -233,9 +269,15 @@ def test_heartbeats_expiries_and_recoveries_on_the_monitors_state(engine: Engine
 
 def test_the_silenced_outcome_is_counted_but_is_not_a_send(engine: Engine) -> None:
     book = on_silence_record(engine, EMPTY, encode(silence_event("s1", -60, 0, 600)), 0, 0).after.book
-    processed = on_event(engine, None, encode({"type": "trigger", "at": at(10), "incident_id": "m",
-                                               "application": "app", "plan": "once", "context": {}}),
-                         now_us=T0 + 10 * S, silences=book)
+    processed = on_event(
+        engine,
+        None,
+        encode(
+            {"type": "trigger", "at": at(10), "incident_id": "m", "application": "app", "plan": "once", "context": {}}
+        ),
+        now_us=T0 + 10 * S,
+        silences=book,
+    )
     [out] = processed.outputs
     assert out.kind == "silenced" and out.tally is not None and out.tally.label == "silenced"
     sends = metrics.SEND_LATENESS._sum.get()
@@ -244,8 +286,15 @@ def test_the_silenced_outcome_is_counted_but_is_not_a_send(engine: Engine) -> No
 
 
 def silence_event(silence_id: str, at_s: float, starts_s: float, ends_s: float, **fields: Any) -> dict[str, Any]:
-    return {"type": "silence", "at": at(at_s), "silence_id": silence_id, "application": "app",
-            "starts": at(starts_s), "ends": at(ends_s), **fields}
+    return {
+        "type": "silence",
+        "at": at(at_s),
+        "silence_id": silence_id,
+        "application": "app",
+        "starts": at(starts_s),
+        "ends": at(ends_s),
+        **fields,
+    }
 
 
 def unsilence_event(silence_id: str, at_s: float) -> dict[str, Any]:
@@ -253,6 +302,7 @@ def unsilence_event(silence_id: str, at_s: float) -> dict[str, Any]:
 
 
 # ---- both stages, as the agents run them ----------------------------------------------------------
+
 
 class Pipeline:
     """`app.py`'s two agents and its ticker on a virtual clock, with the same record functions, a
@@ -295,24 +345,34 @@ class Pipeline:
                     if change.changed:  # after the states, as the agent does
                         self.table[book_key(partition)] = dump_book(self.index.entry(partition))
                 else:
-                    processed = on_event(self.engine, self.state(key), value, partition, offset, now_us,
-                                         silences=self.index.book(partition))
+                    processed = on_event(
+                        self.engine,
+                        self.state(key),
+                        value,
+                        partition,
+                        offset,
+                        now_us,
+                        silences=self.index.book(partition),
+                    )
                     self.write(key, partition, processed.outputs, processed.state, processed.changed)
                 self.read[partition] = offset + 1
                 if self.read[partition] - self.committed[partition] >= self.commit_every:
                     self.committed[partition] = self.read[partition]
 
-    def write(self, key: bytes, partition: int, outputs: list[Output], state: IncidentState | None,
-              changed: bool) -> None:
+    def write(
+        self, key: bytes, partition: int, outputs: list[Output], state: IncidentState | None, changed: bool
+    ) -> None:
         self.out += outputs  # acknowledged first
         if changed and state is not None:
             self.table[key] = dump_state(state)
         self.index.track(self.engine, key, partition, state)
 
     def wakes(self) -> list[tuple[int, bytes]]:
-        return sorted((s.wake_at, k) for k, _, s in owned_states(self.table.items(), self.partitions,
-                                                                 set(range(self.partitions)))
-                      if s.wake_at is not None)
+        return sorted(
+            (s.wake_at, k)
+            for k, _, s in owned_states(self.table.items(), self.partitions, set(range(self.partitions)))
+            if s.wake_at is not None
+        )
 
     def tick(self, due: int, key: bytes) -> None:
         partition = topics.partition_for(key, self.partitions)
@@ -343,13 +403,20 @@ class Pipeline:
         for output in self.out:
             data = json.loads(output.value)
             if output.topic != topics.DEADLETTER and data.get("kind") not in kinds:
-                got.add(json.dumps(OUTCOME_ADAPTER.validate_python(data).model_dump(mode="json", exclude_none=True),
-                                   sort_keys=True))
+                got.add(
+                    json.dumps(
+                        OUTCOME_ADAPTER.validate_python(data).model_dump(mode="json", exclude_none=True), sort_keys=True
+                    )
+                )
         return got
 
 
-def run_live(engine: Engine, events: list[dict[str, Any]], crashes: set[int] = frozenset(),  # type: ignore[assignment]
-             partitions: int = P) -> Pipeline:
+def run_live(
+    engine: Engine,
+    events: list[dict[str, Any]],
+    crashes: set[int] = frozenset(),  # type: ignore[assignment]
+    partitions: int = P,
+) -> Pipeline:
     """Each event arrives when the clock reaches its `at` (ties: input order); crash after event n."""
     pipe = Pipeline(engine, partitions)
     order = sorted(range(len(events)), key=lambda n: (to_us(parse_time(events[n]["at"])), n))
@@ -372,11 +439,25 @@ def replayed(engine: Engine, events: list[dict[str, Any]]) -> set[str]:
 def test_a_silence_ahead_of_its_window_extended_then_ended_early_with_a_monitor(engine: Engine) -> None:
     """The live test's story on a virtual clock: the same outcomes as replay, a crash or not."""
     events = [silence_event("mw", 0, 20, 60), {**HEARTBEAT, "at": at(1)}]
-    events += [{"type": "trigger", "at": at(t), "incident_id": f"i{n}", "application": "app",
-                "plan": "quick", "context": {"summary": f"s{n}"}} for n, t in enumerate((5, 25, 30, 35, 50, 70))]
-    events += [silence_event("mw", 40, 20, 90), unsilence_event("mw", 45),
-               {"type": "claim", "at": at(47), "incident_id": "i2", "owner": "bob"},
-               {**HEARTBEAT, "at": at(14)}, {**HEARTBEAT, "at": at(30)}, {**HEARTBEAT, "at": at(55)}]
+    events += [
+        {
+            "type": "trigger",
+            "at": at(t),
+            "incident_id": f"i{n}",
+            "application": "app",
+            "plan": "quick",
+            "context": {"summary": f"s{n}"},
+        }
+        for n, t in enumerate((5, 25, 30, 35, 50, 70))
+    ]
+    events += [
+        silence_event("mw", 40, 20, 90),
+        unsilence_event("mw", 45),
+        {"type": "claim", "at": at(47), "incident_id": "i2", "owner": "bob"},
+        {**HEARTBEAT, "at": at(14)},
+        {**HEARTBEAT, "at": at(30)},
+        {**HEARTBEAT, "at": at(55)},
+    ]
     expected = replayed(engine, events)
     kinds = {json.loads(o)["kind"] for o in expected}
     assert {"silenced", "message"} <= kinds
@@ -388,8 +469,9 @@ def test_a_silence_ahead_of_its_window_extended_then_ended_early_with_a_monitor(
 def test_the_pipeline_can_tell_a_lost_silence(engine: Engine) -> None:
     """The comparison above is not blind: a silence that reaches one partition only changes outcomes."""
     events = [silence_event("mw", 0, 20, 60)] + [
-        {"type": "trigger", "at": at(30), "incident_id": f"i{n}", "application": "app", "plan": "once",
-         "context": {}} for n in range(8)]
+        {"type": "trigger", "at": at(30), "incident_id": f"i{n}", "application": "app", "plan": "once", "context": {}}
+        for n in range(8)
+    ]
     pipe = Pipeline(engine)
     first = on_incident_record(engine, None, encode(events[0]), T0, 0, 0, P)[0]
     pipe.log[0].append((first.key or b"", first.value, True))  # partition 0's copy only
@@ -402,13 +484,22 @@ def test_the_pipeline_can_tell_a_lost_silence(engine: Engine) -> None:
 
 
 second = st.integers(0, 120)
-rows = st.lists(st.one_of(
-    st.tuples(st.just("silence"), second, st.integers(-10, 60), st.integers(1, 60), st.sampled_from(["s1", "s2"]),
-              st.booleans()),
-    st.tuples(st.just("unsilence"), second, st.sampled_from(["s1", "s2"])),
-    st.tuples(st.sampled_from(["trigger", "claim", "unclaim", "resolve"]), second, st.integers(0, 5)),
-    st.tuples(st.just("heartbeat"), second),
-), max_size=14)
+rows = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("silence"),
+            second,
+            st.integers(-10, 60),
+            st.integers(1, 60),
+            st.sampled_from(["s1", "s2"]),
+            st.booleans(),
+        ),
+        st.tuples(st.just("unsilence"), second, st.sampled_from(["s1", "s2"])),
+        st.tuples(st.sampled_from(["trigger", "claim", "unclaim", "resolve"]), second, st.integers(0, 5)),
+        st.tuples(st.just("heartbeat"), second),
+    ),
+    max_size=14,
+)
 
 
 def row_event(row: tuple[Any, ...], n: int) -> dict[str, Any]:
@@ -418,8 +509,9 @@ def row_event(row: tuple[Any, ...], n: int) -> dict[str, Any]:
     row = (kind, row[1] + n / 1000, *row[2:])
     if kind == "silence":
         _, when, starts, length, sid, every_plan = row
-        return silence_event(sid, when, when + starts, when + starts + length,
-                             **({} if every_plan else {"plans": ["quick"]}))
+        return silence_event(
+            sid, when, when + starts, when + starts + length, **({} if every_plan else {"plans": ["quick"]})
+        )
     if kind == "unsilence":
         return unsilence_event(row[2], row[1])
     if kind == "heartbeat":
@@ -434,8 +526,9 @@ def row_event(row: tuple[Any, ...], n: int) -> dict[str, Any]:
 
 @settings(max_examples=300, deadline=None)
 @given(rows=rows, crashes=st.sets(st.integers(0, 13), max_size=3))
-def test_the_record_stages_give_replays_outcomes_with_crashes(engine: Engine, rows: list[tuple[Any, ...]],
-                                                              crashes: set[int]) -> None:
+def test_the_record_stages_give_replays_outcomes_with_crashes(
+    engine: Engine, rows: list[tuple[Any, ...]], crashes: set[int]
+) -> None:
     events = [row_event(row, n) for n, row in enumerate(rows)]
     assert run_live(engine, events, crashes).outcomes() == replayed(engine, events)
 

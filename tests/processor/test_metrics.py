@@ -19,18 +19,17 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-
-
-
-
-@pytest.mark.parametrize(("value", "tally"), [
-    (event_bytes(), Tally("event", "trigger")),
-    (event_bytes(type="claim", owner="bob", plan=None), Tally("event", "claim")),
-    (b"not json", Tally("dead-letter", "invalid-event")),
-    (event_bytes(plan=None), Tally("dead-letter", "invalid-event")),  # "plan: Field required" is not unknown-plan
-    (event_bytes(plan="nope"), Tally("dead-letter", "unknown-plan")),
-    (event_bytes(application="nope"), Tally("dead-letter", "unknown-application")),
-])
+@pytest.mark.parametrize(
+    ("value", "tally"),
+    [
+        (event_bytes(), Tally("event", "trigger")),
+        (event_bytes(type="claim", owner="bob", plan=None), Tally("event", "claim")),
+        (b"not json", Tally("dead-letter", "invalid-event")),
+        (event_bytes(plan=None), Tally("dead-letter", "invalid-event")),  # "plan: Field required" is not unknown-plan
+        (event_bytes(plan="nope"), Tally("dead-letter", "unknown-plan")),
+        (event_bytes(application="nope"), Tally("dead-letter", "unknown-application")),
+    ],
+)
 def test_stage_one_outputs_say_what_they_count_as(engine: Engine, value: bytes, tally: Tally) -> None:
     assert [o.tally for o in on_incident_record(engine, None, value, T0, 0, 0, 12)] == [tally]
 
@@ -55,7 +54,9 @@ def test_wakeups_more_than_a_second_after_due_are_late() -> None:
     due, late = sample("streamproc_worker_wakeups_due_total"), sample("streamproc_worker_wakeups_late_total")
     metrics.wakeup(T0, T0 + 1_000_000)
     assert (sample("streamproc_worker_wakeups_due_total"), sample("streamproc_worker_wakeups_late_total")) == (
-        due + 1, late)
+        due + 1,
+        late,
+    )
     metrics.wakeup(T0, T0 + 1_000_001)
     assert sample("streamproc_worker_wakeups_late_total") == late + 1
 
@@ -64,8 +65,9 @@ def test_open_escalations_per_partition_and_status() -> None:
     opened = metrics.OpenEscalations()
 
     def gauge(partition: int, status: str) -> float | None:
-        return REGISTRY.get_sample_value("streamproc_worker_escalations_open",
-                                         {"partition": str(partition), "status": status})
+        return REGISTRY.get_sample_value(
+            "streamproc_worker_escalations_open", {"partition": str(partition), "status": status}
+        )
 
     opened.clear()
     opened.set("a", 1, "escalating")

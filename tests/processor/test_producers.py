@@ -58,6 +58,7 @@ def test_live_equals_replay_whoever_produced_the_events_with_a_worker_killed(sta
         # SIGKILL one worker halfway through the triggers, then let the survivor take over.
         at_wall_clock(sink, triggers, on={12: workers[1].kill})
         stack.wait_ready([workers[0]])
+
         # Claims and resolves once the survivor owns everything: a claim stops a slow plan's
         # repeats, a resolve ends one, a claim of a finished quick plan changes nothing. Each is
         # dated half-way between two of its incident's pages (they fall on whole seconds after
@@ -67,10 +68,11 @@ def test_live_equals_replay_whoever_produced_the_events_with_a_worker_killed(sta
             return iso_ms(start + math.ceil(after - start) + 0.5)
 
         now = time.time()
-        later = [{"type": "claim", "at": between_pages(i, now), "incident_id": f"p{i}", "owner": "bob"}
-                 for i in range(0, 24, 3)]
-        later += [{"type": "resolve", "at": between_pages(i, now + 1), "incident_id": f"p{i}"}
-                  for i in range(2, 24, 6)]
+        later = [
+            {"type": "claim", "at": between_pages(i, now), "incident_id": f"p{i}", "owner": "bob"}
+            for i in range(0, 24, 3)
+        ]
+        later += [{"type": "resolve", "at": between_pages(i, now + 1), "incident_id": f"p{i}"} for i in range(2, 24, 6)]
         later.sort(key=lambda e: e["at"])
         at_wall_clock(sink, later)
     finally:
@@ -78,17 +80,19 @@ def test_live_equals_replay_whoever_produced_the_events_with_a_worker_killed(sta
 
     expected = replay_outcomes(stack.config, triggers + later)
     wanted = set(canonical(expected))
-    got = stack.outcomes(until=lambda recs: {json.dumps(o, sort_keys=True) for _, o, _ in recs} >= wanted,
-                         timeout=90)
+    got = stack.outcomes(until=lambda recs: {json.dumps(o, sort_keys=True) for _, o, _ in recs} >= wanted, timeout=90)
     copies: dict[str, set[str]] = defaultdict(set)
     for outcome, _ in got:
         copies[outcome.get("message_id") or json.dumps(outcome, sort_keys=True)].add(
-            json.dumps(outcome, sort_keys=True))
+            json.dumps(outcome, sort_keys=True)
+        )
     live = {json.dumps(o, sort_keys=True) for o, _ in got}
     missing, unexpected = wanted - live, live - wanted
     records = len(got)
-    print(f"\n{producer}: expected {len(wanted)} outcomes, live {len(live)} distinct in {records} records, "
-          f"missing {len(missing)}, unexpected {len(unexpected)}")
+    print(
+        f"\n{producer}: expected {len(wanted)} outcomes, live {len(live)} distinct in {records} records, "
+        f"missing {len(missing)}, unexpected {len(unexpected)}"
+    )
     assert not missing, sorted(missing)[:5]
     assert not unexpected, sorted(unexpected)[:5]
     # A record written again after the kill is the same record (same message_id, same content),

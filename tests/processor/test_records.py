@@ -20,10 +20,6 @@ from tests.processor.scenario import event_bytes
 T0 = to_us(parse_time("2026-03-01T10:00:00Z"))
 
 
-
-
-
-
 @pytest.mark.parametrize("key", [b"inc-1", b"some-host", None])
 def test_any_key_is_rekeyed_by_incident_id_on_the_processors_partition(engine: Engine, key: bytes | None) -> None:
     [out] = on_incident_record(engine, key, event_bytes(), T0, partition=5, offset=7, partitions=12)
@@ -43,12 +39,15 @@ def test_a_missing_at_becomes_the_source_records_timestamp(engine: Engine) -> No
     assert to_us(parse_time(json.loads(out.value)["at"])) == stamp
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (b"{not json", "json"),
-    (event_bytes(plan="nope"), "plan: unknown plan"),
-    (event_bytes(application="nope"), "application: unknown application"),
-    (json.dumps({"type": "claim", "at": "2026-03-01T10:00:00Z"}).encode(), "incident_id"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"{not json", "json"),
+        (event_bytes(plan="nope"), "plan: unknown plan"),
+        (event_bytes(application="nope"), "application: unknown application"),
+        (json.dumps({"type": "claim", "at": "2026-03-01T10:00:00Z"}).encode(), "incident_id"),
+    ],
+)
 def test_bad_input_is_a_dead_letter_naming_the_field(engine: Engine, value: bytes, reason: str) -> None:
     [out] = on_incident_record(engine, b"k", value, T0, 3, 9, 12)
     assert out.topic == topics.DEADLETTER
@@ -63,7 +62,8 @@ def test_the_second_stage_gives_what_the_engine_gives(engine: Engine) -> None:
     first = [json.loads(o.value) for o in processed.outputs]
     assert {(o["user"], o["mode"], o["at"]) for o in first if o["kind"] == "message"} == {
         (user, mode, "2026-03-01T10:00:00Z")
-        for user, mode in [("alice", "sms"), ("alice", "email"), ("bob", "email"), ("carol", "email")]}
+        for user, mode in [("alice", "sms"), ("alice", "email"), ("bob", "email"), ("carol", "email")]
+    }
     assert processed.state is not None and processed.wake_at == T0 + 2_000_000
 
 

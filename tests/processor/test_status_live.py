@@ -39,8 +39,14 @@ def status_stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Stack]:
 
 
 def trigger(incident: str, at: float, plan: str, event_id: str | None = None) -> dict[str, Any]:
-    event = {"type": "trigger", "at": iso_ms(at), "incident_id": incident, "application": "app", "plan": plan,
-             "context": {"summary": f"disk full {incident}"}}
+    event = {
+        "type": "trigger",
+        "at": iso_ms(at),
+        "incident_id": incident,
+        "application": "app",
+        "plan": plan,
+        "context": {"summary": f"disk full {incident}"},
+    }
     if event_id:
         event["event_id"] = event_id
     return event
@@ -61,17 +67,38 @@ def expected_at(config: Path, events: list[dict[str, Any]], at_us: int) -> dict[
 
 
 def view(state: IncidentState, paged: tuple[int, list[str]] | None) -> dict[str, Any]:
-    return {"incident_id": state.incident_id, "instance": state.instance, "status": state.status,
-            "plan": state.plan_name, "application": state.application, "step": state.step + 1,
-            "created": format_us(state.created), "absorbed": state.absorbed if state.is_open else None,
-            "claimed_by": state.owner if state.status == "claimed" else None,
-            "next_page_at": format_us(state.pending[0].at) if state.status == "escalating" and state.pending else None,
-            "last_paged": sorted(paged[1]) if paged else [], "last_paged_at": format_us(paged[0]) if paged else None}
+    return {
+        "incident_id": state.incident_id,
+        "instance": state.instance,
+        "status": state.status,
+        "plan": state.plan_name,
+        "application": state.application,
+        "step": state.step + 1,
+        "created": format_us(state.created),
+        "absorbed": state.absorbed if state.is_open else None,
+        "claimed_by": state.owner if state.status == "claimed" else None,
+        "next_page_at": format_us(state.pending[0].at) if state.status == "escalating" and state.pending else None,
+        "last_paged": sorted(paged[1]) if paged else [],
+        "last_paged_at": format_us(paged[0]) if paged else None,
+    }
 
 
 def listed_view(summary: dict[str, Any]) -> dict[str, Any]:
-    out = {k: summary[k] for k in ("incident_id", "instance", "status", "plan", "application", "step", "created",
-                                   "claimed_by", "next_page_at", "last_paged_at")}
+    out = {
+        k: summary[k]
+        for k in (
+            "incident_id",
+            "instance",
+            "status",
+            "plan",
+            "application",
+            "step",
+            "created",
+            "claimed_by",
+            "next_page_at",
+            "last_paged_at",
+        )
+    }
     out["absorbed"] = summary["absorbed"] if summary["status"] != "resolved" else None
     out["last_paged"] = sorted(summary["last_paged"])
     return out
@@ -81,8 +108,10 @@ def same_times(view: dict[str, Any]) -> dict[str, Any]:
     """Times as instants (the API writes `...Z` with or without fractions)."""
     from streamproc.timeutil import parse_time
 
-    return {k: (format_us(to_us(parse_time(v))) if isinstance(v, str) and k.endswith(("_at", "created")) else v)
-            for k, v in view.items()}
+    return {
+        k: (format_us(to_us(parse_time(v))) if isinstance(v, str) and k.endswith(("_at", "created")) else v)
+        for k, v in view.items()
+    }
 
 
 def test_open_incidents_equal_replay_after_a_worker_is_killed(status_stack: Stack) -> None:
@@ -104,11 +133,20 @@ def test_open_incidents_equal_replay_after_a_worker_is_killed(status_stack: Stac
         # Claims and resolves once the survivor owns everything, each well between two pages.
         now = time.time()
         assert now + 5 < t0 + PAGE_EVERY - 1, "too slow: the comparison below would race the second pages"
-        later = [{"type": "claim", "at": iso_ms(now + i * 0.01), "incident_id": f"s{i}", "owner": "bob",
-                  "event_id": f"claim-{i}"}
-                 for i in range(0, 30, 3)]
-        later += [{"type": "resolve", "at": iso_ms(now + 0.5 + i * 0.01), "incident_id": f"s{i}",
-                   "event_id": f"resolve-{i}"} for i in range(1, 30, 4)]
+        later = [
+            {
+                "type": "claim",
+                "at": iso_ms(now + i * 0.01),
+                "incident_id": f"s{i}",
+                "owner": "bob",
+                "event_id": f"claim-{i}",
+            }
+            for i in range(0, 30, 3)
+        ]
+        later += [
+            {"type": "resolve", "at": iso_ms(now + 0.5 + i * 0.01), "incident_id": f"s{i}", "event_id": f"resolve-{i}"}
+            for i in range(1, 30, 4)
+        ]
         later += [{"type": "unclaim", "at": iso_ms(now + 1.0), "incident_id": "s3", "event_id": "unclaim-3"}]
         later.sort(key=lambda e: e["at"])
         at_wall_clock(sink, later)
@@ -129,8 +167,11 @@ def test_open_incidents_equal_replay_after_a_worker_is_killed(status_stack: Stac
         replayed = expected_at(stack.config, triggers + later, moment)
         replay_open = {k: same_times(v) for k, v in replayed.items() if v["status"] not in ("resolved", "none")}
         assert len(replay_open) == 30 - 8 and answer["total"] == 22
-        differing = {k: {f: (live_open.get(k, {}).get(f), v.get(f)) for f in v if live_open.get(k, {}).get(f) != v[f]}
-                     for k, v in replay_open.items() if live_open.get(k) != v}
+        differing = {
+            k: {f: (live_open.get(k, {}).get(f), v.get(f)) for f in v if live_open.get(k, {}).get(f) != v[f]}
+            for k, v in replay_open.items()
+            if live_open.get(k) != v
+        }
         assert live_open == replay_open, differing
         assert {s["status"] for s in answer["incidents"]} == {"escalating", "claimed"}
         assert sum(1 for s in answer["incidents"] if s["absorbed"]) == 3
@@ -138,12 +179,28 @@ def test_open_incidents_equal_replay_after_a_worker_is_killed(status_stack: Stac
         status, resolved = request(api, "/v1/incidents?status=resolved&limit=500", APP_KEY)
         assert status == 200
         assert sorted(s["incident_id"] for s in resolved["incidents"]) == sorted(
-            k for k, v in replayed.items() if v["status"] == "resolved")
+            k for k, v in replayed.items() if v["status"] == "resolved"
+        )
 
         # The CLI reads the same topic.
-        cli = subprocess.run([sys.executable, "-m", "streamproc.cli", "incidents", "--bootstrap", stack.bootstrap,
-                              "--json", "--application", "app"], capture_output=True, text=True, cwd=REPO,
-                             env={**os.environ, "STREAMPROC_NAMESPACE": stack.namespace}, timeout=60)
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streamproc.cli",
+                "incidents",
+                "--bootstrap",
+                stack.bootstrap,
+                "--json",
+                "--application",
+                "app",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "STREAMPROC_NAMESPACE": stack.namespace},
+            timeout=60,
+        )
         assert cli.returncode == 0, cli.stderr
         listed = [json.loads(line) for line in cli.stdout.splitlines()]
         assert {s["incident_id"]: same_times(listed_view(s)) for s in listed} == replay_open
@@ -170,8 +227,9 @@ def status_records(stack: Stack, until: Any, timeout: float = 90) -> list[tuple[
     until `until(records)` holds (TimeoutError otherwise); `until=None`: up to its end now."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"reader-{time.time_ns()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": stack.bootstrap, "group.id": f"reader-{time.time_ns()}", "enable.auto.commit": False}
+    )
     topic = stack.topics.status
     count = len(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
     consumer.assign([TopicPartition(topic, p, 0) for p in range(count)])
@@ -180,6 +238,7 @@ def status_records(stack: Stack, until: Any, timeout: float = 90) -> list[tuple[
 
         def until(records: list[Any]) -> bool:
             return len(records) >= end
+
     records: list[tuple[str, dict[str, Any] | None, int]] = []
     deadline = time.monotonic() + timeout
     try:
@@ -201,8 +260,9 @@ def wait_committed(stack: Stack, key: bytes, timeout: float = 30) -> None:
     from confluent_kafka import Consumer, TopicPartition
 
     partition = TopicPartition(stack.topics.events, partition_for(key, stack.partitions))
-    consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": stack.namespace,
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": stack.bootstrap, "group.id": stack.namespace, "enable.auto.commit": False}
+    )
     deadline = time.monotonic() + timeout
     try:
         _, end = consumer.get_watermark_offsets(partition, timeout=10)

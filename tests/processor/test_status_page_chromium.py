@@ -48,11 +48,15 @@ def test_the_status_page_follows_an_incident_live(status_stack: Stack, tmp_path:
         assert browser.evaluate("location.search") == ""  # the token went into a cookie
         browser.wait_for("document.getElementById('none-open') !== null", 10)
         # Neighbours for the picture: one claimed, one on the other plan.
-        for event in (trigger("db01-replication-lag", "Replication lag 45 s on db01", "long"),
-                      trigger("api-5xx-rate", "5xx rate above 2% on api (eu-west)")):
+        for event in (
+            trigger("db01-replication-lag", "Replication lag 45 s on db01", "long"),
+            trigger("api-5xx-rate", "5xx rate above 2% on api (eu-west)"),
+        ):
             assert request(api, "/v1/events", APP_KEY, event)[0] == 202
-        assert request(api, "/v1/events", APP_KEY, {"type": "claim", "incident_id": "api-5xx-rate",
-                                                    "owner": "alice"})[0] == 202
+        assert (
+            request(api, "/v1/events", APP_KEY, {"type": "claim", "incident_id": "api-5xx-rate", "owner": "alice"})[0]
+            == 202
+        )
         started = time.time()
         assert request(api, "/v1/events", APP_KEY, trigger("disk-full-db02", "Disk /var 97% full on db02"))[0] == 202
         # It appears without a reload: the page's own polling brings the new table.
@@ -80,8 +84,9 @@ def test_the_status_page_follows_an_incident_live(status_stack: Stack, tmp_path:
 
         # Its timeline: the trigger, the page, the claim.
         browser.call("Runtime.evaluate", expression=f"{row('disk-full-db02')}.querySelector('a').click()")
-        browser.wait_for("location.pathname === '/ui/incidents/disk-full-db02' && "
-                         "document.readyState === 'complete'", 30)
+        browser.wait_for(
+            "location.pathname === '/ui/incidents/disk-full-db02' && document.readyState === 'complete'", 30
+        )
         timeline = str(browser.evaluate("document.getElementById('timeline').innerText"))
         assert "trigger" in timeline and "message" in timeline and "claimed" in timeline and "owner=bob" in timeline
         assert "+1555" not in str(browser.evaluate("document.body.innerText"))

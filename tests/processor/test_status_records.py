@@ -28,7 +28,12 @@ def test_a_trigger_gives_one_summary_with_the_first_page(engine: Engine) -> None
     assert record is not None and changed and record.topic == topics.STATUS and record.key == b"inc-1"
     summary = summary_of(record.value)
     assert (summary.status, summary.plan, summary.application, summary.step, summary.steps) == (
-        "escalating", "quick", "app", 1, 2)
+        "escalating",
+        "quick",
+        "app",
+        1,
+        2,
+    )
     assert summary.summary == "disk full" and summary.instance == 1 and summary.absorbed == 0
     assert summary.last_paged == ["alice", "bob", "carol"]
     assert summary.last_paged_at is not None and to_us(summary.last_paged_at) == T0
@@ -45,8 +50,9 @@ def test_an_unchanged_state_writes_nothing(engine: Engine) -> None:
 def test_claim_absorb_and_resolve_then_a_tombstone_when_the_retention_is_over(engine: Engine) -> None:
     state = on_event(engine, None, event_bytes(), now_us=T0).state
     absorbed = on_event(engine, state, event_bytes(at="2026-03-01T10:00:01Z", event_id="e2"), now_us=T0 + S)
-    claim = event_bytes(type="claim", at="2026-03-01T10:00:01.500Z", owner="bob", plan=None, context=None,
-                        application="app")
+    claim = event_bytes(
+        type="claim", at="2026-03-01T10:00:01.500Z", owner="bob", plan=None, context=None, application="app"
+    )
     claimed = on_event(engine, absorbed.state, claim, now_us=T0 + 2 * S)
     _, record, _ = status_update(b"inc-1", claimed.state, True, T0 + 2 * S, 3600)
     assert record is not None

@@ -50,10 +50,16 @@ class SecureBroker:
     def client_env(self, mechanism: str, password: str = PASSWORD, **more: str) -> dict[str, str]:
         """The environment of a command that reaches Kafka by SASL_SSL only."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMPROC_KAFKA")}
-        return {**env, "STREAMPROC_KAFKA": self.secure, "STREAMPROC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-                "STREAMPROC_KAFKA_SASL_MECHANISM": mechanism, "STREAMPROC_KAFKA_SASL_USERNAME": USER,
-                "STREAMPROC_KAFKA_SASL_PASSWORD": password, "STREAMPROC_KAFKA_SSL_CA_FILE": str(self.tls / "ca.pem"),
-                **more}
+        return {
+            **env,
+            "STREAMPROC_KAFKA": self.secure,
+            "STREAMPROC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "STREAMPROC_KAFKA_SASL_MECHANISM": mechanism,
+            "STREAMPROC_KAFKA_SASL_USERNAME": USER,
+            "STREAMPROC_KAFKA_SASL_PASSWORD": password,
+            "STREAMPROC_KAFKA_SSL_CA_FILE": str(self.tls / "ca.pem"),
+            **more,
+        }
 
 
 def _ports() -> tuple[int, int]:
@@ -66,8 +72,15 @@ def _ports() -> tuple[int, int]:
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     run_dir = tmp_path_factory.mktemp("secure-kafka")
     port, secure = _ports()
-    env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_RUN_DIR": str(run_dir), "KAFKA_PYTHON": sys.executable,
-           "KAFKA_SASL_SSL_PORT": str(secure), "KAFKA_SASL_USER": USER, "KAFKA_SASL_PASSWORD": PASSWORD}
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_RUN_DIR": str(run_dir),
+        "KAFKA_PYTHON": sys.executable,
+        "KAFKA_SASL_SSL_PORT": str(secure),
+        "KAFKA_SASL_USER": USER,
+        "KAFKA_SASL_PASSWORD": PASSWORD,
+    }
     env.pop("STREAMPROC_KAFKA", None)
 
     def kafka_sh(*args: str) -> subprocess.CompletedProcess[str]:
@@ -88,16 +101,19 @@ def worker_config(tmp: Path, broker: SecureBroker) -> Path:
     password_file = tmp / "kafka-password"
     password_file.write_text(PASSWORD + "\n")
     config = tmp / "config.yaml"
-    config.write_text((REPO / "examples" / "config.yaml").read_text() + f"""
+    config.write_text(
+        (REPO / "examples" / "config.yaml").read_text()
+        + f"""
 kafka:
   security_protocol: SASL_SSL
   sasl_mechanism: SCRAM-SHA-512
   sasl_username: {USER}
   sasl_password_file: {password_file}
-  ssl_ca_file: {broker.tls / 'ca.pem'}
-  ssl_cert_file: {broker.tls / 'client.pem'}
-  ssl_key_file: {broker.tls / 'client.key'}
-""")
+  ssl_ca_file: {broker.tls / "ca.pem"}
+  ssl_cert_file: {broker.tls / "client.pem"}
+  ssl_key_file: {broker.tls / "client.key"}
+"""
+    )
     return config
 
 
@@ -105,11 +121,18 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "streamproc.cli", *args]
 
 
-def wait_for_delivery(bootstrap: str, incident_id: str, procs: dict[str, tuple[subprocess.Popen[bytes], Path]],
-                      timeout: float = 120.0) -> dict[str, str]:
+def wait_for_delivery(
+    bootstrap: str, incident_id: str, procs: dict[str, tuple[subprocess.Popen[bytes], Path]], timeout: float = 120.0
+) -> dict[str, str]:
     """The `sent` delivery record of a page of `incident_id`, read through the PLAINTEXT listener."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"read-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     deliveries = Topics().deliveries
     consumer.assign([TopicPartition(deliveries, p, 0) for p in range(PARTITIONS)])
     deadline = time.monotonic() + timeout
@@ -136,9 +159,25 @@ def test_a_trigger_becomes_a_delivered_page_through_sasl_ssl(broker: SecureBroke
     procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
         for name, cmd, env in [
-            ("worker", command("worker", "--config", str(config), "--bootstrap", broker.secure,
-                               "--partitions", str(PARTITIONS), "--store", "memory", "--web-port",
-                               str(free_port()), "--loglevel", "info"), worker_env),
+            (
+                "worker",
+                command(
+                    "worker",
+                    "--config",
+                    str(config),
+                    "--bootstrap",
+                    broker.secure,
+                    "--partitions",
+                    str(PARTITIONS),
+                    "--store",
+                    "memory",
+                    "--web-port",
+                    str(free_port()),
+                    "--loglevel",
+                    "info",
+                ),
+                worker_env,
+            ),
             ("sender", command("sender", "--bootstrap", broker.secure), broker.client_env("SCRAM-SHA-256")),
         ]:
             log = tmp_path / f"{name}.log"
@@ -148,8 +187,14 @@ def test_a_trigger_becomes_a_delivered_page_through_sasl_ssl(broker: SecureBroke
         incident["incident_id"] = f"secure-{uuid.uuid4().hex[:8]}"
         event = tmp_path / "incident.json"
         event.write_text(json.dumps(incident))
-        produced = subprocess.run(command("produce", str(event), "--bootstrap", broker.secure), cwd=REPO,
-                                  env=broker.client_env("PLAIN"), capture_output=True, text=True, timeout=60)
+        produced = subprocess.run(
+            command("produce", str(event), "--bootstrap", broker.secure),
+            cwd=REPO,
+            env=broker.client_env("PLAIN"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert produced.returncode == 0, produced.stderr
         page = wait_for_delivery(broker.plain, incident["incident_id"], procs)
         assert page["vendor"] == "console"
@@ -165,12 +210,24 @@ def run_refused(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Complet
 
 
 @pytest.mark.parametrize("which", ["worker", "sender", "api", "produce"])
-def test_a_wrong_password_ends_the_command_within_seconds_naming_it(broker: SecureBroker, tmp_path: Path,
-                                                                     which: str) -> None:
+def test_a_wrong_password_ends_the_command_within_seconds_naming_it(
+    broker: SecureBroker, tmp_path: Path, which: str
+) -> None:
     wrong = broker.client_env("SCRAM-SHA-512", password="not-the-password")
     if which == "worker":  # the config has the right password in a file; the environment overrides it
-        cmd = command("worker", "--config", str(worker_config(tmp_path, broker)), "--bootstrap", broker.secure,
-                      "--partitions", str(PARTITIONS), "--store", "memory", "--web-port", str(free_port()))
+        cmd = command(
+            "worker",
+            "--config",
+            str(worker_config(tmp_path, broker)),
+            "--bootstrap",
+            broker.secure,
+            "--partitions",
+            str(PARTITIONS),
+            "--store",
+            "memory",
+            "--web-port",
+            str(free_port()),
+        )
     elif which == "sender":
         cmd = command("sender", "--bootstrap", broker.secure)
     elif which == "api":

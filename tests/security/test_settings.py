@@ -26,19 +26,27 @@ def test_plaintext_by_default_and_without_anything_set() -> None:
 def test_config_section_becomes_librdkafka_keys(tmp_path: Path) -> None:
     password = tmp_path / "pw"
     password.write_text("from-file\n")
-    settings = KafkaSettings(**SASL, sasl_password_file=str(password), ssl_ca_file="/ca.pem",
-                             ssl_cert_file="/c.pem", ssl_key_file="/c.key")
+    settings = KafkaSettings(
+        **SASL, sasl_password_file=str(password), ssl_ca_file="/ca.pem", ssl_cert_file="/c.pem", ssl_key_file="/c.key"
+    )
     assert security.resolve(settings, environ={}).confluent() == {
-        "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-256", "sasl.username": "svc",
-        "sasl.password": "from-file", "ssl.ca.location": "/ca.pem", "ssl.certificate.location": "/c.pem",
-        "ssl.key.location": "/c.key", "ssl.endpoint.identification.algorithm": "https",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-256",
+        "sasl.username": "svc",
+        "sasl.password": "from-file",
+        "ssl.ca.location": "/ca.pem",
+        "ssl.certificate.location": "/c.pem",
+        "ssl.key.location": "/c.key",
+        "ssl.endpoint.identification.algorithm": "https",
     }
 
 
 def test_password_sources_in_order() -> None:
     env = {"PW": "from-env"}
-    assert security.resolve(KafkaSettings(**SASL, sasl_password="inline", sasl_password_env="PW"), env).password \
+    assert (
+        security.resolve(KafkaSettings(**SASL, sasl_password="inline", sasl_password_env="PW"), env).password
         == "inline"
+    )
     assert security.resolve(KafkaSettings(**SASL, sasl_password_env="PW"), env).password == "from-env"
     with pytest.raises(security.KafkaSecurityError, match="environment variable PW is not set"):
         security.resolve(KafkaSettings(**SASL, sasl_password_env="PW"), {})
@@ -50,8 +58,11 @@ def test_password_sources_in_order() -> None:
 
 def test_environment_overrides_the_config_field_by_field() -> None:
     settings = KafkaSettings(**SASL, sasl_password="config-pw", ssl_ca_file="/config-ca.pem")
-    env = {"STREAMPROC_KAFKA_SASL_PASSWORD": "env-pw", "STREAMPROC_KAFKA_SASL_MECHANISM": "PLAIN",
-           "STREAMPROC_KAFKA_SSL_CHECK_HOSTNAME": "false"}
+    env = {
+        "STREAMPROC_KAFKA_SASL_PASSWORD": "env-pw",
+        "STREAMPROC_KAFKA_SASL_MECHANISM": "PLAIN",
+        "STREAMPROC_KAFKA_SSL_CHECK_HOSTNAME": "false",
+    }
     conf = security.resolve(settings, env).confluent()
     assert conf["sasl.password"] == "env-pw"
     assert conf["sasl.mechanism"] == "PLAIN"
@@ -63,15 +74,26 @@ def test_environment_overrides_the_config_field_by_field() -> None:
 def test_environment_alone_is_enough(tmp_path: Path) -> None:
     password = tmp_path / "pw"
     password.write_text("s3")
-    env = {"STREAMPROC_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "STREAMPROC_KAFKA_SASL_USERNAME": "u",
-           "STREAMPROC_KAFKA_SASL_PASSWORD_FILE": str(password)}
+    env = {
+        "STREAMPROC_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "STREAMPROC_KAFKA_SASL_USERNAME": "u",
+        "STREAMPROC_KAFKA_SASL_PASSWORD_FILE": str(password),
+    }
     resolved = security.resolve(None, env)
-    assert resolved.confluent() == {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512",
-                                    "sasl.username": "u", "sasl.password": "s3"}
+    assert resolved.confluent() == {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "u",
+        "sasl.password": "s3",
+    }
     credentials = resolved.faust_settings()["broker_credentials"]
     assert isinstance(credentials, faust.SASLCredentials)
-    assert (credentials.username, credentials.password, credentials.mechanism.value, credentials.protocol.value) \
-        == ("u", "s3", "SCRAM-SHA-512", "SASL_PLAINTEXT")
+    assert (credentials.username, credentials.password, credentials.mechanism.value, credentials.protocol.value) == (
+        "u",
+        "s3",
+        "SCRAM-SHA-512",
+        "SASL_PLAINTEXT",
+    )
 
 
 def test_faust_gets_sasl_over_tls_with_a_verifying_context() -> None:
@@ -85,13 +107,16 @@ def test_faust_gets_sasl_over_tls_with_a_verifying_context() -> None:
     assert isinstance(tls_only, faust.SSLCredentials)
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"security_protocol": "SASL_SSL"}, "needs sasl_username"),
-    ({"ssl_ca_file": "/ca.pem"}, "ssl_ca_file need security_protocol SSL or SASL_SSL"),
-    ({"security_protocol": "SSL", "ssl_cert_file": "/c.pem"}, "ssl_cert_file and ssl_key_file go together"),
-    ({"sasl_username": "u"}, "sasl_username need security_protocol SASL_PLAINTEXT or SASL_SSL"),
-    ({"security_protocol": "TLS"}, "security_protocol"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"security_protocol": "SASL_SSL"}, "needs sasl_username"),
+        ({"ssl_ca_file": "/ca.pem"}, "ssl_ca_file need security_protocol SSL or SASL_SSL"),
+        ({"security_protocol": "SSL", "ssl_cert_file": "/c.pem"}, "ssl_cert_file and ssl_key_file go together"),
+        ({"sasl_username": "u"}, "sasl_username need security_protocol SASL_PLAINTEXT or SASL_SSL"),
+        ({"security_protocol": "TLS"}, "security_protocol"),
+    ],
+)
 def test_inconsistent_settings_are_named(fields: dict[str, str], message: str) -> None:
     env = {f"STREAMPROC_KAFKA_{k.upper()}": v for k, v in fields.items()}
     with pytest.raises(security.KafkaSecurityError, match=message) as caught:
@@ -127,8 +152,11 @@ def test_unreadable_files_are_named_before_any_connection(tmp_path: Path, monkey
     monkeypatch.setattr(security, "_active", None)
     with pytest.raises(security.KafkaSecurityError, match="kafka TLS files"):
         security.configure(KafkaSettings(security_protocol="SSL", ssl_ca_file=str(tmp_path / "missing.pem")))
-    monkeypatch.setattr(security, "_active", security.resolve(
-        KafkaSettings(security_protocol="SSL", ssl_ca_file=str(tmp_path / "missing.pem")), {}))
+    monkeypatch.setattr(
+        security,
+        "_active",
+        security.resolve(KafkaSettings(security_protocol="SSL", ssl_ca_file=str(tmp_path / "missing.pem")), {}),
+    )
     with pytest.raises(security.KafkaSecurityError, match="kafka client settings"):
         security.check_access("127.0.0.1:1", timeout=1)
 

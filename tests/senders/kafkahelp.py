@@ -90,8 +90,11 @@ async def sender(
 ) -> AsyncIterator[asyncio.Task[None]]:
     """An in-process worker, stopped (cleanly) on exit."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_sender(modes, bootstrap, settings, email_of, stop=stop, topic_prefix=topics.prefix,
-                                          status_address=status_address))
+    task = asyncio.create_task(
+        run_sender(
+            modes, bootstrap, settings, email_of, stop=stop, topic_prefix=topics.prefix, status_address=status_address
+        )
+    )
     try:
         yield task
     finally:

@@ -21,15 +21,25 @@ B = datetime(2026, 3, 1, 10, 5, tzinfo=UTC)
 
 
 def batch(*incidents: str, message_id: str) -> Message:
-    return message(at=B, incident_id=incidents[0], instance=3, message_id=message_id,
-                   subject="[grafana] 3 messages from plan db-critical",
-                   body="\n".join(f"{i}: disk full" for i in incidents),
-                   batch=BatchInfo(count=len(incidents), incident_ids=list(incidents)))
+    return message(
+        at=B,
+        incident_id=incidents[0],
+        instance=3,
+        message_id=message_id,
+        subject="[grafana] 3 messages from plan db-critical",
+        body="\n".join(f"{i}: disk full" for i in incidents),
+        batch=BatchInfo(count=len(incidents), incident_ids=list(incidents)),
+    )
 
 
 def audit(kind: str, incident_id: str, instance: int, seconds_after: float) -> Audit:
-    return Audit(kind=kind, at=B + timedelta(seconds=seconds_after), incident_id=incident_id,  # type: ignore[arg-type]
-                 instance=instance, owner="alice" if kind == "claimed" else None)
+    return Audit(
+        kind=kind,
+        at=B + timedelta(seconds=seconds_after),
+        incident_id=incident_id,  # type: ignore[arg-type]
+        instance=instance,
+        owner="alice" if kind == "claimed" else None,
+    )
 
 
 async def test_a_batch_goes_out_while_one_incident_is_open(twilio: FakeTwilio) -> None:
@@ -38,9 +48,15 @@ async def test_a_batch_goes_out_while_one_incident_is_open(twilio: FakeTwilio) -
     settled_all = batch("a", "b", "c", message_id="batch-settled")
     one_open = batch("d", "e", "f", message_id="batch-open")
     resolved = batch("g", "h", message_id="batch-resolved")
-    for kind, incident, instance in [("claimed", "a", 3), ("resolved", "b", 1), ("claimed", "c", 1),
-                                     ("claimed", "d", 3), ("resolved", "e", 1),  # f: no record, open
-                                     ("resolved", "g", 3), ("resolved", "h", 2)]:
+    for kind, incident, instance in [
+        ("claimed", "a", 3),
+        ("resolved", "b", 1),
+        ("claimed", "c", 1),
+        ("claimed", "d", 3),
+        ("resolved", "e", 1),  # f: no record, open
+        ("resolved", "g", 3),
+        ("resolved", "h", 2),
+    ]:
         claims.apply(audit(kind, incident, instance, 1))
     # f had a claim before the batch and an unclaim: it was open at the batch time, and still is.
     claims.apply(audit("claimed", "f", 1, -20))
@@ -74,7 +90,8 @@ async def test_an_ordinary_page_record_has_no_batch(twilio: FakeTwilio) -> None:
 async def test_the_slack_button_of_a_batch_lists_its_incidents(slack: FakeSlack) -> None:
     vendor = SlackVendor(SlackSettings(token=slack.token, base_url=slack.api_url))
     small = batch("a", "b", "c", message_id="batch-small").model_copy(
-        update={"mode": "slack", "destination": "U01ALICE"})
+        update={"mode": "slack", "destination": "U01ALICE"}
+    )
     many = [f"incident-with-a-long-name-{n:04d}" for n in range(80)]  # over the 2000 characters of a value
     large = batch(*many, message_id="batch-large").model_copy(update={"mode": "slack", "destination": "U01ALICE"})
     assert (await vendor.send(small)).outcome == "ok" and (await vendor.send(large)).outcome == "ok"

@@ -82,8 +82,17 @@ async def test_records_already_fetched_go_over_together_without_waiting() -> Non
     loop = asyncio.get_running_loop()
     pipeline = FakePipeline()
     msgs = [message() for _ in range(3)]
-    consumer = ModeConsumer("sms", "127.0.0.1:9", Topics("t."), pipeline, OffsetTracker(),  # type: ignore[arg-type]
-                            RateLimits(), SendersSettings(), True, loop)
+    consumer = ModeConsumer(
+        "sms",
+        "127.0.0.1:9",
+        Topics("t."),
+        pipeline,
+        OffsetTracker(),  # type: ignore[arg-type]
+        RateLimits(),
+        SendersSettings(),
+        True,
+        loop,
+    )
     fake = FakeConsumer(consumer, [FakeRecord(n, json.dumps(outcome_dict(m)).encode()) for n, m in enumerate(msgs)])
     consumer._consumer = fake  # type: ignore[assignment]
     await asyncio.to_thread(consumer.run)

@@ -104,8 +104,12 @@ B = to_us(NOW)
 
 def at(kind: str, incident_id: str, seconds: float, instance: int = 1) -> Audit:
     """An audit record `seconds` after the batch time (negative: before it)."""
-    return Audit(kind=kind, at=NOW + timedelta(seconds=seconds), incident_id=incident_id,  # type: ignore[arg-type]
-                 instance=instance)
+    return Audit(
+        kind=kind,
+        at=NOW + timedelta(seconds=seconds),
+        incident_id=incident_id,  # type: ignore[arg-type]
+        instance=instance,
+    )
 
 
 def test_a_batch_is_dropped_only_when_every_incident_is_settled() -> None:

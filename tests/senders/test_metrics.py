@@ -39,8 +39,10 @@ def test_queued_gauge_follows_push_pop_and_remove_by_priority() -> None:
 def test_end_to_end_latency_is_vendor_accepted_minus_scheduled_at() -> None:
     msg = message(mode="webhook", at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
     labels = {"mode": "webhook", "vendor": "metrics-test"}
-    before = (sample("streamproc_sender_scheduled_to_accepted_seconds_count", **labels),
-              sample("streamproc_sender_scheduled_to_accepted_seconds_sum", **labels))
+    before = (
+        sample("streamproc_sender_scheduled_to_accepted_seconds_count", **labels),
+        sample("streamproc_sender_scheduled_to_accepted_seconds_sum", **labels),
+    )
     metrics.vendor_called("webhook", "metrics-test", VendorResult.ok(), 0.2, msg, now=msg.at.timestamp() + 1.5)
     metrics.vendor_called("webhook", "metrics-test", VendorResult.temporary("503"), 0.1, msg, now=0)
     assert sample("streamproc_sender_scheduled_to_accepted_seconds_count", **labels) == before[0] + 1
@@ -72,5 +74,13 @@ async def test_pipeline_counts_retries_sends_fallbacks_and_vendor_calls(twilio: 
         await settled(sink, 2)
     moved = {k: sample(n, **ls) - before[k] for k, (n, ls) in names.items()}
     # Every vendor attempt (the retry too) waits for rate-limit tokens first.
-    assert moved == {"retried": 1, "sent": 1, "fallback": 1, "ok": 1, "temporary": 1, "permanent": 1, "e2e": 1,
-                     "waited": 3}
+    assert moved == {
+        "retried": 1,
+        "sent": 1,
+        "fallback": 1,
+        "ok": 1,
+        "temporary": 1,
+        "permanent": 1,
+        "e2e": 1,
+        "waited": 3,
+    }

@@ -23,14 +23,16 @@ def pipelines(*modes: str) -> tuple[dict[str, ModePipeline], RateLimits]:
     found = {}
     for mode in modes:
         limits.add_mode(mode, 10, 10)
-        found[mode] = ModePipeline(mode, ConsoleVendor(), limits, DeliveredSet(60), Claims(), ListSink(),
-                                   lambda user: None, RetrySettings())
+        found[mode] = ModePipeline(
+            mode, ConsoleVendor(), limits, DeliveredSet(60), Claims(), ListSink(), lambda user: None, RetrySettings()
+        )
     return found, limits
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[TestClient[web.Request, web.Application], dict[str, bool],
-                                          dict[str, ModePipeline]]]:
+async def served() -> AsyncIterator[
+    tuple[TestClient[web.Request, web.Application], dict[str, bool], dict[str, ModePipeline]]
+]:
     found, limits = pipelines("sms", "email")
     assigned = {"sms": False, "email": False}
 

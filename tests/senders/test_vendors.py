@@ -79,8 +79,14 @@ async def test_twilio_sms_posts_form_with_basic_auth(twilio: FakeTwilio) -> None
 
 
 async def test_twilio_call_reads_message_and_gathers_claim_key(twilio: FakeTwilio) -> None:
-    vendor = TwilioVendor(twilio_settings(twilio, gather_url="https://relay.example/gather?src=x",
-                                          status_callback_url="https://relay.example/status?src=y"), voice=True)
+    vendor = TwilioVendor(
+        twilio_settings(
+            twilio,
+            gather_url="https://relay.example/gather?src=x",
+            status_callback_url="https://relay.example/status?src=y",
+        ),
+        voice=True,
+    )
     msg = message(mode="call", subject="[crit] disk full", body="db01 is at 99%")
     result = await vendor.send(msg)
     await vendor.close()
@@ -100,8 +106,12 @@ async def test_twilio_call_reads_message_and_gathers_claim_key(twilio: FakeTwili
     assert query["src"] == ["x"]
     status = urlsplit(got.form["StatusCallback"])
     assert (status.netloc, status.path) == ("relay.example", "/status")
-    assert parse_qs(status.query) == {"src": ["y"], "message_id": [msg.message_id],
-                                      "incident_id": [msg.incident_id], "instance": [str(msg.instance)]}
+    assert parse_qs(status.query) == {
+        "src": ["y"],
+        "message_id": [msg.message_id],
+        "incident_id": [msg.incident_id],
+        "instance": [str(msg.instance)],
+    }
     spoken = [say.text for say in gather.findall("Say")]
     assert spoken[0] == "[crit] disk full. db01 is at 99%"
     assert "Press 2 to claim" in (spoken[1] or "")
@@ -342,12 +352,15 @@ def _stdlib_email(msg: Message, sender: str) -> EmailMessage:
     return mail
 
 
-@pytest.mark.parametrize("fields", [
-    {"subject": "[crit] disk full", "body": "db01 at 99%"},
-    {"subject": "Störung: Festplatte voll ✓ " * 12, "body": "Zeile 1\nZeile 2 — ünïcödé\n" + "x" * 200},
-    {"subject": "", "body": "first line\nsecond", "email_html": "<p>grüß <b>dich</b></p>"},
-    {"subject": "s", "body": "b", "destination": "Dörte Example <doerte@example.com>"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"subject": "[crit] disk full", "body": "db01 at 99%"},
+        {"subject": "Störung: Festplatte voll ✓ " * 12, "body": "Zeile 1\nZeile 2 — ünïcödé\n" + "x" * 200},
+        {"subject": "", "body": "first line\nsecond", "email_html": "<p>grüß <b>dich</b></p>"},
+        {"subject": "s", "body": "b", "destination": "Dörte Example <doerte@example.com>"},
+    ],
+)
 def test_email_bytes_are_the_stdlib_defaults(fields: dict[str, str]) -> None:
     msg = message(mode="email", **{"destination": "alice@example.com", **fields})
     for _ in range(2):  # the second time from the caches

@@ -240,8 +240,10 @@ async def test_ready_once_assigned_and_deliveries_reread(kafka_bootstrap: str, t
         produce(kafka_bootstrap, topics, [before])
         await twilio.wait_for(1, 30)
     port = free_port()
-    async with (sender(kafka_bootstrap, topics, ["sms"], sms_settings(twilio), status_address=("127.0.0.1", port)),
-                aiohttp.ClientSession() as http):
+    async with (
+        sender(kafka_bootstrap, topics, ["sms"], sms_settings(twilio), status_address=("127.0.0.1", port)),
+        aiohttp.ClientSession() as http,
+    ):
         answers: list[int] = []
 
         async def ready() -> bool:

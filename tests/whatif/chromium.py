@@ -12,14 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=10000",
+    "--hide-scrollbars",
+]
 
 
 def binary() -> Path:
-    proc = subprocess.run(["bash", str(REPO / "tools" / "debian" / "fetch.sh"), "chromium"], capture_output=True,
-                          text=True, cwd=REPO)
+    proc = subprocess.run(
+        ["bash", str(REPO / "tools" / "debian" / "fetch.sh"), "chromium"], capture_output=True, text=True, cwd=REPO
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"tools/debian/fetch.sh chromium failed:\n{proc.stderr[-2000:]}")
     return Path(proc.stdout.strip().splitlines()[-1])
@@ -43,11 +55,17 @@ def run(html: Path, screenshot: Path | None = None, size: str = "1280,2600") -> 
     env = environment(exe)
     with tempfile.TemporaryDirectory(prefix="streamproc-chromium-") as profile:
         args = [str(exe), *FLAGS, f"--user-data-dir={profile}", f"--window-size={size}"]
-        dumped = subprocess.run([*args, "--dump-dom", html.resolve().as_uri()], capture_output=True, text=True,
-                                env=env, timeout=120)
+        dumped = subprocess.run(
+            [*args, "--dump-dom", html.resolve().as_uri()], capture_output=True, text=True, env=env, timeout=120
+        )
         if screenshot is not None:
-            shot = subprocess.run([*args, f"--screenshot={screenshot}", html.resolve().as_uri()],
-                                  capture_output=True, text=True, env=env, timeout=120)
+            shot = subprocess.run(
+                [*args, f"--screenshot={screenshot}", html.resolve().as_uri()],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
             assert shot.returncode == 0, shot.stderr[-3000:]
     assert dumped.returncode == 0, dumped.stderr[-3000:]
     console = [line for line in dumped.stderr.splitlines() if ":CONSOLE" in line]
@@ -66,9 +84,19 @@ class Browser:
         self.profile = tempfile.TemporaryDirectory(prefix="streamproc-chromium-")
         flags = [f for f in FLAGS if not f.startswith("--virtual-time-budget")]
         self.proc = subprocess.Popen(
-            [str(self.exe), *flags, f"--user-data-dir={self.profile.name}", f"--window-size={size}",
-             "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1", "about:blank"],
-            env=environment(self.exe), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(self.exe),
+                *flags,
+                f"--user-data-dir={self.profile.name}",
+                f"--window-size={size}",
+                "--remote-debugging-port=0",
+                "--remote-debugging-address=127.0.0.1",
+                "about:blank",
+            ],
+            env=environment(self.exe),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.loop = asyncio.new_event_loop()
         self.console: list[str] = []
         self._id = 0

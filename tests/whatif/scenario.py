@@ -24,7 +24,9 @@ templates:
   t2: {default: {default: {subject: "{{ summary }}", body: "{{ summary | nosuchfilter }}"}}}
 """
 
-BASELINE = COMMON + """
+BASELINE = (
+    COMMON
+    + """
 plans:
   web:
     owner: carol
@@ -38,8 +40,11 @@ plans:
     steps:
       - - {role: team, target: ops, priority: medium, template: t}
 """
+)
 
-NEW = COMMON + """
+NEW = (
+    COMMON
+    + """
 plans:
   web:
     owner: carol
@@ -54,20 +59,27 @@ plans:
       - - {role: user, target: erin, priority: high, template: t, wait: 10m}
       - - {role: team, target: ops, priority: medium, template: t}
 """
+)
 
 
 def trigger(incident: str, at: str, plan: str) -> dict[str, object]:
-    return {"type": "trigger", "at": at, "incident_id": incident, "application": "mon", "plan": plan,
-            "context": {"summary": f"{plan} down"}}
+    return {
+        "type": "trigger",
+        "at": at,
+        "incident_id": incident,
+        "application": "mon",
+        "plan": plan,
+        "context": {"summary": f"{plan} down"},
+    }
 
 
 EVENTS = [
-    trigger("inc-a", "2026-03-02T10:00:00Z", "web"),          # alice on call (Monday)
+    trigger("inc-a", "2026-03-02T10:00:00Z", "web"),  # alice on call (Monday)
     {"type": "claim", "at": "2026-03-02T10:07:00Z", "incident_id": "inc-a", "owner": "alice"},
     trigger("inc-d", "2026-03-02T12:00:00Z", "api"),
     {"type": "resolve", "at": "2026-03-02T12:30:00Z", "incident_id": "inc-d"},
     trigger("inc-c", "2026-03-03T02:00:00Z", "db"),
-    trigger("inc-b", "2026-03-03T23:30:00Z", "web"),          # bob on call (Tuesday), never claimed
+    trigger("inc-b", "2026-03-03T23:30:00Z", "web"),  # bob on call (Tuesday), never claimed
 ]
 
 

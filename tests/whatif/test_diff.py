@@ -41,34 +41,54 @@ def files(tmp_path: Path) -> tuple[Path, Path, Path]:
     return write(tmp_path)
 
 
-def report(capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path], *extra: str,
-           swap: bool = False) -> tuple[int, dict[str, Any], str]:
+def report(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path], *extra: str, swap: bool = False
+) -> tuple[int, dict[str, Any], str]:
     base, new, events = files
     if swap:
         base, new = new, base
-    code, out, err = whatif(capsys, "--baseline", str(base), "--config", str(new), "--input", str(events),
-                            "--json", *extra)
+    code, out, err = whatif(
+        capsys, "--baseline", str(base), "--config", str(new), "--input", str(events), "--json", *extra
+    )
     return code, json.loads(out), err
 
 
-def test_pages_per_user_mode_hour_and_night(capsys: pytest.CaptureFixture[str],
-                                            files: tuple[Path, Path, Path]) -> None:
+def test_pages_per_user_mode_hour_and_night(capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path]) -> None:
     code, r, _ = report(capsys, files)
     assert code == 0
-    assert r["pages_by_user"] == {"alice": {"baseline": 3, "new": 2}, "bob": {"baseline": 5, "new": 3},
-                                  "carol": {"baseline": 1, "new": 1}}
+    assert r["pages_by_user"] == {
+        "alice": {"baseline": 3, "new": 2},
+        "bob": {"baseline": 5, "new": 3},
+        "carol": {"baseline": 1, "new": 1},
+    }
     assert r["pages_by_mode"] == {"email": {"baseline": 3, "new": 3}, "sms": {"baseline": 6, "new": 3}}
     hours = {h: (p["baseline"], p["new"]) for h, p in enumerate(r["pages_by_hour"]) if p["baseline"] or p["new"]}
     assert hours == {2: (1, 0), 10: (2, 1), 12: (2, 2), 23: (4, 3)}
     assert r["night_pages_by_user"] == {"bob": {"baseline": 4, "new": 2}, "carol": {"baseline": 1, "new": 1}}
-    assert r["totals"]["baseline"] == {"pages": 9, "night_pages": 5, "render_errors": 0, "undeliverable": 0,
-                                       "dropped": 0, "paged_incidents": 4, "unpaged_incidents": 0,
-                                       "silenced_incidents": 0}
-    assert r["totals"]["new"] == {"pages": 6, "night_pages": 3, "render_errors": 1, "undeliverable": 2,
-                                  "dropped": 0, "paged_incidents": 3, "unpaged_incidents": 1,
-                                  "silenced_incidents": 0}
-    assert r["pages_by_user_day"]["bob"] == {"2026-03-02": {"baseline": 1, "new": 1},
-                                             "2026-03-03": {"baseline": 4, "new": 2}}
+    assert r["totals"]["baseline"] == {
+        "pages": 9,
+        "night_pages": 5,
+        "render_errors": 0,
+        "undeliverable": 0,
+        "dropped": 0,
+        "paged_incidents": 4,
+        "unpaged_incidents": 0,
+        "silenced_incidents": 0,
+    }
+    assert r["totals"]["new"] == {
+        "pages": 6,
+        "night_pages": 3,
+        "render_errors": 1,
+        "undeliverable": 2,
+        "dropped": 0,
+        "paged_incidents": 3,
+        "unpaged_incidents": 1,
+        "silenced_incidents": 0,
+    }
+    assert r["pages_by_user_day"]["bob"] == {
+        "2026-03-02": {"baseline": 1, "new": 1},
+        "2026-03-03": {"baseline": 4, "new": 2},
+    }
 
 
 def test_night_follows_the_timezone(capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path]) -> None:
@@ -80,9 +100,15 @@ def test_night_follows_the_timezone(capsys: pytest.CaptureFixture[str], files: t
 
 def test_per_incident_first_page(capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path]) -> None:
     _, r, _ = report(capsys, files)
-    firsts = {i["incident"]: (i["plan"], i["baseline"] and (i["baseline"]["seconds"], i["baseline"]["user"]),
-                              i["new"] and (i["new"]["seconds"], i["new"]["user"]),
-                              (i["pages"]["baseline"], i["pages"]["new"])) for i in r["incidents"]}
+    firsts = {
+        i["incident"]: (
+            i["plan"],
+            i["baseline"] and (i["baseline"]["seconds"], i["baseline"]["user"]),
+            i["new"] and (i["new"]["seconds"], i["new"]["user"]),
+            (i["pages"]["baseline"], i["pages"]["new"]),
+        )
+        for i in r["incidents"]
+    }
     assert firsts == {
         "inc-a": ("web", (0.0, "alice"), (0.0, "alice"), (2, 1)),
         "inc-d": ("api", (0.0, "alice"), (600.0, "alice"), (2, 2)),
@@ -100,16 +126,20 @@ def test_render_errors_and_undeliverable(capsys: pytest.CaptureFixture[str], fil
     assert r["undeliverable"] == [{"user": "erin", "reason": "no-contact", "baseline": 0, "new": 2}]
 
 
-@pytest.mark.parametrize(("rule", "forward", "backward"), [
-    ("unpaged-incident", True, False),
-    ("render-error", True, False),
-    ("first-page-later:5m", True, False),         # inc-d +600 s, inc-c never paged
-    ("more-pages:20%", False, True),              # 9 -> 6 forward; 6 -> 9 = +50% backward
-    ("more-pages:50%", False, False),             # exactly +50% is not more than 50%
-    ("more-pages:49%", False, True),
-])
-def test_fail_on_rules(capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path], rule: str,
-                       forward: bool, backward: bool) -> None:
+@pytest.mark.parametrize(
+    ("rule", "forward", "backward"),
+    [
+        ("unpaged-incident", True, False),
+        ("render-error", True, False),
+        ("first-page-later:5m", True, False),  # inc-d +600 s, inc-c never paged
+        ("more-pages:20%", False, True),  # 9 -> 6 forward; 6 -> 9 = +50% backward
+        ("more-pages:50%", False, False),  # exactly +50% is not more than 50%
+        ("more-pages:49%", False, True),
+    ],
+)
+def test_fail_on_rules(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path], rule: str, forward: bool, backward: bool
+) -> None:
     for swap, holds in ((False, forward), (True, backward)):
         code, r, err = report(capsys, files, "--fail-on", rule, swap=swap)
         assert code == (1 if holds else 0), (rule, swap, err)
@@ -117,8 +147,7 @@ def test_fail_on_rules(capsys: pytest.CaptureFixture[str], files: tuple[Path, Pa
         assert (f"--fail-on {rule}" in err) == holds
 
 
-def test_first_page_later_counts_only_delays_over_the_limit(capsys: pytest.CaptureFixture[str],
-                                                            tmp_path: Path) -> None:
+def test_first_page_later_counts_only_delays_over_the_limit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     base, new, events = write(tmp_path)
     # without inc-c (which pages nobody under the new config) only inc-d's +10 min remains
     events.write_text("".join(line + "\n" for line in events.read_text().splitlines() if '"inc-c"' not in line))
@@ -128,17 +157,20 @@ def test_first_page_later_counts_only_delays_over_the_limit(capsys: pytest.Captu
     assert code == 1 and "inc-d (+600s)" in err
 
 
-def test_several_rules_print_each_that_holds(capsys: pytest.CaptureFixture[str],
-                                             files: tuple[Path, Path, Path]) -> None:
-    code, r, _ = report(capsys, files, "--fail-on", "unpaged-incident", "--fail-on", "more-pages:20%",
-                        "--fail-on", "render-error")
+def test_several_rules_print_each_that_holds(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path]
+) -> None:
+    code, r, _ = report(
+        capsys, files, "--fail-on", "unpaged-incident", "--fail-on", "more-pages:20%", "--fail-on", "render-error"
+    )
     assert code == 1
     assert [f.split(":")[0] for f in r["failed_rules"]] == ["unpaged-incident", "render-error"]
     assert "inc-c" in r["failed_rules"][0]
 
 
-def test_bad_rules_and_timezones_are_usage_errors(capsys: pytest.CaptureFixture[str],
-                                                  files: tuple[Path, Path, Path]) -> None:
+def test_bad_rules_and_timezones_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path]
+) -> None:
     base, new, events = files
     args = ["--baseline", str(base), "--config", str(new), "--input", str(events)]
     for extra in (["--fail-on", "fewer-pages"], ["--fail-on", "more-pages:lots"], ["--timezone", "Mars/Olympus"]):
@@ -149,8 +181,9 @@ def test_bad_rules_and_timezones_are_usage_errors(capsys: pytest.CaptureFixture[
 
 def test_terminal_table(capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path]) -> None:
     base, new, events = files
-    code, out, _ = whatif(capsys, "--baseline", str(base), "--config", str(new), "--input", str(events),
-                          "--fail-on", "unpaged-incident")
+    code, out, _ = whatif(
+        capsys, "--baseline", str(base), "--config", str(new), "--input", str(events), "--fail-on", "unpaged-incident"
+    )
     assert code == 1
     assert "Pages per user" in out and "inc-c" in out and "nobody" in out
     assert "FAIL unpaged-incident" in out
@@ -163,8 +196,9 @@ def test_json_report_is_the_model(capsys: pytest.CaptureFixture[str], files: tup
     assert WhatifReport.model_validate(r).model_dump(mode="json") == r  # schemas/ follow the model (test_schemas)
 
 
-def test_gzip_input_and_invalid_lines(capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path],
-                                      tmp_path: Path) -> None:
+def test_gzip_input_and_invalid_lines(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
     import gzip
 
     base, _, events = files

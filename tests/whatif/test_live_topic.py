@@ -22,8 +22,12 @@ def test_replay_of_a_live_runs_topic_range_gives_the_live_outcomes(stack: Stack)
     stack.wait_ready()
     # Before the range: an incident recorded an hour ago (record time), processed live now.
     early = trigger("before-range", time.time(), plan="once")
-    stack.producer.produce(stack.topics.incidents, key=b"before-range", value=json.dumps(early).encode(),
-                           timestamp=int((time.time() - 3600) * 1000))
+    stack.producer.produce(
+        stack.topics.incidents,
+        key=b"before-range",
+        value=json.dumps(early).encode(),
+        timestamp=int((time.time() - 3600) * 1000),
+    )
     since = time.time()
     t0 = since + 0.5
     events = [trigger(f"l{i}", t0 + i * 0.2) for i in range(5)]
@@ -35,7 +39,7 @@ def test_replay_of_a_live_runs_topic_range_gives_the_live_outcomes(stack: Stack)
         trigger("l4", t0 + 1.5),  # absorbed
     ]
     for event in sorted(events, key=lambda e: e["at"]):  # each produced when the wall clock reaches its `at`
-        delay = (event_time(event) - time.time())
+        delay = event_time(event) - time.time()
         if delay > 0:
             time.sleep(delay)
         stack.produce(event)
@@ -43,12 +47,30 @@ def test_replay_of_a_live_runs_topic_range_gives_the_live_outcomes(stack: Stack)
     stack.produce_raw(b"junk", b"{not json")  # a dead letter live, a reported reject in replay
     stack.flush()
     proc = subprocess.run(
-        [sys.executable, "-m", "streamproc.cli", "replay", "--config", str(stack.config), "--from-topic",
-         stack.topics.incidents, "--bootstrap", stack.bootstrap, "--since", iso_ms(since - 0.05)],
-        capture_output=True, text=True, cwd=REPO, check=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "streamproc.cli",
+            "replay",
+            "--config",
+            str(stack.config),
+            "--from-topic",
+            stack.topics.incidents,
+            "--bootstrap",
+            stack.bootstrap,
+            "--since",
+            iso_ms(since - 0.05),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+        timeout=120,
+    )
     replayed = [json.loads(line) for line in proc.stdout.splitlines()]
     assert "not processed: event: Invalid JSON" in proc.stderr
     assert replayed and "before-range" not in {o["incident_id"] for o in replayed}
+
     def complete(recs: list[tuple[str, dict[str, Any], int]]) -> bool:
         return sum(1 for _, v, _ in recs if v.get("kind") not in AUDIT_KINDS) >= len(replayed) + 2
 
@@ -61,4 +83,5 @@ def test_replay_of_a_live_runs_topic_range_gives_the_live_outcomes(stack: Stack)
 
 def event_time(event: dict[str, Any]) -> float:
     from streamproc.timeutil import parse_time, to_us
+
     return to_us(parse_time(event["at"])) / 1e6

@@ -19,8 +19,23 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("report")
     base, new, events = write(tmp)
     html = tmp / "report.html"
-    assert main(["whatif", "--baseline", str(base), "--config", str(new), "--input", str(events),
-                 "--html", str(html), "--json"]) == 0
+    assert (
+        main(
+            [
+                "whatif",
+                "--baseline",
+                str(base),
+                "--config",
+                str(new),
+                "--input",
+                str(events),
+                "--html",
+                str(html),
+                "--json",
+            ]
+        )
+        == 0
+    )
     return html
 
 
@@ -48,7 +63,8 @@ def test_the_report_renders_its_charts_without_console_errors(report: Path, tmp_
 
 def test_a_console_error_would_be_seen(tmp_path: Path) -> None:
     broken = tmp_path / "broken.html"
-    broken.write_text("<html><body><div id='x'></div><script>document.getElementById('x').nope()</script>"
-                      "</body></html>")
+    broken.write_text(
+        "<html><body><div id='x'></div><script>document.getElementById('x').nope()</script></body></html>"
+    )
     page = run(broken)
     assert any("nope is not a function" in line for line in page.console), page.console

@@ -23,8 +23,14 @@ heartbeats:
   backup: {application: app, plan: p, interval: 1h}
 """
 EVENTS = [
-    {"type": "silence", "at": t("09:00"), "silence_id": "upgrade", "application": "app", "starts": t("10:00"),
-     "ends": t("12:00")},
+    {
+        "type": "silence",
+        "at": t("09:00"),
+        "silence_id": "upgrade",
+        "application": "app",
+        "starts": t("10:00"),
+        "ends": t("12:00"),
+    },
     {"type": "trigger", "at": t("09:30"), "incident_id": "before", "application": "app", "plan": "p"},
     {"type": "trigger", "at": t("10:30"), "incident_id": "inside", "application": "app", "plan": "p"},
     {"type": "heartbeat", "at": t("10:00"), "heartbeat": "backup", "application": "app"},

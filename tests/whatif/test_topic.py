@@ -30,8 +30,12 @@ def marks(bootstrap: str, names: Topics) -> dict[tuple[str, int], int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused"})
     try:
         topics = consumer.list_topics(timeout=10).topics
-        return {(t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-                for t in topics if t.startswith(names.namespace + ".") for p in topics[t].partitions}
+        return {
+            (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+            for t in topics
+            if t.startswith(names.namespace + ".")
+            for p in topics[t].partitions
+        }
     finally:
         consumer.close()
 
@@ -51,8 +55,14 @@ def loaded(kafka_bootstrap: str, tmp_path: Path) -> dict[str, Any]:
     ensure_topics(kafka_bootstrap, PARTITIONS, names=names)
     producer = Producer(producer_config(kafka_bootstrap, partitioner="random"))
     base_ms = 1_772_445_600_000  # 2026-03-02T10:00:00Z
-    old = {"type": "trigger", "at": "2026-03-02T09:00:00Z", "incident_id": "old", "application": "mon", "plan": "db",
-           "context": {}}
+    old = {
+        "type": "trigger",
+        "at": "2026-03-02T09:00:00Z",
+        "incident_id": "old",
+        "application": "mon",
+        "plan": "db",
+        "context": {},
+    }
     producer.produce(names.incidents, key=b"old", value=json.dumps(old).encode(), timestamp=base_ms - 3_600_000)
     by_incident: dict[str, list[dict[str, Any]]] = {}
     for event in EVENTS:
@@ -66,8 +76,13 @@ def loaded(kafka_bootstrap: str, tmp_path: Path) -> dict[str, Any]:
             if incident == "inc-c":  # no `at`: replay takes the record timestamp, as the processor does
                 del value["at"]
                 ts -= 1000
-            producer.produce(names.incidents, key=incident.encode(), value=json.dumps(value).encode(),
-                             partition=partition, timestamp=ts)
+            producer.produce(
+                names.incidents,
+                key=incident.encode(),
+                value=json.dumps(value).encode(),
+                partition=partition,
+                timestamp=ts,
+            )
     producer.produce(names.incidents, key=b"junk", value=b"{not json", partition=1, timestamp=base_ms + 5000)
     assert producer.flush(30) == 0
     base, new, events_file = write(tmp_path)
@@ -80,25 +95,61 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_replay_from_topic_equals_replay_of_the_file(kafka_bootstrap: str, loaded: dict[str, Any],
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_from_topic_equals_replay_of_the_file(
+    kafka_bootstrap: str, loaded: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     names: Topics = loaded["names"]
     before_marks, before_groups = marks(kafka_bootstrap, names), groups(kafka_bootstrap)
     code, from_file, _ = run(capsys, "replay", "--config", str(loaded["base"]), "--input", str(loaded["events"]))
     assert code == 0
-    code, from_topic, err = run(capsys, "replay", "--config", str(loaded["base"]), "--from-topic", names.incidents,
-                                "--bootstrap", kafka_bootstrap, "--since", loaded["since"])
+    code, from_topic, err = run(
+        capsys,
+        "replay",
+        "--config",
+        str(loaded["base"]),
+        "--from-topic",
+        names.incidents,
+        "--bootstrap",
+        kafka_bootstrap,
+        "--since",
+        loaded["since"],
+    )
     assert code == 0, err
     assert from_topic == from_file  # same lines, same order: `old` is before --since
     assert f"{names.incidents}[1]@" in err and "not processed: event: Invalid JSON" in err
     # without --since, `old` is read too
-    code, everything, _ = run(capsys, "replay", "--config", str(loaded["base"]), "--from-topic", names.incidents,
-                              "--bootstrap", kafka_bootstrap)
+    code, everything, _ = run(
+        capsys,
+        "replay",
+        "--config",
+        str(loaded["base"]),
+        "--from-topic",
+        names.incidents,
+        "--bootstrap",
+        kafka_bootstrap,
+    )
     assert {json.loads(line)["incident_id"] for line in everything.splitlines()} == {
-        "old", "inc-a", "inc-b", "inc-c", "inc-d"}
+        "old",
+        "inc-a",
+        "inc-b",
+        "inc-c",
+        "inc-d",
+    }
     # --to (exclusive record time): only what was recorded before 2026-03-03
-    code, first_day, _ = run(capsys, "replay", "--config", str(loaded["base"]), "--from-topic", names.incidents,
-                             "--bootstrap", kafka_bootstrap, "--since", loaded["since"], "--to", "2026-03-03T00:00Z")
+    code, first_day, _ = run(
+        capsys,
+        "replay",
+        "--config",
+        str(loaded["base"]),
+        "--from-topic",
+        names.incidents,
+        "--bootstrap",
+        kafka_bootstrap,
+        "--since",
+        loaded["since"],
+        "--to",
+        "2026-03-03T00:00Z",
+    )
     assert {json.loads(line)["incident_id"] for line in first_day.splitlines()} == {"inc-a", "inc-d"}
     # reading joined no group, committed nothing and produced nothing
     assert marks(kafka_bootstrap, names) == before_marks
@@ -106,37 +157,65 @@ def test_replay_from_topic_equals_replay_of_the_file(kafka_bootstrap: str, loade
 
 
 def test_offsets_select_records_and_the_namespace_gives_the_default_topic(
-        kafka_bootstrap: str, loaded: dict[str, Any], capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    kafka_bootstrap: str, loaded: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     names: Topics = loaded["names"]
     monkeypatch.setenv("STREAMPROC_NAMESPACE", names.namespace)
     skip_all = [f"--offsets={p}:-0" for p in range(PARTITIONS)]
-    code, out, _ = run(capsys, "replay", "--config", str(loaded["base"]), "--from-topic",
-                       "--bootstrap", kafka_bootstrap, *skip_all)
+    code, out, _ = run(
+        capsys, "replay", "--config", str(loaded["base"]), "--from-topic", "--bootstrap", kafka_bootstrap, *skip_all
+    )
     assert code == 0 and out == ""
     counts = {p: end for (t, p), end in marks(kafka_bootstrap, names).items() if t == names.incidents}
     first_only = [f"--offsets={p}:0-1" for p in range(PARTITIONS)]
-    code, out, err = run(capsys, "replay", "--config", str(loaded["base"]), "--from-topic",
-                         "--bootstrap", kafka_bootstrap, *first_only)
+    code, out, err = run(
+        capsys, "replay", "--config", str(loaded["base"]), "--from-topic", "--bootstrap", kafka_bootstrap, *first_only
+    )
     assert code == 0, err
     match = re.search(r"replay: (\d+) events, \d+ outcomes, (\d+) rejected", err)
     assert match is not None, err
     assert int(match.group(1)) + int(match.group(2)) == sum(1 for c in counts.values() if c) > 0
-    code, _, err = run(capsys, "replay", "--config", str(loaded["base"]), "--from-topic", "--bootstrap",
-                       kafka_bootstrap, "--offsets", "9:0-1")
+    code, _, err = run(
+        capsys,
+        "replay",
+        "--config",
+        str(loaded["base"]),
+        "--from-topic",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--offsets",
+        "9:0-1",
+    )
     assert code == 2 and "no partition [9]" in err
-    code, _, err = run(capsys, "replay", "--config", str(loaded["base"]), "--input", str(loaded["events"]),
-                       "--since", "2026-03-01T00:00Z")
+    code, _, err = run(
+        capsys,
+        "replay",
+        "--config",
+        str(loaded["base"]),
+        "--input",
+        str(loaded["events"]),
+        "--since",
+        "2026-03-01T00:00Z",
+    )
     assert code == 2 and "--from-topic" in err
 
 
-def test_whatif_from_topic_equals_whatif_of_the_file(kafka_bootstrap: str, loaded: dict[str, Any],
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_whatif_from_topic_equals_whatif_of_the_file(
+    kafka_bootstrap: str, loaded: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     common = ["whatif", "--baseline", str(loaded["base"]), "--config", str(loaded["new"]), "--json"]
     code, from_file, _ = run(capsys, *common, "--input", str(loaded["events"]))
     assert code == 0
-    code, from_topic, err = run(capsys, *common, "--from-topic", loaded["names"].incidents, "--bootstrap",
-                                kafka_bootstrap, "--since", loaded["since"])
+    code, from_topic, err = run(
+        capsys,
+        *common,
+        "--from-topic",
+        loaded["names"].incidents,
+        "--bootstrap",
+        kafka_bootstrap,
+        "--since",
+        loaded["since"],
+    )
     assert code == 0, err
     a, b = json.loads(from_file), json.loads(from_topic)
     for r in (a, b):
@@ -146,11 +225,18 @@ def test_whatif_from_topic_equals_whatif_of_the_file(kafka_bootstrap: str, loade
     assert a == b
 
 
-def test_a_missing_topic_is_an_error(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str],
-                                     tmp_path: Path) -> None:
+def test_a_missing_topic_is_an_error(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     base, _, _ = write(tmp_path)
     started = time.monotonic()
-    code, _, err = run(capsys, "replay", "--config", str(base), "--from-topic", f"nope-{uuid.uuid4().hex}",
-                       "--bootstrap", kafka_bootstrap)
+    code, _, err = run(
+        capsys,
+        "replay",
+        "--config",
+        str(base),
+        "--from-topic",
+        f"nope-{uuid.uuid4().hex}",
+        "--bootstrap",
+        kafka_bootstrap,
+    )
     assert code == 2 and "not found" in err
     assert time.monotonic() - started < 30

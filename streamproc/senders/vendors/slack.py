@@ -34,7 +34,9 @@ def claim_blocks(message: Message) -> list[dict[str, Any]]:
     """Block Kit for a page: the text, then a Claim button."""
     text = f"*{message.subject}*\n{message.body}" if message.subject else message.body
     fields: dict[str, Any] = {
-        "incident_id": message.incident_id, "instance": message.instance, "message_id": message.message_id
+        "incident_id": message.incident_id,
+        "instance": message.instance,
+        "message_id": message.message_id,
     }
     value = json.dumps(fields, separators=(",", ":"))
     if message.batch is not None:
