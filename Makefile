@@ -39,6 +39,7 @@ test-fast: venv
 
 lint: venv
 	$(VENV)/bin/ruff check streamproc tests bench
+	$(VENV)/bin/ruff format --check streamproc tests bench
 	$(VENV)/bin/mypy streamproc bench
 	$(VENV)/bin/lint-imports
 
