@@ -82,6 +82,15 @@ def processor_topics(
     return wanted
 
 
+def sender_topics(modes: Iterable[str], names: topics.Topics = topics.CURRENT) -> dict[str, TopicSpec]:
+    """What a sender of `modes` makes: their message topics (and email's, for fallbacks)
+    co-partitioned with the deliveries topic, and the outcomes topic (claims come from it)."""
+    return {
+        **message_topics([*modes, "email"], names.messages, names.deliveries, topics.DEFAULT_PARTITIONS),
+        names.outcomes: TopicSpec(topics.DEFAULT_PARTITIONS),
+    }
+
+
 def message_topics(
     modes: Iterable[str], messages_of: topics.MessagesOf, deliveries: str, partitions: int
 ) -> dict[str, TopicSpec]:

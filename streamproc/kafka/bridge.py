@@ -14,8 +14,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-Record = tuple[str, bytes | None, bytes, int | None, list[tuple[str, bytes]] | None]
-"""(topic, key, value, partition, headers), as `AsyncProducer.enqueue_all` takes them."""
+Record = tuple[str, bytes | None, bytes | None, int | None, list[tuple[str, bytes]] | None]
+"""(topic, key, value, partition, headers), as `AsyncProducer.enqueue_all` takes them; a value of
+None is a tombstone (compacted topics)."""
 
 
 def _settle_all(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
@@ -72,9 +73,7 @@ class AsyncProducer:
         self.producer.produce(topic, **kwargs)
         return future
 
-    def enqueue_all(
-        self, records: list[tuple[str, bytes | None, bytes | None, int | None, list[tuple[str, bytes]] | None]]
-    ) -> asyncio.Future[None]:
+    def enqueue_all(self, records: list[Record]) -> asyncio.Future[None]:
         """Hands (topic, key, value, partition, headers) records to librdkafka in order; the one
         future resolves once the broker has all of them, or raises with the first error. One
         hand-over to the event loop per call, not per record (the worker's batches are large).

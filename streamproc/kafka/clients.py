@@ -8,9 +8,15 @@ wake-up ticks could land on different partitions, and so on different workers.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from streamproc.kafka.security import client_config
+
+
+def client_id(role: str) -> str:
+    """`streamproc-<role>-<pid>`: how the brokers' logs name this process's clients of one role."""
+    return f"streamproc-{role}-{os.getpid()}"
 
 
 def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:

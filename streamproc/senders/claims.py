@@ -1,6 +1,6 @@
 """Claimed or resolved: whether a queued page is still wanted.
 
-Fed by the `Audit` records on `streamproc.outcomes` (a follower in `kafka_io`). A page whose
+Fed by the `Audit` records on `streamproc.outcomes` (`audit_follower.py`). A page whose
 incident instance has been claimed or resolved by the time it reaches the front of the
 queue is dropped with a delivery record saying so.
 

@@ -1,7 +1,7 @@
 """At most once per message id: the set of ids already handled.
 
 Filled from `streamproc.deliveries` when a worker takes partitions over (see
-`kafka_io.read_delivered`) and from the worker's own delivery records as it goes.
+`delivery_log.read_delivered`) and from the worker's own delivery records as it goes.
 Ids are forgotten after the dedupe window, which bounds memory and re-read time.
 """
 

@@ -31,23 +31,18 @@ from streamproc.config.kafka import KafkaSettings
 from streamproc.config.senders import SendersSettings
 from streamproc.kafka import security
 from streamproc.kafka import topics as names
-from streamproc.kafka.admin import TopicLayoutError
+from streamproc.kafka.admin import TopicLayoutError, ensure_topics, sender_topics
+from streamproc.kafka.clients import client_id, consumer_config
 from streamproc.kafka.headers import correlation_of
+from streamproc.kafka.topics import Topics
 from streamproc.lifecycle import arm_watchdog
 from streamproc.logs import add_format_argument, setup_logging
 from streamproc.senders import metrics, status
+from streamproc.senders.audit_follower import AuditFollower
 from streamproc.senders.claims import Claims
 from streamproc.senders.dedupe import DeliveredSet
-from streamproc.senders.kafka_io import (
-    KafkaSink,
-    OffsetTracker,
-    OutcomesFollower,
-    Topics,
-    client_config,
-    ensure_topics,
-    read_delivered,
-    sender_producer,
-)
+from streamproc.senders.delivery_log import CLIENT_ROLE, KafkaSink, read_delivered, sender_producer
+from streamproc.senders.offsets import OffsetTracker
 from streamproc.senders.pending import Pending
 from streamproc.senders.pipeline import EmailOf, ModePipeline
 from streamproc.senders.ratelimit import RateLimits
@@ -66,7 +61,14 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def group_id(mode: str, topics: Topics) -> str:
-    return f"{topics.prefix}{names.NAMESPACE}-sender-{mode}"
+    """The consumer group of a mode's senders: `<namespace>-sender-<mode>`."""
+    return f"{topics.namespace}-sender-{mode}"
+
+
+def prefixed(topic_prefix: str) -> Topics:
+    """The topics of the hidden `--topic-prefix` (`bench/senders.py` still passes it): the
+    namespace with the prefix in front, so every name and the group id start with it."""
+    return Topics(topic_prefix + names.NAMESPACE)
 
 
 class ModeConsumer(threading.Thread):
@@ -103,16 +105,18 @@ class ModeConsumer(threading.Thread):
         """Set once an assignment (even an empty one) is taken and its delivery records re-read."""
         self.error: BaseException | None = None
         session_ms = int(settings.session_timeout * 1000)
+        # auto.offset.reset is `earliest` (`consumer_config`): a new group misses nothing already queued.
         self._consumer = Consumer(
-            {
-                **client_config(bootstrap),
-                "group.id": group_id(mode, topics),
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",  # a new group misses nothing already queued
-                "session.timeout.ms": session_ms,
-                "heartbeat.interval.ms": max(100, session_ms // 4),
-                "partition.assignment.strategy": "roundrobin",
-            }
+            consumer_config(
+                bootstrap,
+                group_id(mode, topics),
+                **{
+                    "client.id": client_id(CLIENT_ROLE),
+                    "session.timeout.ms": session_ms,
+                    "heartbeat.interval.ms": max(100, session_ms // 4),
+                    "partition.assignment.strategy": "roundrobin",
+                },
+            )
         )
 
     # the loop side -----------------------------------------------------------------------
@@ -286,22 +290,25 @@ async def run_sender(
     email_of: EmailOf,
     *,
     stop: asyncio.Event | None = None,
+    topics: Topics = names.CURRENT,
     topic_prefix: str = "",
     status_address: tuple[str, int] | None = None,
 ) -> None:
-    """Run sender pipelines for `modes` until `stop` is set (or a fatal error)."""
+    """Run sender pipelines for `modes` on `topics` until `stop` is set (or a fatal error).
+    `topic_prefix` (non-empty) stands for `topics=prefixed(topic_prefix)`."""
     unknown = sorted(set(modes) - set(SENDER_MODES))
     if unknown or not modes:
         raise ValueError(f"sender modes must be among {', '.join(SENDER_MODES)} (got {modes!r})")
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
-    topics = Topics(topic_prefix)
-    counts = await asyncio.to_thread(ensure_topics, bootstrap, modes, topics)
+    if topic_prefix:
+        topics = prefixed(topic_prefix)
+    counts = await asyncio.to_thread(ensure_topics, bootstrap, timeout=30.0, wanted=sender_topics(modes, topics))
     deliveries_count = counts.get(topics.deliveries)
     email_count = counts.get(topics.messages("email"))
 
     claims = Claims(settings.dedupe_window)
-    follower = OutcomesFollower(bootstrap, topics.outcomes, claims, loop, settings.dedupe_window)
+    follower = AuditFollower(bootstrap, topics.outcomes, claims, loop, settings.dedupe_window)
     follower.start()
     await asyncio.to_thread(follower.caught_up.wait, 30.0)
 
@@ -366,7 +373,7 @@ async def run_sender(
             await asyncio.to_thread(consumer.join, settings.session_timeout + 30)
         follower.stopping.set()
         await asyncio.to_thread(producer.close)
-        await asyncio.to_thread(follower.join, 5)
+        await asyncio.to_thread(follower.stop, 5)
         for vendor in vendors.values():
             await vendor.close()
 
@@ -436,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings,
             email_of,
             stop=stop,
-            topic_prefix=args.topic_prefix,
+            topics=prefixed(args.topic_prefix),
             status_address=(args.status_host, args.status_port) if args.status_port else None,
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from json import dumps as _json_dumps
 from json import encoder as _json_encoder
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -317,6 +317,11 @@ def parse_outcome(data: bytes | str) -> SpecOutcome:
     return OUTCOME_ADAPTER.validate_json(data)
 
 
+AuditKind = Literal["triggered", "claimed", "unclaimed", "resolved", "absorbed"]
+AUDIT_KINDS: frozenset[str] = frozenset(get_args(AuditKind))
+"""The `kind`s of `Audit` records (the other kinds on `streamproc.outcomes` are spec outcomes)."""
+
+
 class Audit(BaseModel):
     """What happened to an instance (claim, unclaim, resolve, absorbed trigger), for
     `streamproc.outcomes`. Senders read these to drop queued pages of claimed incidents.
@@ -324,7 +329,7 @@ class Audit(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["triggered", "claimed", "unclaimed", "resolved", "absorbed"]
+    kind: AuditKind
     at: UtcDatetime
     incident_id: str
     instance: int
@@ -333,7 +338,6 @@ class Audit(BaseModel):
 
 
 _AUDIT_SET = set(Audit.model_fields)
-AuditKind = Literal["triggered", "claimed", "unclaimed", "resolved", "absorbed"]
 
 
 def new_audit(

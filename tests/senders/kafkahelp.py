@@ -13,7 +13,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from streamproc.config.senders import SendersSettings
-from streamproc.senders.kafka_io import Topics
+from streamproc.kafka.topics import Topics
 from streamproc.senders.worker import run_sender
 from streamproc.wire.deliveries import Delivery, parse_delivery
 from streamproc.wire.outcomes import Audit, Message, outcome_dict
@@ -23,8 +23,8 @@ PARTITIONS = 12
 
 
 def new_topics(bootstrap: str, *modes: str) -> Topics:
-    """A fresh set of topics (own prefix) with the deliveries topic co-partitioned."""
-    topics = Topics(prefix=f"t{uuid.uuid4().hex[:8]}.")
+    """A fresh set of topics (own namespace) with the deliveries topic co-partitioned."""
+    topics = Topics(f"t{uuid.uuid4().hex[:8]}")
     for name in [*(topics.messages(m) for m in {*modes, "email"}), topics.deliveries, topics.outcomes]:
         create_topic(bootstrap, name, PARTITIONS)
     return topics
@@ -91,9 +91,7 @@ async def sender(
     """An in-process worker, stopped (cleanly) on exit."""
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_sender(
-            modes, bootstrap, settings, email_of, stop=stop, topic_prefix=topics.prefix, status_address=status_address
-        )
+        run_sender(modes, bootstrap, settings, email_of, stop=stop, topics=topics, status_address=status_address)
     )
     try:
         yield task

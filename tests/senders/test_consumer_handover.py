@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 from streamproc.config.senders import SendersSettings
-from streamproc.senders.kafka_io import OffsetTracker, Topics
+from streamproc.kafka.topics import Topics
+from streamproc.senders.offsets import OffsetTracker
 from streamproc.senders.pending import Pending
 from streamproc.senders.ratelimit import RateLimits
 from streamproc.senders.worker import ModeConsumer
@@ -85,7 +86,7 @@ async def test_records_already_fetched_go_over_together_without_waiting() -> Non
     consumer = ModeConsumer(
         "sms",
         "127.0.0.1:9",
-        Topics("t."),
+        Topics("t"),
         pipeline,
         OffsetTracker(),  # type: ignore[arg-type]
         RateLimits(),

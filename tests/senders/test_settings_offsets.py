@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from streamproc.config.senders import DEFAULT_RATES, SendersSettings
-from streamproc.senders.kafka_io import OffsetTracker
+from streamproc.senders.offsets import OffsetTracker
 
 
 def test_all_defaults() -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streamproc.senders.kafka_io import CRASH_ENV
+from streamproc.kafka.topics import Topics
+from streamproc.senders.delivery_log import CRASH_ENV
 from streamproc.senders.worker import group_id
 from streamproc.wire.outcomes import Audit
 from tests.fakes import FakeTwilio
@@ -126,11 +127,11 @@ def write_config(path: Path, twilio: FakeTwilio, users: list[str]) -> Path:
     return path
 
 
-async def spawn_worker(bootstrap: str, prefix: str, config: Path, **env: str) -> asyncio.subprocess.Process:
+async def spawn_worker(bootstrap: str, topics: Topics, config: Path, **env: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "streamproc.senders.worker", "--mode", "sms", "--bootstrap", bootstrap,
-        "--config", str(config), "--topic-prefix", prefix,
-        cwd=REPO, env={**os.environ, **env},
+        "--config", str(config),
+        cwd=REPO, env={**os.environ, "STREAMPROC_NAMESPACE": topics.namespace, **env},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 
@@ -147,7 +148,7 @@ async def test_worker_killed_before_commit_does_not_page_twice(
     config = write_config(tmp_path / "senders.yaml", twilio, users)
     produce(kafka_bootstrap, topics, pages)
 
-    first = await spawn_worker(kafka_bootstrap, topics.prefix, config, **{CRASH_ENV: "5"})
+    first = await spawn_worker(kafka_bootstrap, topics, config, **{CRASH_ENV: "5"})
     try:
         async with asyncio.timeout(60):
             await first.wait()
@@ -157,7 +158,7 @@ async def test_worker_killed_before_commit_does_not_page_twice(
     assert first.returncode == -9, (first.returncode, (await first.stderr.read()).decode()[-2000:])  # type: ignore[union-attr]
     assert len(twilio.delivered) == 5
 
-    second = await spawn_worker(kafka_bootstrap, topics.prefix, config)
+    second = await spawn_worker(kafka_bootstrap, topics, config)
     try:
         await twilio.wait_for(len(pages), timeout=60)
         await wait_until(
