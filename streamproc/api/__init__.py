@@ -9,6 +9,6 @@ Routes, by the package's modules:
     iris.py          POST /v0/incidents[/{id}[/resolve]]       (Iris HMAC, for irisclient)
     alertmanager.py  POST /v1/integrations/alertmanager        (Alertmanager webhook v4)
     pagerduty.py     POST /v2/enqueue                          (PagerDuty Events API v2)
-    replies.py       POST /v1/twilio/..., /v1/slack/...        (people answering pages)
+    replies/         POST /v1/twilio/..., /v1/slack/...        (people answering pages, a file per vendor)
     server.py        /healthz /ready /openapi.json /metrics, middlewares, `run_api`
 """

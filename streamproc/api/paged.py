@@ -1,26 +1,20 @@
-"""Who was paged for what: an in-memory index the replies (`replies.py`) read, built from Kafka.
+"""Who was paged for what: the in-memory index the replies (`api.replies`) ask.
 
-No database: the index follows two topics that the rest of the stack already writes.
+Why a file of its own: this is the index alone (records in, answers out, no Kafka client), so it
+is tested without a broker; `paged_reader.py` feeds it from Kafka.
+
+No database: the index is built from two topics that the rest of the stack already writes.
 
 - `streamproc.deliveries`: a `sent` record says user U was paged for incident I (instance N) by
   message M at time T (and the vendor's id of the page, a Twilio SID or a Slack ts). The record of
-  a batch message (spec §7) names the batch's incidents too (`batch.incident_ids`, I being the
-  first): message M stands for all of them, and each of them paged U.
+  a batch message (flood control, docs/behaviour.md) names the batch's incidents too
+  (`batch.incident_ids`, I being the first): message M stands for all of them, and each of them
+  paged U.
 - `streamproc.outcomes`: the processor's audit records say whether an instance is open:
   `claimed` and `resolved` close it, `unclaimed` opens it again (other records are ignored).
 
-A thread (`kafka.follow.TopicFollower`) reads every partition of both topics (assigned by hand:
-it joins no consumer group and commits nothing, so every API replica holds the whole index) from `api.paged_window` ago
-(`offsets_for_times` on the record timestamps; partitions with nothing that recent start at their
-end) and then stays live. Entries older than the window are pruned. It starts over from the
-window's beginning after an error (applying records again is harmless).
-
-`caught_up` is set once the thread has read up to the end the topics had when it started.
-`sync()` goes further for a reply that needs the newest state ("claim last"): it asks the broker
-for the end of every partition now and waits (bounded) until the thread has read that far, so a
-reply sees every page and claim written before it arrived.
-
-Partitions added to the topics while the API runs are picked up at the next restart.
+Pages older than `window` (`api.paged_window`) are not taken, and `prune()` drops entries that
+have grown older than it. Applying a record again is harmless.
 
 A batch names incidents, not instances. Its first member's instance is the record's; for another
 member the index takes the instance that was open when the batch was sent: the lowest instance of
@@ -33,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,8 +35,6 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from streamproc.kafka import topics as names
-from streamproc.kafka.follow import TopicFollower
 from streamproc.timeutil import to_us
 from streamproc.wire.deliveries import Delivery
 from streamproc.wire.outcomes import Audit
@@ -49,7 +42,6 @@ from streamproc.wire.outcomes import Audit
 log = logging.getLogger(__name__)
 
 _AUDIT_KINDS = frozenset({"claimed", "unclaimed", "resolved"})
-_PRUNE_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -107,28 +99,17 @@ def _newness(paged: Paged) -> tuple[datetime, int]:
     return (paged.page.at, -1 if paged.instance is None else paged.instance)
 
 
-class PagedIndex(TopicFollower):
-    """The index. `apply_*` and the queries are thread-safe; `start()` runs the Kafka reader
-    (`kafka.follow.TopicFollower`)."""
+class PagedIndex:
+    """The index. `apply_*`, `prune` and the queries are thread-safe."""
 
-    name = "api-paged"
-
-    def __init__(
-        self,
-        bootstrap: str,
-        window: float,
-        *,
-        deliveries_topic: str | None = None,
-        outcomes_topic: str | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(bootstrap, (deliveries_topic or names.DELIVERIES, outcomes_topic or names.OUTCOMES), clock)
+    def __init__(self, window: float, *, clock: Callable[[], float] = time.time) -> None:
         self.window = window
+        self.clock = clock
+        self._lock = threading.Lock()
         self._pages: dict[str, Page] = {}  # message_id -> page
         self._by_vendor_id: dict[str, str] = {}  # vendor id -> message_id
         self._by_user: dict[str, dict[str, Paged]] = {}  # user -> incident -> newest paging
         self._instances: dict[str, dict[int, _Instance]] = {}  # incident -> instance -> its state
-        self._pruned_at = 0.0
 
     # ----------------------------------------------------------------------------- applying records
     def apply_delivery(self, record: Delivery) -> None:
@@ -136,7 +117,7 @@ class PagedIndex(TopicFollower):
             return
         if record.instance is None or record.mode is None:
             return
-        if to_us(record.at) / 1e6 < self._clock() - self.window:
+        if to_us(record.at) / 1e6 < self.clock() - self.window:
             return
         batch = tuple(dict.fromkeys([record.incident_id, *record.batch.incident_ids])) if record.batch else ()
         page = Page(
@@ -173,31 +154,25 @@ class PagedIndex(TopicFollower):
             elif not entry.resolved:
                 entry.resolved, entry.resolved_at = True, to_us(audit.at)
 
-    def apply_record(self, topic: str, value: bytes | None) -> None:
-        """One record of either topic (bad records are skipped)."""
+    def apply_delivery_record(self, value: bytes | None) -> None:
+        """One record of the deliveries topic (one it cannot read is skipped)."""
         try:
-            if topic == self.topics[0]:
-                self.apply_delivery(Delivery.model_validate_json(value or b""))
-                return
+            self.apply_delivery(Delivery.model_validate_json(value or b""))
+        except (ValidationError, ValueError):
+            log.debug("paged index: skipping a deliveries record it cannot read")
+
+    def apply_outcome_record(self, value: bytes | None) -> None:
+        """One record of the outcomes topic: claims, unclaims and resolves count, the rest is skipped."""
+        try:
             data = json.loads(value or b"")
             if isinstance(data, dict) and data.get("kind") in _AUDIT_KINDS:
                 self.apply_audit(Audit.model_validate(data))
         except (ValidationError, ValueError):
-            log.debug("paged index: skipping a record of %s it cannot read", topic)
-
-    def apply_message(self, topic: str, key: bytes | None, value: bytes | None) -> None:
-        self.apply_record(topic, value)
-
-    def start_ms(self) -> int | None:
-        return int((self._clock() - self.window) * 1000)
-
-    def housekeeping(self) -> None:
-        if self._clock() - self._pruned_at > _PRUNE_EVERY:
-            self._pruned_at = self._clock()
-            self.prune()
+            log.debug("paged index: skipping an outcomes record it cannot read")
 
     def prune(self) -> None:
-        cutoff = self._clock() - self.window
+        """Drop what is older than the window."""
+        cutoff = self.clock() - self.window
         with self._lock:
             for message_id in [m for m, p in self._pages.items() if to_us(p.at) / 1e6 < cutoff]:
                 page = self._pages.pop(message_id)

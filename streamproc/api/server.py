@@ -27,6 +27,7 @@ from streamproc.api.errors import ApiError
 from streamproc.api.limits import RateLimiter
 from streamproc.api.openapi import openapi_document
 from streamproc.api.paged import PagedIndex
+from streamproc.api.paged_reader import PagedReader
 from streamproc.api.publish import Publisher
 from streamproc.api.silences import SilenceIndex
 from streamproc.config.models import Config
@@ -66,7 +67,7 @@ def _route_of(request: web.Request) -> str:
 
 
 def build_app(
-    config: Config, publisher: Publisher, paged: PagedIndex | None = None, silences: SilenceIndex | None = None
+    config: Config, publisher: Publisher, paged: PagedReader | None = None, silences: SilenceIndex | None = None
 ) -> web.Application:
     """The application. `paged` (who was paged for what, for the replies) and `silences` (spec §8,
     for the silence doors) default to indexes read from the publisher's broker, started with the
@@ -206,7 +207,7 @@ def build_app(
     app.on_startup.append(start_status)
     app.on_cleanup.append(stop_status)
     if paged is None:
-        paged = PagedIndex(publisher.bootstrap, config.api.paged_window)
+        paged = PagedReader(publisher.bootstrap, PagedIndex(config.api.paged_window))
     answers = replies.Replies(doors, paged, publisher.bootstrap)
     app.add_routes(answers.routes())
     app.on_startup.append(answers.start)

@@ -3,13 +3,14 @@
 No database: the silences are the `silence` and `unsilence` events on `streamproc.incidents`,
 whoever wrote them (this API, `streamproc silence`, `streamproc produce`, any producer).
 
-Where it starts reading: a thread reads every partition of the incidents topic from its beginning
-(the oldest record the topic retains; assigned by hand: it joins no consumer group and commits
-nothing, so every API replica and every `streamproc silence list` holds all silences), and then
-stays live. A silence may be made long before its window (nothing bounds `starts` after `at`), so
-no start time later than the topic's beginning is safe. Records are skipped cheaply unless their
-bytes hold `silence` (a JSON parse only for those); a silence event is applied at its `at`, or its
-record's timestamp when it has none, as the processor applies it.
+Where it starts reading: a `kafka.follow.TopicFollower` reads every partition of the incidents
+topic from its beginning (the oldest record the topic retains; assigned by hand: it joins no
+consumer group and commits nothing, so every API replica and every `streamproc silence list`
+holds all silences), and then stays live. A silence may be made long before its window (nothing
+bounds `starts` after `at`), so no start time later than the topic's beginning is safe. Records
+are skipped cheaply unless their bytes hold `silence` (a JSON parse only for those); a silence
+event is applied at its `at`, or its record's timestamp when it has none, as the processor
+applies it. After an error the reader starts over from the beginning with no silences known.
 
 How it knows it caught up: `caught_up` is set once every partition has been read up to the end
 offset it had when the reader started. `sync()` goes further for an answer that must see the
@@ -29,33 +30,22 @@ Partitions added to the topic while it runs are picked up at the next start.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 from pydantic import ValidationError
 
 from streamproc.engine.core import Engine
 from streamproc.engine.maintenance import KnownSilence
 from streamproc.kafka import topics as names
-from streamproc.kafka.security import client_config
+from streamproc.kafka.follow import TopicFollower
 from streamproc.timeutil import from_us, to_us
 from streamproc.wire.api import SilenceState, SilenceView
 from streamproc.wire.events import Silence, Unsilence, parse_any_event
 
-log = logging.getLogger(__name__)
-
 RETENTION = 5 * 86400.0
 """Seconds an expired silence stays listed (Alertmanager's default `--data.retention`, 120h)."""
-_LIST_OFFSETS_TRY = 1.0
 _PRUNE_EVERY = 60.0
 
 
@@ -110,9 +100,11 @@ def _order(now_us: int) -> Callable[[Known], tuple[int, int, str]]:
     return key
 
 
-class SilenceIndex:
+class SilenceIndex(TopicFollower):
     """The silences of every application. `apply` and the queries are thread-safe; `start()` runs
     the Kafka reader (or `read_to_end()` reads once, for the command line)."""
+
+    name = "silences"
 
     def __init__(
         self,
@@ -123,19 +115,12 @@ class SilenceIndex:
         retention: float = RETENTION,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bootstrap = bootstrap
+        super().__init__(bootstrap, (topic or names.INCIDENTS,), clock)
         self.engine = engine
-        self.topic = topic or names.INCIDENTS
+        self.topic = self.topics[0]
         self.retention = retention
-        self._clock = clock
-        self._lock = threading.Condition()
         self._silences: dict[tuple[str, str], Known] = {}
-        self._positions: dict[int, int] = {}  # partition -> next offset to read
         self._pruned_at = 0.0
-        self.caught_up = threading.Event()
-        self.stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._admin: AdminClient | None = None
 
     # ----------------------------------------------------------------------------- applying events
     def apply(self, event: Silence | Unsilence, at_us: int) -> None:
@@ -169,6 +154,18 @@ class SilenceIndex:
             return
         self.apply(event, at_us)
 
+    # ---------------------------------------------------------------------- the reader's hooks
+    def apply_message(self, topic: str, key: bytes | None, value: bytes | None, timestamp_ms: int | None) -> None:
+        self.apply_record(value, timestamp_ms)
+
+    def starting(self) -> None:
+        self._silences.clear()  # read again from the beginning: every event again, in order
+
+    def housekeeping(self) -> None:
+        if self._clock() - self._pruned_at > _PRUNE_EVERY:
+            self._pruned_at = self._clock()
+            self.prune()
+
     def prune(self) -> None:
         cutoff = int((self._clock() - self.retention) * 1e6)
         with self._lock:
@@ -191,23 +188,7 @@ class SilenceIndex:
             found = [k for (app, _), k in self._silences.items() if app == application and k.state(now_us) in wanted]
         return sorted(found, key=_order(now_us))
 
-    def status(self) -> str:
-        return "caught up" if self.caught_up.is_set() else "catching up"
-
-    # --------------------------------------------------------------------------------- the reader
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="api-silence-index", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stopping.set()
-        with self._lock:
-            self._lock.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
+    # --------------------------------------------------------------------------------- the command line
     def read_to_end(self, timeout: float) -> bool:
         """Blocking, for the command line: start the reader, wait until it caught up, stop it."""
         self.start()
@@ -215,125 +196,3 @@ class SilenceIndex:
             return self.caught_up.wait(timeout)
         finally:
             self.stop()
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self._follow()
-            except Exception as exc:
-                log.warning("silence index: reading %s failed (%s); starting over in 1 s", self.topic, exc)
-                self.stopping.wait(1.0)
-
-    def _config(self) -> dict[str, Any]:
-        return client_config(
-            self.bootstrap,
-            **{
-                "client.id": f"streamproc-silences-{os.getpid()}",
-                # Never subscribed nor committed: a group id is only what librdkafka wants to see.
-                "group.id": f"streamproc-silences-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "fetch.wait.max.ms": 100,
-            },
-        )
-
-    def _follow(self) -> None:
-        consumer = Consumer(self._config())
-        try:
-            meta = consumer.list_topics(self.topic, timeout=3).topics.get(self.topic)
-            if meta is None or meta.error is not None or not meta.partitions:
-                raise KafkaException(f"topic {self.topic} is not available ({getattr(meta, 'error', 'missing')})")
-            targets: dict[int, int] = {}
-            starts: dict[int, int] = {}
-            for p in sorted(meta.partitions):
-                low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
-                starts[p] = low
-                if high > low:
-                    targets[p] = high
-            with self._lock:
-                self._silences.clear()  # read again from the beginning: every event again, in order
-                self._positions = dict(starts)
-                self._lock.notify_all()
-            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)])
-            assignment = [TopicPartition(self.topic, p) for p in sorted(meta.partitions)]
-            if not targets:
-                self.caught_up.set()
-            while not self.stopping.is_set():
-                msg = consumer.poll(0.2)
-                if msg is None:
-                    self._advance(consumer.position(assignment))
-                else:
-                    partition, offset = msg.partition(), msg.offset()
-                    if msg.error() is None and partition is not None and offset is not None:
-                        _kind, timestamp = msg.timestamp()
-                        self.apply_record(msg.value(), timestamp)
-                        self._advance([TopicPartition(self.topic, partition, offset + 1)])
-                if not self.caught_up.is_set():
-                    with self._lock:
-                        reached = all(self._positions.get(p, 0) >= end for p, end in targets.items())
-                    if reached:
-                        log.info("silence index: caught up with %s", self.topic)
-                        self.caught_up.set()
-                if self._clock() - self._pruned_at > _PRUNE_EVERY:
-                    self._pruned_at = self._clock()
-                    self.prune()
-        finally:
-            consumer.close()
-
-    def _advance(self, positions: Iterable[TopicPartition]) -> None:
-        with self._lock:
-            moved = False
-            for tp in positions:
-                if tp.offset >= 0 and tp.offset > self._positions.get(tp.partition, -1):
-                    self._positions[tp.partition] = tp.offset
-                    moved = True
-            if moved:
-                self._lock.notify_all()
-
-    # ------------------------------------------------------------------------------- read your writes
-    def wait_synced(self, timeout: float) -> bool:
-        """Blocking: until the reader has read every partition to its end as of this call."""
-        deadline = time.monotonic() + timeout
-        if not self.caught_up.wait(timeout):
-            return False
-        with self._lock:
-            partitions = list(self._positions)
-            if self._admin is None:
-                self._admin = AdminClient(
-                    client_config(self.bootstrap, **{"client.id": f"streamproc-silences-{os.getpid()}"})
-                )
-            admin = self._admin
-        if not partitions:
-            return True
-        ends = self._ends(admin, partitions, deadline)
-        if ends is None:
-            return False
-        with self._lock:
-            while not self.stopping.is_set():
-                if all(self._positions.get(p, 0) >= end for p, end in ends.items()):
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._lock.wait(left)
-        return False
-
-    def _ends(self, admin: AdminClient, partitions: list[int], deadline: float) -> dict[int, int] | None:
-        """The end offset of each partition now, asked again (each try bounded) until `deadline`."""
-        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        error: BaseException | None = None
-        while (remaining := deadline - time.monotonic()) > 0 and not self.stopping.is_set():
-            attempt = min(remaining, _LIST_OFFSETS_TRY)
-            futures = admin.list_offsets(
-                {TopicPartition(self.topic, p): latest for p in partitions}, request_timeout=attempt
-            )
-            try:
-                return {tp.partition: future.result(timeout=attempt).offset for tp, future in futures.items()}
-            except Exception as exc:
-                error = exc
-        log.warning("silence index: could not read the ends of %s (%r)", self.topic, error)
-        return None
-
-    async def sync(self, timeout: float = 5.0) -> bool:
-        """Until the index reflects everything on the topic as of now (False: not within `timeout`)."""
-        return await asyncio.to_thread(self.wait_synced, timeout)

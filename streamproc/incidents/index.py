@@ -61,7 +61,7 @@ class StatusIndex(TopicFollower):
         self.version = 0
         """Counts the changes applied (the status page asks again only when it moved)."""
 
-    def apply_message(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+    def apply_message(self, topic: str, key: bytes | None, value: bytes | None, timestamp_ms: int | None) -> None:
         if key is None:
             return
         incident_id = key.decode(errors="replace")

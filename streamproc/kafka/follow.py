@@ -1,10 +1,12 @@
 """Follow topics outside any consumer group: read every partition to its end, then stay live.
 
-The reading half of `api.paged.PagedIndex`, shared with the status index (issue 22,
-`streamproc.status.index`). A thread assigns every partition of its topics by hand (it joins
-no consumer group and commits nothing, so every reader holds everything), from `start_ms()`
-(`offsets_for_times` on the record timestamps; None: from the beginning) and hands each record to
-`apply_message`. It starts over after an error (applying records again must be harmless).
+The reader of the API's indexes (who was paged, `api.paged_reader`; the silences, `api.silences`)
+and of the status index (`incidents.index`). A thread assigns every partition of its topics by
+hand (it joins no consumer group and commits nothing, so every reader holds everything), from
+`start_ms()` (`offsets_for_times` on the record timestamps; None: from the beginning) and hands
+each record, with its timestamp, to `apply_message`. It starts over after an error: `starting()`
+is called before each read, and applying records again must be harmless to a subclass that does
+not start afresh there.
 
 `caught_up` is set once the thread has read up to the end the topics had when it started;
 `sync()` waits (bounded) until it has read up to the end they have now (read your writes).
@@ -51,8 +53,13 @@ class TopicFollower:
         self._admin: AdminClient | None = None
 
     # ------------------------------------------------------------------------------------- hooks
-    def apply_message(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+    def apply_message(self, topic: str, key: bytes | None, value: bytes | None, timestamp_ms: int | None) -> None:
+        """One record; `timestamp_ms` is its record timestamp (None when the record has none)."""
         raise NotImplementedError
+
+    def starting(self) -> None:
+        """Called on the reading thread, the lock held, each time a read (re)starts from `start_ms()`,
+        before any of its records: a subclass that rebuilds everything from its topics clears here."""
 
     def start_ms(self) -> int | None:
         """Where to start reading: the first record at or after this time (ms); None: the beginning."""
@@ -127,6 +134,7 @@ class TopicFollower:
                     if high > start:
                         targets[(topic, partition)] = high
             with self._lock:
+                self.starting()
                 self._positions = {(tp.topic, tp.partition): tp.offset for tp in assignment}
                 self._lock.notify_all()
             consumer.assign(assignment)
@@ -139,7 +147,8 @@ class TopicFollower:
                 else:
                     where, partition, offset = msg.topic(), msg.partition(), msg.offset()
                     if msg.error() is None and where is not None and partition is not None and offset is not None:
-                        self.apply_message(where, msg.key(), msg.value())
+                        _kind, timestamp = msg.timestamp()
+                        self.apply_message(where, msg.key(), msg.value(), timestamp if timestamp > 0 else None)
                         self._advance([TopicPartition(where, partition, offset + 1)])
                 if not self.caught_up.is_set():
                     with self._lock:

@@ -40,7 +40,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streamproc.api.paged import PagedIndex
-from streamproc.api.replies import Directory, normalize_phone, parse_command
+from streamproc.api.replies.commands import parse_command
+from streamproc.api.replies.directory import Directory, normalize_phone
 from streamproc.config.models import Config
 from streamproc.kafka.topics import Topics, message_key
 from streamproc.localnet import free_port, terminate
@@ -418,7 +419,7 @@ def _delivery(
 def test_paged_index_open_incidents_newest_first() -> None:
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     clock = [now.timestamp()]
-    index = PagedIndex("unused:9092", window=3600, clock=lambda: clock[0])
+    index = PagedIndex(window=3600, clock=lambda: clock[0])
 
     def ago(seconds: float) -> datetime:
         return now - timedelta(seconds=seconds)
@@ -461,7 +462,7 @@ def test_paged_index_batch_members_paged_the_user() -> None:
     the user; members other than the first are judged by the instance open when the batch went out."""
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     clock = [now.timestamp()]
-    index = PagedIndex("unused:9092", window=3600, clock=lambda: clock[0])
+    index = PagedIndex(window=3600, clock=lambda: clock[0])
 
     def ago(seconds: float) -> datetime:
         return now - timedelta(seconds=seconds)
