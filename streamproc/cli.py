@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 import time
 from pathlib import Path
 
+from streamproc.config import environment
 from streamproc.inputs.sources import add_source_arguments
 from streamproc.timeutil import parse_time, to_us
 from streamproc.whatif.command import add_whatif_arguments
 
-DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
-
 
 def bootstrap_default() -> str:
-    return os.environ.get("STREAMPROC_KAFKA", DEFAULT_BOOTSTRAP)
+    return environment.kafka_bootstrap()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -197,8 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", default=bootstrap_default())
     p.add_argument("--data-dir", default=None, help="table store directory (default: a fresh one per worker)")
     p.add_argument("--web-port", type=int, default=None, help="readiness port (default: a free one)")
-    p.add_argument("--store", default=os.environ.get("STREAMPROC_STORE", "rocksdb"), choices=["rocksdb", "memory"])
-    p.add_argument("--partitions", type=int, default=int(os.environ.get("STREAMPROC_PARTITIONS", "12")))
+    p.add_argument("--store", default=environment.store(), choices=["rocksdb", "memory"])
+    p.add_argument("--partitions", type=int, default=environment.partitions())
     p.add_argument(
         "--tick-interval",
         type=float,
@@ -242,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--partitions",
         type=int,
-        default=int(os.environ.get("STREAMPROC_PARTITIONS", "12")),
+        default=environment.partitions(),
         help="partitions of topics the API creates when missing",
     )
     p.add_argument("--loglevel", default="warning")
@@ -265,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="examples/config.yaml")
     p.add_argument("--bootstrap", default=bootstrap_default())
     p.add_argument("--api-host", default="127.0.0.1")
-    p.add_argument("--api-port", type=int, default=int(os.environ.get("STREAMPROC_API_PORT", "8080")))
+    p.add_argument("--api-port", type=int, default=environment.api_port())
     p.set_defaults(func=cmd_run)
     return parser
 

@@ -21,8 +21,10 @@ import os
 import sys
 import threading
 
-SHUTDOWN_TIMEOUT_ENV = "STREAMPROC_SHUTDOWN_TIMEOUT"
-DEFAULT_SHUTDOWN_TIMEOUT = 25.0
+from streamproc.config import environment
+
+SHUTDOWN_TIMEOUT_ENV = environment.SHUTDOWN_TIMEOUT
+DEFAULT_SHUTDOWN_TIMEOUT = environment.DEFAULT_SHUTDOWN_TIMEOUT
 WATCHDOG_EXIT = 124
 """Exit status of a process ended by its watchdog (like timeout(1))."""
 
@@ -30,12 +32,7 @@ log = logging.getLogger(__name__)
 _armed = threading.Lock()
 
 
-def shutdown_timeout() -> float:
-    try:
-        value = float(os.environ.get(SHUTDOWN_TIMEOUT_ENV, DEFAULT_SHUTDOWN_TIMEOUT))
-    except ValueError:
-        return DEFAULT_SHUTDOWN_TIMEOUT
-    return value if value > 0 else DEFAULT_SHUTDOWN_TIMEOUT
+shutdown_timeout = environment.shutdown_timeout
 
 
 def arm_watchdog(name: str, timeout: float | None = None) -> bool:

@@ -20,14 +20,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from typing import Any, Literal
 
-FORMAT_ENV = "STREAMPROC_LOG_FORMAT"
+from streamproc.config import environment
+
+FORMAT_ENV = environment.LOG_FORMAT
 FORMATS = ("auto", "json", "text")
 LogFormat = Literal["json", "text"]
 
@@ -118,7 +119,7 @@ class TextFormatter(logging.Formatter):
 
 def resolve_format(choice: str | None = None) -> LogFormat:
     """`choice` (a --log-format value), else $STREAMPROC_LOG_FORMAT, else JSON unless stderr is a TTY."""
-    value = (choice or os.environ.get(FORMAT_ENV) or "auto").strip().lower()
+    value = (choice or environment.log_format() or "auto").strip().lower()
     if value not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)} (got {value!r})")
     if value == "auto":

@@ -38,7 +38,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from streamproc.lifecycle import SHUTDOWN_TIMEOUT_ENV, shutdown_timeout
+from streamproc.config import environment
+from streamproc.lifecycle import shutdown_timeout
 from streamproc.localnet import free_port
 
 log = logging.getLogger("streamproc.run")
@@ -181,7 +182,7 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
         term.say(f"streamproc run: {config}: no such file")
         return 2
     started = time.time()
-    run_dir = Path(os.environ.get("STREAMPROC_RUN_DIR", ".run"))
+    run_dir = environment.run_dir()
     log_dir = run_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     _setup_logging(log_dir / "run.log")
@@ -200,8 +201,8 @@ def run_stack(config: str, bootstrap: str, api_host: str = "127.0.0.1", api_port
         if signal.getsignal(signum) != signal.SIG_IGN:  # e.g. SIGHUP under nohup stays ignored
             signal.signal(signum, on_signal)
     parent = os.getppid()
-    os.environ.setdefault(SHUTDOWN_TIMEOUT_ENV, RUN_SHUTDOWN_TIMEOUT)  # the children's, and _stop's
-    env = dict(os.environ)
+    environment.default_shutdown_timeout(RUN_SHUTDOWN_TIMEOUT)  # the children's, and _stop's
+    env = environment.for_children()
     children: list[Child] = []
     code = 0
     feed = None

@@ -8,8 +8,9 @@ terminal nothing limits the width: a table is as wide as its content (tables do 
 
 from __future__ import annotations
 
-import os
 from typing import IO, Any
+
+from streamproc.config import environment
 
 UNLIMITED = 100_000
 
@@ -18,7 +19,7 @@ def table_console(file: IO[str] | None = None) -> Any:
     from rich.console import Console
 
     console = Console(file=file, soft_wrap=False)
-    if console.is_terminal or os.environ.get("COLUMNS"):
+    if console.is_terminal or environment.terminal_columns():
         return console
     return Console(file=file, soft_wrap=False, width=UNLIMITED)
 

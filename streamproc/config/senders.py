@@ -8,7 +8,6 @@ A secret may be written inline (`auth_token: ...`) or named by environment varia
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -36,7 +35,11 @@ def secret(value: str | None, env_name: str | None) -> str | None:
     if value:
         return value
     if env_name:
-        return os.environ.get(env_name) or None
+        # Imported here, not by the package's __init__: `python -m streamproc.config.environment`
+        # (which writes docs/environment.md) then runs that module once, as __main__ only.
+        from streamproc.config import environment
+
+        return environment.named(env_name)
     return None
 
 

@@ -12,7 +12,6 @@ Flags (shared by both commands):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -81,10 +80,11 @@ def open_source(args: argparse.Namespace) -> Iterator[tuple[Source, Iterable[tup
         with handle:
             yield Source(args.input, lambda n: f"{args.input}:{n}"), parse_lines(handle)
         return
+    from streamproc.config import environment
     from streamproc.inputs.topic import TopicRange, describe, parse_offsets, read_topic
     from streamproc.kafka.topics import Topics
 
-    topic = args.from_topic or Topics(os.environ.get("STREAMPROC_NAMESPACE", "streamproc")).incidents
+    topic = args.from_topic or Topics(environment.namespace()).incidents
     try:
         offsets = parse_offsets(args.offsets)
     except ValueError as exc:

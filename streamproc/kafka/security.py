@@ -13,7 +13,6 @@ TLS listener is reported within seconds, named, instead of clients retrying fore
 
 from __future__ import annotations
 
-import os
 import re
 import ssl
 import time
@@ -24,23 +23,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from streamproc.config import environment
 from streamproc.config.kafka import KafkaSettings
 
-ENV_PREFIX = "STREAMPROC_KAFKA_"
-# Environment variable -> field. STREAMPROC_KAFKA_SASL_PASSWORD is the password itself.
-ENV_FIELDS = (
-    "security_protocol",
-    "sasl_mechanism",
-    "sasl_username",
-    "sasl_password",
-    "sasl_password_file",
-    "ssl_ca_file",
-    "ssl_cert_file",
-    "ssl_key_file",
-    "ssl_check_hostname",
-    "replication_factor",
-    "min_insync_replicas",
-)
+ENV_PREFIX = environment.KAFKA_PREFIX
+# STREAMPROC_KAFKA_<FIELD> -> field (`environment.kafka_overrides`). STREAMPROC_KAFKA_SASL_PASSWORD
+# is the password itself.
+ENV_FIELDS = environment.KAFKA_OVERRIDE_FIELDS
 
 
 class KafkaSecurityError(Exception):
@@ -112,16 +101,12 @@ class KafkaSecurity:
         return text
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
-    return {name: environ[ENV_PREFIX + name.upper()] for name in ENV_FIELDS if environ.get(ENV_PREFIX + name.upper())}
-
-
 def resolve(settings: KafkaSettings | None = None, environ: Mapping[str, str] | None = None) -> KafkaSecurity:
     """The settings with the environment's overrides applied and the password looked up.
-    Raises KafkaSecurityError naming what is missing or inconsistent."""
-    env = os.environ if environ is None else environ
+    Raises KafkaSecurityError naming what is missing or inconsistent. `environ`: instead of the
+    process's environment."""
     base = settings.model_dump(exclude_unset=True) if settings is not None else {}
-    overrides = _env_overrides(env)
+    overrides = environment.kafka_overrides(environ)
     if overrides.get("sasl_password_file") or overrides.get("sasl_password"):
         # A password from the environment replaces whichever way the file named one.
         for name in ("sasl_password", "sasl_password_env", "sasl_password_file"):
@@ -134,15 +119,15 @@ def resolve(settings: KafkaSettings | None = None, environ: Mapping[str, str] | 
         raise KafkaSecurityError(f"kafka settings{where}: {problems}") from None
     password = None
     if merged.uses_sasl:
-        password = _password(merged, env)
+        password = _password(merged, environ)
     return KafkaSecurity(merged, password)
 
 
-def _password(s: KafkaSettings, env: Mapping[str, str]) -> str:
+def _password(s: KafkaSettings, environ: Mapping[str, str] | None) -> str:
     if s.sasl_password:
         return s.sasl_password
     if s.sasl_password_env:
-        value = env.get(s.sasl_password_env)
+        value = environment.named(s.sasl_password_env, environ)
         if not value:
             raise KafkaSecurityError(f"kafka.sasl_password_env: environment variable {s.sasl_password_env} is not set")
         return value

@@ -12,22 +12,23 @@ table, the wake-up schedule) is placed by the same function.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka.partitioner import murmur2
 
+from streamproc.config import environment
+
 MessagesOf = Callable[[str], str]
 """mode -> its message topic (`Topics.messages`)."""
 
-NAMESPACE = os.environ.get("STREAMPROC_NAMESPACE", "streamproc")
-DEFAULT_PARTITIONS = 12
+NAMESPACE = environment.namespace()
+DEFAULT_PARTITIONS = environment.DEFAULT_PARTITIONS
 
 
 @dataclass(frozen=True)
 class Topics:
-    namespace: str = "streamproc"
+    namespace: str = environment.DEFAULT_NAMESPACE
 
     @property
     def incidents(self) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 from pydantic import ValidationError
 
+from streamproc.config import environment
 from streamproc.kafka.bridge import AsyncProducer
 from streamproc.kafka.clients import client_id, producer_config
 from streamproc.kafka.deliveries import delivery_bytes
@@ -39,9 +40,10 @@ from streamproc.wire.outcomes import Message, outcome_dict
 
 log = logging.getLogger(__name__)
 
-CRASH_ENV = "STREAMPROC_SENDER_CRASH_AFTER_RECORDS"
-"""Test hook: SIGKILL this process right after the Nth `sent` record is acknowledged,
-before its offset can be committed (the worst moment that must not cause a second page)."""
+CRASH_ENV = environment.SENDER_CRASH_AFTER_RECORDS
+"""Test hook (`environment.sender_crash_after_records`): SIGKILL this process right after the Nth
+`sent` record is acknowledged, before its offset can be committed (the worst moment that must not
+cause a second page)."""
 
 CLIENT_ROLE = "sender"
 """The senders' clients are named `streamproc-sender-<pid>` (`kafka.clients.client_id`)."""
@@ -76,8 +78,7 @@ class KafkaSink:
         self._email = topics.messages("email")
         self._co_partitioned = co_partitioned
         self._email_co_partitioned = email_co_partitioned
-        crash_after = os.environ.get(CRASH_ENV)
-        self._crash_after = int(crash_after) if crash_after else None
+        self._crash_after = environment.sender_crash_after_records()
         self._sent = 0
 
     async def record(self, delivery: Delivery, pending: Pending) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from streamproc.config import environment
 from streamproc.senders.vendors.base import VendorResult
 from streamproc.wire.outcomes import Message
 
@@ -110,12 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-port",
         type=int,
-        default=int(os.environ.get("STREAMPROC_METRICS_PORT", "0")),
+        default=environment.metrics_port(),
         help="serve Prometheus /metrics on this port (default 0: no metrics endpoint)",
     )
     parser.add_argument(
         "--metrics-host",
-        default=os.environ.get("STREAMPROC_WEB_BIND", "127.0.0.1"),
+        default=environment.web_bind(),
         help="address the metrics endpoint listens on (default 127.0.0.1, or $STREAMPROC_WEB_BIND)",
     )
 

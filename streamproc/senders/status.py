@@ -18,24 +18,25 @@ from typing import Any
 
 from aiohttp import web
 
+from streamproc.config import environment
 from streamproc.senders.pipeline import ModePipeline
 from streamproc.senders.ratelimit import RateLimits
 
 log = logging.getLogger(__name__)
 
-PORT_ENV = "STREAMPROC_SENDER_STATUS_PORT"
+PORT_ENV = environment.SENDER_STATUS_PORT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status-port",
         type=int,
-        default=int(os.environ.get(PORT_ENV, "0") or 0),
+        default=environment.sender_status_port(),
         help=f"serve JSON /status (queues, rate limiters) on this port (default ${PORT_ENV}, else off)",
     )
     parser.add_argument(
         "--status-host",
-        default=os.environ.get("STREAMPROC_WEB_BIND", "127.0.0.1"),
+        default=environment.web_bind(),
         help="address the status endpoint listens on (default 127.0.0.1, or $STREAMPROC_WEB_BIND)",
     )
 

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pydantic import ValidationError
 
+from streamproc.config import environment
 from streamproc.config.kafka import KafkaSettings
 from streamproc.config.senders import SendersSettings
 from streamproc.kafka import security
@@ -53,7 +53,6 @@ from streamproc.wire.outcomes import Message
 log = logging.getLogger(__name__)
 
 SENDER_MODES: tuple[ContactMode, ...] = ("call", "sms", "email", "slack", "webhook")
-DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 COMMIT_EVERY = 0.2
 CONSUME_BATCH = 500
 """Records taken from the consumer at a time (and handed to the loop together)."""
@@ -409,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=SENDER_MODES,
         help="a mode to send (repeatable); default: every mode but drop",
     )
-    parser.add_argument("--bootstrap", default=os.environ.get("STREAMPROC_KAFKA", DEFAULT_BOOTSTRAP))
+    parser.add_argument("--bootstrap", default=environment.kafka_bootstrap())
     parser.add_argument("--config", help="configuration file or directory (senders: and users:)")
     parser.add_argument("--topic-prefix", default="", help=argparse.SUPPRESS)
     parser.add_argument(
