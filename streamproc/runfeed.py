@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from streamproc.kafka.topics import Topics
+from streamproc.wire.common import CONTACT_MODES
 
 log = logging.getLogger(__name__)
 kafka_log = logging.getLogger("streamproc.run.kafka")
 
-PAGE_MODES = ("call", "sms", "email", "slack", "webhook")
+PAGE_MODES = CONTACT_MODES
 SUBJECTS_KEPT = 10_000
 SUBJECT_WAIT = 2.0
 """Seconds a delivery record waits for its message's record (other topic) before it is shown without a subject."""

@@ -47,12 +47,12 @@ from streamproc.senders.pending import Pending
 from streamproc.senders.pipeline import EmailOf, ModePipeline
 from streamproc.senders.ratelimit import RateLimits
 from streamproc.senders.vendors import Vendor, build_vendors
-from streamproc.wire.common import ContactMode
+from streamproc.wire.common import CONTACT_MODES, ContactMode
 from streamproc.wire.outcomes import Message
 
 log = logging.getLogger(__name__)
 
-SENDER_MODES: tuple[ContactMode, ...] = ("call", "sms", "email", "slack", "webhook")
+SENDER_MODES: tuple[ContactMode, ...] = CONTACT_MODES
 COMMIT_EVERY = 0.2
 CONSUME_BATCH = 500
 """Records taken from the consumer at a time (and handed to the loop together)."""
