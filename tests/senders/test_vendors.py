@@ -19,6 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiosmtplib
 import pytest
+from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamproc.config.senders import (
     SendersSettings,
@@ -31,7 +34,7 @@ from streamproc.senders.vendors import ConsoleVendor, build_vendor
 from streamproc.senders.vendors import smtp as smtp_vendor_module
 from streamproc.senders.vendors.base import parse_retry_after
 from streamproc.senders.vendors.slack import CLAIM_ACTION_ID, SlackVendor
-from streamproc.senders.vendors.smtp import SUBJECT_LIMIT, SmtpVendor, build_email
+from streamproc.senders.vendors.smtp import SUBJECT_LIMIT, SmtpVendor, build_email, flat_mail, from_line
 from streamproc.senders.vendors.twilio import TwilioVendor
 from streamproc.senders.vendors.webhook import SIGNATURE_HEADER, WebhookVendor
 from streamproc.wire.outcomes import Message
@@ -375,6 +378,101 @@ def test_email_bytes_are_the_stdlib_defaults(fields: dict[str, str]) -> None:
         assert built.as_bytes() == expected.as_bytes()
 
 
+_DATE = "Mon, 07 Dec 2026 00:17:01 -0000"
+_MSGID = "<179660262107.1755.2397917050841173163@example.com>"
+
+
+def _sent_by_stdlib(msg: Message, sender: str, cte_type: str) -> bytes:
+    """The bytes aiosmtplib's `send_message` sends for the `EmailMessage` of `build_email`."""
+    return flatten_message(build_email(msg, sender, _DATE, _MSGID), cte_type=cte_type)
+
+
+@pytest.mark.parametrize("sender", ["streamproc@localhost", "Pager <pager@example.com>", "Störung <s@example.com>"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"subject": "[crit] disk full", "body": "db01 at 99%"},
+        {"subject": "", "body": "first line\nsecond\r\nthird\rfourth\n\n"},
+        {"subject": "tabs\tand  spaces ", "body": "\tindented\n.\n..\nFrom here"},
+        {"subject": "s", "body": ""},
+        {"subject": "x" * (78 - len("Subject: ")), "body": "y" * 78},
+    ],
+)
+def test_flat_mail_is_what_the_email_package_sends(sender: str, fields: dict[str, str]) -> None:
+    msg = message(mode="email", destination="alice@example.com", **fields)
+    head, envelope = from_line(sender)
+    flat = flat_mail(msg, head, _DATE, _MSGID)
+    assert flat is not None  # every one of these is a plain page
+    for cte_type in ("7bit", "8bit"):
+        assert flat == _sent_by_stdlib(msg, sender, cte_type)
+    email = build_email(msg, sender, _DATE, _MSGID)
+    assert (envelope, extract_recipients(email)) == (extract_sender(email), [msg.destination])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"subject": "Störung", "body": "b"},  # encoded header
+        {"subject": "s", "body": "grüß"},  # 8bit or encoded body
+        {"subject": "s", "body": "y" * 79},  # a body line too long for 7bit
+        {"subject": "x" * (79 - len("Subject: ")), "body": "b"},  # a folded header
+        {"subject": "=?utf-8?q?hi?=", "body": "b"},  # reads as an encoded word
+        {"subject": "s", "body": "b", "email_html": "<p>b</p>"},
+        {"subject": "s", "body": "b", "destination": "Alice <alice@example.com>"},
+    ],
+)
+def test_flat_mail_leaves_the_rest_to_the_email_package(fields: dict[str, str]) -> None:
+    msg = message(mode="email", **{"destination": "alice@example.com", **fields})
+    assert flat_mail(msg, from_line("pager@example.com")[0], _DATE, _MSGID) is None
+
+
+_printable = st.text(st.characters(min_codepoint=1, max_codepoint=0x7F), max_size=90) | st.text(
+    st.characters(min_codepoint=1, max_codepoint=0x17F), max_size=90
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    subject=_printable,
+    body=_printable,
+    incident=st.text(st.characters(min_codepoint=33, max_codepoint=0x7F), min_size=1, max_size=60),
+    local=st.from_regex(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,20}(\.[a-z0-9]{1,5})?", fullmatch=True),
+)
+def test_flat_mail_is_the_email_package_for_any_page(subject: str, body: str, incident: str, local: str) -> None:
+    msg = message(mode="email", destination=f"{local}@example.com", subject=subject, body=body, incident_id=incident)
+    flat = flat_mail(msg, from_line("Pager <pager@example.com>")[0], _DATE, _MSGID)
+    if flat is not None:
+        for cte_type in ("7bit", "8bit"):
+            assert flat == _sent_by_stdlib(msg, "Pager <pager@example.com>", cte_type)
+        assert extract_recipients(build_email(msg, "p@example.com", _DATE, _MSGID)) == [msg.destination]
+
+
+async def test_email_plain_pages_skip_the_email_package(smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain page goes out as `flat_mail` bytes (no `EmailMessage` is built), and arrives whole."""
+    built: list[Message] = []
+    real_build = smtp_vendor_module.build_email
+
+    def counting(msg: Message, *args: Any) -> EmailMessage:
+        built.append(msg)
+        return real_build(msg, *args)
+
+    monkeypatch.setattr(smtp_vendor_module, "build_email", counting)
+    vendor = SmtpVendor(SmtpSettings(host=smtp.host, port=smtp.port, **{"from": "Pager <pager@example.com>"}))
+    plain = [message(mode="email", destination="a@example.com", subject=f"[crit] disk {n}") for n in range(3)]
+    fancy = message(mode="email", destination="a@example.com", subject="Störung", body="grüß")
+    results = [await vendor.send(msg) for msg in [*plain, fancy]]
+    await vendor.close()
+    assert [r.outcome for r in results] == ["ok"] * 4
+    # the first mail of a connection goes the EmailMessage way (EHLO not yet known), as does the fancy one
+    assert built == [plain[0], fancy]
+    for msg, result, got in zip([*plain, fancy], results, smtp.messages, strict=True):
+        assert got.mail_from == "pager@example.com" and got.rcpt_tos == ["a@example.com"]
+        mail = got.message
+        assert mail["Message-ID"] == result.vendor_id and mail["X-Streamproc-Message-Id"] == msg.message_id
+        assert mail["Subject"] == (msg.subject or msg.body) and mail.get_content().strip() == msg.body
+        assert mail["From"] == "Pager <pager@example.com>" and mail["Date"]
+
+
 async def test_email_connections_are_kept_and_a_dropped_one_replaced(
     smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -397,14 +495,14 @@ async def test_email_connections_are_kept_and_a_dropped_one_replaced(
     async def dropped(*args: Any, **kw: Any) -> Any:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
 
-    monkeypatch.setattr(kept, "send_message", dropped)
+    monkeypatch.setattr(kept, "sendmail", dropped)
     results.append(await vendor.send(message(mode="email", destination="a@example.com")))
     [(kept, _since, _sent)] = vendor._idle
 
     async def closing(*args: Any, **kw: Any) -> Any:
         raise aiosmtplib.SMTPResponseException(421, "too many messages on this connection")
 
-    monkeypatch.setattr(kept, "send_message", closing)
+    monkeypatch.setattr(kept, "sendmail", closing)
     results.append(await vendor.send(message(mode="email", destination="a@example.com")))
     # idle for too long: not reused
     monkeypatch.setattr(smtp_vendor_module, "IDLE_REUSE", 0.0)
