@@ -35,7 +35,7 @@ from streamproc.senders.vendors import smtp as smtp_vendor_module
 from streamproc.senders.vendors.base import parse_retry_after
 from streamproc.senders.vendors.slack import CLAIM_ACTION_ID, SlackVendor
 from streamproc.senders.vendors.smtp import SUBJECT_LIMIT, SmtpVendor, build_email, flat_mail, from_line
-from streamproc.senders.vendors.twilio import TwilioVendor
+from streamproc.senders.vendors.twilio import TwilioVendor, call_twiml, voice_response_twiml
 from streamproc.senders.vendors.webhook import SIGNATURE_HEADER, WebhookVendor
 from streamproc.wire.outcomes import Message
 from tests.fakes import FakeSlack, FakeSmtp, FakeTwilio, FakeWebhook
@@ -79,6 +79,10 @@ async def test_twilio_sms_posts_form_with_basic_auth(twilio: FakeTwilio) -> None
     user, _, password = base64.b64decode(got.headers["Authorization"][6:]).decode().partition(":")
     assert (user, password) == (twilio.account_sid, twilio.auth_token)
     assert result.vendor_id is not None and result.vendor_id.startswith("SM")
+    # the twilio client's own headers, as `client.messages.create` sends them
+    assert got.headers["Accept"] == "application/json"
+    assert got.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert got.headers["User-Agent"].startswith("twilio-python/")
 
 
 async def test_twilio_call_reads_message_and_gathers_claim_key(twilio: FakeTwilio) -> None:
@@ -118,6 +122,46 @@ async def test_twilio_call_reads_message_and_gathers_claim_key(twilio: FakeTwili
     spoken = [say.text for say in gather.findall("Say")]
     assert spoken[0] == "[crit] disk full. db01 is at 99%"
     assert "Press 2 to claim" in (spoken[1] or "")
+
+
+@pytest.mark.parametrize("gather_url", [None, 'https://relay.example/gather?src=x&b="q"\t'])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"subject": "[crit] disk full", "body": "db01 is at 99%"},
+        {"subject": "", "body": "a <b> & 'c' \"d\"\r\n\te ✓"},
+        {"subject": "", "body": ""},
+    ],
+)
+def test_call_twiml_is_what_voice_response_makes(gather_url: str | None, fields: dict[str, str]) -> None:
+    msg = message(mode="call", **fields)
+    assert call_twiml(msg, gather_url) == voice_response_twiml(msg, gather_url)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    subject=st.text(max_size=40),
+    body=st.text(max_size=80),
+    gather_url=st.none() | st.text(max_size=40),
+    incident=st.text(min_size=1, max_size=20),
+)
+def test_call_twiml_is_voice_response_for_any_page(
+    subject: str, body: str, gather_url: str | None, incident: str
+) -> None:
+    msg = message(mode="call", subject=subject, body=body, incident_id=incident)
+    try:
+        expected = voice_response_twiml(msg, gather_url)
+    except ValueError:  # text XML cannot hold (lone surrogates)
+        return
+    assert call_twiml(msg, gather_url) == expected
+
+
+async def test_twilio_answer_that_is_not_a_resource_is_temporary(twilio: FakeTwilio) -> None:
+    vendor = TwilioVendor(twilio_settings(twilio), voice=False)
+    twilio.fail_next(200)  # 200 with an error body: no sid
+    result = await vendor.send(message())
+    await vendor.close()
+    assert result.outcome == "temporary" and "sid" in result.detail
 
 
 async def test_twilio_failures_classify(twilio: FakeTwilio) -> None:
