@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import heapq
 import json
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.counts import per_incident, records_per_incident, topic_offsets
 from streamproc.localnet import free_port, terminate
 from streamproc.timeutil import format_us, to_us
 from tests import fakes as tests_fakes
@@ -682,8 +684,10 @@ class Stack:
     """`streamproc worker` xN (distinct --web-port/--data-dir, one namespace, so one group) and one
     `streamproc sender` for every mode, each logging to a file in `workdir`."""
 
-    def __init__(self, bootstrap: str, namespace: str, config: Path, workdir: Path) -> None:
+    def __init__(self, bootstrap: str, namespace: str, config: Path, workdir: Path, profile: bool = False) -> None:
         self.bootstrap, self.namespace, self.config, self.workdir = bootstrap, namespace, config, workdir
+        self.profile = profile
+        """Each process under cProfile (`bench.profiled`), for the call counts of `bench.counts`."""
         self.env = {**os.environ, "STREAMPROC_NAMESPACE": namespace, "STREAMPROC_LOG_FORMAT": "json"}
         self.workers: list[tuple[subprocess.Popen[bytes], int]] = []
         self.sender: subprocess.Popen[bytes] | None = None
@@ -693,8 +697,9 @@ class Stack:
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115
         self._logs.append(log)
+        entry = ["bench.profiled", str(self.workdir / f"{name}.prof")] if self.profile else ["streamproc.cli"]
         return subprocess.Popen(
-            [sys.executable, "-m", "streamproc.cli", *args],
+            [sys.executable, "-m", *entry, *args],
             cwd=REPO,
             env=self.env,
             stdout=log,
@@ -1010,6 +1015,8 @@ class Scenario:
     """failover: SIGKILL half of the workers this many seconds into the load"""
     flood: bool = False
     """flood control on (`e2e_config(flood=True)`): the cost of the stage"""
+    profile: bool = False
+    """`--count`: every process under cProfile, for the call counts (slow: counts, not speed)"""
 
 
 def run_scenario(
@@ -1034,7 +1041,7 @@ def run_scenario(
     ensure_topics(bootstrap, names=names, wanted=wanted)
     scdir = workdir / sc.name
     scdir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(bootstrap, namespace, config, scdir)
+    stack = Stack(bootstrap, namespace, config, scdir, profile=sc.profile)
     gen = Generator(bootstrap, names.incidents, seed=len(sc.name))
     try:
         t0 = time.monotonic()
@@ -1057,6 +1064,7 @@ def run_scenario(
             time.sleep(0.3)
         say(f"  {sc.name}: stack up and warm in {time.monotonic() - t0:.0f} s")
         mark = len(collector.seen)
+        offsets0 = topic_offsets(bootstrap, namespace)
         cpu0 = stack.cpu()
         killed: dict[str, Any] = {}
 
@@ -1102,6 +1110,7 @@ def run_scenario(
             time.sleep(0.5)
         done_at = time.time()
         cpu1 = stack.cpu()
+        offsets1 = topic_offsets(bootstrap, namespace)
         rss = stack.peak_rss_mb()
         time.sleep(2)  # late duplicates
         collector.poll()
@@ -1147,6 +1156,7 @@ def run_scenario(
             "senders": round((cpu1[1] - cpu0[1]) * 1000 / max(1, incidents), 2),
         },
         "peak_rss_mb": {"processor": round(rss[0]), "senders": round(rss[1])},
+        "records_per_incident": records_per_incident(offsets0, offsets1, incidents),
         "load_s": round(load_s, 1),
         "measured_s": round(done_at - load_started, 1),
         "deliveries": deliveries["statuses"],
@@ -1252,6 +1262,11 @@ def run_e2e(bootstrap: str, chosen: list[Scenario], say: Callable[[str], None]) 
         for stopper in stopping:
             stopper.join()
         collector.close()
+    for sc in chosen:
+        figures = results.get(sc.name, {})
+        if sc.profile and "incidents" in figures:  # the profiles are written as the processes exit
+            figures["calls_per_incident"] = per_incident((workdir / sc.name).glob("*.prof"), figures["incidents"])
+            say(f"  {sc.name}: calls per incident " + json.dumps(figures["calls_per_incident"]))
     return results
 
 
@@ -1362,6 +1377,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=["replay", "e2e", "burst", "paced", "failover", "topic", "senders", "api", "whatif"],
         help="run only these (repeatable); default: replay and the end-to-end scenarios",
     )
+    parser.add_argument(
+        "--count",
+        action="store_true",
+        help="the count table (bench/counts.py): burst-w1 (or --only's) under cProfile; counts, not speed",
+    )
     parser.add_argument("--replay-events", type=int, default=None)
     parser.add_argument("--api-requests", type=int, default=10_000, help="single-event requests for the api run")
     parser.add_argument("--api-concurrency", type=int, default=32, help="client connections for the api run")
@@ -1377,10 +1397,10 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt  # so every `finally` stops its children
 
     signal.signal(signal.SIGTERM, on_term)
-    only = set(args.only) or {"replay", "e2e"}
+    only = set(args.only) or ({"burst"} if args.count else {"replay", "e2e"})
     if "e2e" in only:
         only |= {"burst", "paced", "failover"}
-    kind = "quick" if args.quick else "full"
+    kind = "count" if args.count else "quick" if args.quick else "full"
     started = time.monotonic()
 
     def say(text: str) -> None:
@@ -1391,6 +1411,8 @@ def main(argv: list[str] | None = None) -> int:
         results["replay"] = bench_replay(args.replay_events or (5_000 if args.quick else 100_000))
         say("replay: " + json.dumps(results["replay"]))
     chosen = [sc for sc in scenarios(args.quick) if sc.name.split("-")[0] in only]
+    if args.count:
+        chosen = [dataclasses.replace(sc, profile=True) for sc in chosen if args.only or sc.name == "burst-w1"]
     if chosen:
         results.update(run_e2e(args.bootstrap, chosen, say))
     if "topic" in only:

@@ -61,6 +61,15 @@ class Consumer(driver.Consumer):  # type: ignore[misc]
     def _new_consumer_thread(self) -> Any:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def wait_empty(self) -> None:
+        """Also wait for the worker's own wake-ups under way (`Runtime.quiesce`, set on the app as
+        `streamproc_quiesce`): Faust calls this when a rebalance or a stop begins, before it
+        flushes its producer (the changelogs) and gives the partitions up."""
+        quiesce = getattr(self.app, "streamproc_quiesce", None)
+        if quiesce is not None:
+            await quiesce()
+        await super().wait_empty()
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         records, active = await self._wait_next_records(timeout)
         if records is None or self.should_stop:
@@ -216,3 +225,22 @@ async def _take_batches(stream: Any, max_: int, within: float) -> AsyncIterator[
     finally:
         stream.enable_acks = enable_acks
         stream._processors.remove(add_to_buffer)
+
+
+class LocalMessage:
+    __slots__ = ("offset", "partition", "timestamp", "topic")
+
+    def __init__(self, topic: str, partition: int, timestamp: float) -> None:
+        self.topic, self.partition, self.timestamp, self.offset = topic, partition, timestamp, -1
+
+
+class LocalEvent:
+    """Faust's current event for table reads and writes that no record caused: the worker's own
+    wake-ups (`escalate.py`). A table finds a key's partition, its RocksDB store and its changelog
+    partition through `current_event().message` (its `topic`, a source topic of the table, and
+    its `partition`); nothing else of the event is read there."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, topic: str, partition: int, timestamp: float) -> None:
+        self.message = LocalMessage(topic, partition, timestamp)

@@ -439,9 +439,24 @@ def on_tick(
         tick = Tick.model_validate_json(value or b"")
     except ValidationError:
         return Processed(state=state)
+    return on_wake(engine, state, tick.due, now_us, flood, partitions, silences)
+
+
+def on_wake(
+    engine: Engine,
+    state: IncidentState | None,
+    due: int,
+    now_us: int,
+    flood: FloodControl | None = None,
+    partitions: int = topics.DEFAULT_PARTITIONS,
+    silences: SilenceBook = NO_SILENCES,
+) -> Processed:
+    """A wake-up due at `due`, applied at the wall clock `now_us` (never earlier than `due`): the
+    worker's own wake-ups of the partitions it owns (`escalate.py`), and the tick records of
+    `streamproc.ticks` (`on_tick`)."""
     if state is None:
         return Processed()
-    result = engine.advance(state, max(now_us, tick.due), silences=silences)
+    result = engine.advance(state, max(now_us, due), silences=silences)
     return Processed(
         outputs_of(result, flood, partitions),
         result.state,
