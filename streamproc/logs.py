@@ -77,9 +77,22 @@ def fields_of(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
 
 
+_second: tuple[int, str] = (-1, "")
+"""The last second `_iso` formatted, and its text (a sender logs many lines a second)."""
+
+
 def _iso(created: float) -> str:
+    global _second
     seconds = int(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((created - seconds) * 1000):03d}Z"
+    last, text = _second
+    if seconds != last:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second = (seconds, text)
+    return f"{text}.{int((created - seconds) * 1000):03d}Z"
+
+
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+"""`json.dumps(..., default=str, ensure_ascii=False)`, without making an encoder per line."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -98,7 +111,7 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return _ENCODER.encode(out)
 
 
 class TextFormatter(logging.Formatter):
@@ -158,10 +171,16 @@ def dict_config(fmt: str | None, level: str | int = "INFO") -> dict[str, Any]:
 
 
 def setup_logging(fmt: str | None = None, level: str | int = "INFO") -> LogFormat:
-    """Configure the root logger (replacing its handlers); returns the format in use."""
+    """Configure the root logger (replacing its handlers); returns the format in use.
+
+    Records leave out what no format here shows (the logging HOWTO's "Optimization"): the
+    caller's file, line and function (found by walking the stack for every record), and the
+    thread and process names and ids."""
     import logging.config
 
     logging.config.dictConfig(dict_config(fmt, level))
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     return resolve_format(fmt)
 
 

@@ -18,7 +18,7 @@ from streamproc.kafka.headers import (
     new_correlation_id,
     valid_correlation_id,
 )
-from streamproc.logs import ContextFilter, JsonFormatter, TextFormatter, bound, resolve_format
+from streamproc.logs import ContextFilter, JsonFormatter, TextFormatter, _iso, bound, resolve_format
 from streamproc.processor.records import on_event_record, on_tick_record
 from streamproc.timeutil import parse_time, to_us
 from tests.processor.scenario import CONFIG
@@ -139,3 +139,16 @@ def test_an_instance_keeps_the_correlation_id_of_the_record_that_opened_it(engin
         correlation_id="second",
     )
     assert again.state is not None and again.state.instance == 2 and again.correlation_id == "second"
+
+
+def test_json_time_is_utc_to_the_millisecond_across_seconds() -> None:
+    """`_iso` keeps the last second's text: the next second, and an earlier one, get their own."""
+    t = parse_time("2026-03-01T10:00:59Z").timestamp()
+    assert [_iso(t + d) for d in (0.25, 0.999, 1.0, 1.5, 0.5, -3600.0)] == [
+        "2026-03-01T10:00:59.250Z",
+        "2026-03-01T10:00:59.999Z",
+        "2026-03-01T10:01:00.000Z",
+        "2026-03-01T10:01:00.500Z",
+        "2026-03-01T10:00:59.500Z",
+        "2026-03-01T09:00:59.000Z",
+    ]
