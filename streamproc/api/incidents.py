@@ -1,4 +1,5 @@
-"""Issue 22: the read side of the status topic (`streamproc.incidents.index.StatusIndex`).
+"""The read side of the status topic (`streamproc.incidents.index.StatusIndex`;
+docs/decisions/status-topic.md).
 
     GET /v1/incidents?status=open&plan=P&owner=U&limit=100&offset=0   the key's application only
     GET /v1/incidents/{id}                                            one incident's summary
@@ -135,7 +136,7 @@ def openapi_paths(ref: str, errors: Any) -> dict[str, Any]:
         "/v1/incidents": {
             "get": {
                 "operationId": "listIncidents",
-                "summary": "The caller's application's incidents, from the status topic (issue 22)",
+                "summary": "The caller's application's incidents, from the status topic",
                 "parameters": [
                     {
                         "name": "status",

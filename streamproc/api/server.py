@@ -194,7 +194,8 @@ def build_app(
 
     app.on_startup.append(start_silences)
     app.on_cleanup.append(stop_silences)
-    status_index = StatusIndex(publisher.bootstrap)  # issue 22: /v1/incidents, /v0/incidents/{id}, /ui
+    # /v1/incidents, /v0/incidents/{id}, /ui read the status topic (docs/decisions/status-topic.md)
+    status_index = StatusIndex(publisher.bootstrap)
     app.add_routes(incidents.routes(config, limiter, status_index))
     app.add_routes(ui.routes(config, status_index, publisher.bootstrap))
 

@@ -1,4 +1,4 @@
-"""Issue 22: the status page, `/ui`, served by `streamproc api` (read-only).
+"""The status page, `/ui`, served by `streamproc api` (read-only; docs/status-page.md).
 
     GET /ui                        open incidents, who is on call now per team and role
     GET /ui/open?v=N               the open incidents' table alone (204 while the index is still at N)

@@ -40,7 +40,7 @@ class ApiSettings(BaseModel):
         default=None,
         min_length=16,
         description=(
-            "Issue 22: the secret of the read-only status page /ui (`/ui?token=...` once, then a cookie; or "
+            "The secret of the read-only status page /ui (`/ui?token=...` once, then a cookie; or "
             "`Authorization: Bearer`, or basic auth with it as the password). Unset: /ui answers 404"
         ),
     )

@@ -171,7 +171,7 @@ class Config(_Strict):
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="streamproc extension: the HTTP API")
     status: StatusSettings = Field(
-        default_factory=StatusSettings, description="streamproc extension: the status topic (issue 22)"
+        default_factory=StatusSettings, description="streamproc extension: the status topic (docs/status-page.md)"
     )
     kafka: KafkaSettings = Field(
         default_factory=KafkaSettings,

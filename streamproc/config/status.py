@@ -1,5 +1,5 @@
-"""Issue 22: the optional top-level `status:` key, settings of the status topic
-(`<namespace>.status`, see `streamproc.wire.status` and docs/status-page.md)."""
+"""The optional top-level `status:` key, settings of the status topic (`<namespace>.status`, see
+`streamproc.wire.status`, docs/status-page.md and docs/decisions/status-topic.md)."""
 
 from __future__ import annotations
 

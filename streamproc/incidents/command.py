@@ -1,4 +1,4 @@
-"""`streamproc incidents`: what is open right now, from the status topic (issue 22).
+"""`streamproc incidents`: what is open right now, from the status topic (docs/status-page.md).
 
     streamproc incidents [--status open|escalating|claimed|silenced|exhausted|resolved|all]
                          [--application A] [--json] [--bootstrap HOST:PORT]

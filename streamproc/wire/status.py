@@ -1,4 +1,5 @@
-"""Issue 22: the status topic's records, `<namespace>.status` (compacted, keyed by incident id).
+"""The status topic's records, `<namespace>.status` (compacted, keyed by incident id; why:
+docs/decisions/status-topic.md).
 
 Stage 2 of the worker writes one `IncidentSummary` per incident instance it changed in a batch,
 with the batch's other outputs and acknowledged before the state is written, so the topic never
