@@ -37,7 +37,7 @@ from confluent_kafka import Producer
 
 from streamproc.config.senders import SendersSettings
 from streamproc.kafka.security import client_config
-from streamproc.senders.kafka_io import Topics
+from streamproc.kafka.topics import Topics
 from streamproc.senders.worker import run_sender
 from streamproc.wire.outcomes import Message, outcome_dict
 from tests import fakes
@@ -127,7 +127,7 @@ async def bench(bootstrap: str, burst: int = 300, trickle: int = 40, trickle_rat
         "email": "bench@example.com",
         "webhook": hook.hook_url,
     }
-    topics = Topics(prefix=f"bench{uuid.uuid4().hex[:6]}.")
+    topics = Topics(f"bench{uuid.uuid4().hex[:6]}")
     producer = Producer(client_config(bootstrap, **{"linger.ms": 5, "partitioner": "murmur2_random"}))
     arrivals = _Arrivals({"sms": twilio, "call": twilio, "slack": slack, "webhook": hook}, smtp)
     stamp = uuid.uuid4().hex[:8]
@@ -166,7 +166,7 @@ async def bench(bootstrap: str, burst: int = 300, trickle: int = 40, trickle_rat
     report: dict[str, Any] = {"bootstrap": bootstrap, "burst": burst, "trickle": trickle, "modes": {}}
     stop = asyncio.Event()
     worker = asyncio.create_task(
-        run_sender(list(MODES), bootstrap, settings, lambda user: None, stop=stop, topic_prefix=topics.prefix)
+        run_sender(list(MODES), bootstrap, settings, lambda user: None, stop=stop, topics=topics)
     )
     try:
         # Warm-up: one message per mode, so the group has settled and clients are open.
@@ -271,7 +271,7 @@ async def process_bench(
         "email": "bench@example.com",
         "webhook": hook.hook_url,
     }
-    topics = Topics(prefix=f"bench{uuid.uuid4().hex[:6]}.")
+    topics = Topics(f"bench{uuid.uuid4().hex[:6]}")
     producer = Producer(client_config(bootstrap, **{"linger.ms": 5, "partitioner": "murmur2_random"}))
     arrivals = _Arrivals({"sms": twilio, "call": twilio, "slack": slack, "webhook": hook}, smtp)
     stamp = uuid.uuid4().hex[:8]
@@ -304,7 +304,7 @@ async def process_bench(
         return None
 
     log_file = open(workdir / "sender.log", "wb")  # noqa: SIM115
-    env = {**os.environ, "STREAMPROC_LOG_FORMAT": "json"}
+    env = {**os.environ, "STREAMPROC_LOG_FORMAT": "json", "STREAMPROC_NAMESPACE": topics.namespace}
     child = subprocess.Popen(
         [
             sys.executable,
@@ -314,8 +314,6 @@ async def process_bench(
             str(workdir / "config.yaml"),
             "--bootstrap",
             bootstrap,
-            "--topic-prefix",
-            topics.prefix,
             *(sender_args or []),
         ],
         env=env,

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any
 
 import faust
 
-from streamproc.config import ConfigError, load_config
+from streamproc.config import ConfigError, environment, load_config
 from streamproc.engine.core import Engine
 from streamproc.flood import FloodControl
 from streamproc.kafka import security, topics
@@ -67,7 +66,7 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=data_dir,
         web_port=settings.web_port or free_port(),
-        web_bind=os.environ.get("STREAMPROC_WEB_BIND", "127.0.0.1"),
+        web_bind=environment.web_bind(),
         web_host="127.0.0.1",
         key_serializer="raw",
         value_serializer="raw",
@@ -160,8 +159,8 @@ def run_worker(args: argparse.Namespace) -> int:
         web_port=args.web_port,
         tick_interval=args.tick_interval,
         loglevel=args.loglevel,
-        instance_id=os.environ.get("STREAMPROC_INSTANCE_ID") or os.environ.get("POD_NAME"),
-        session_timeout=float(os.environ.get("STREAMPROC_SESSION_TIMEOUT", "10")),
+        instance_id=environment.instance_id(),
+        session_timeout=environment.session_timeout(),
     )
     if settings.data_dir:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 
-from streamproc.kafka.bridge import AsyncProducer
+from streamproc.kafka.bridge import AsyncProducer, Record
 from streamproc.kafka.clients import producer_config
 
-Record = tuple[str, bytes | None, bytes | None, int | None, list[tuple[str, bytes]] | None]
-"""(topic, key, value, partition, headers); a value of None is a tombstone (compacted topics)"""
+__all__ = ["Outputs", "Record"]
 
 
 class Outputs:

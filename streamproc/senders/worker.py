@@ -64,12 +64,6 @@ def group_id(mode: str, topics: Topics) -> str:
     return f"{topics.namespace}-sender-{mode}"
 
 
-def prefixed(topic_prefix: str) -> Topics:
-    """The topics of the hidden `--topic-prefix` (`bench/senders.py` still passes it): the
-    namespace with the prefix in front, so every name and the group id start with it."""
-    return Topics(topic_prefix + names.NAMESPACE)
-
-
 class ModeConsumer(threading.Thread):
     """The consumer thread of one mode."""
 
@@ -290,18 +284,14 @@ async def run_sender(
     *,
     stop: asyncio.Event | None = None,
     topics: Topics = names.CURRENT,
-    topic_prefix: str = "",
     status_address: tuple[str, int] | None = None,
 ) -> None:
-    """Run sender pipelines for `modes` on `topics` until `stop` is set (or a fatal error).
-    `topic_prefix` (non-empty) stands for `topics=prefixed(topic_prefix)`."""
+    """Run sender pipelines for `modes` on `topics` until `stop` is set (or a fatal error)."""
     unknown = sorted(set(modes) - set(SENDER_MODES))
     if unknown or not modes:
         raise ValueError(f"sender modes must be among {', '.join(SENDER_MODES)} (got {modes!r})")
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
-    if topic_prefix:
-        topics = prefixed(topic_prefix)
     counts = await asyncio.to_thread(ensure_topics, bootstrap, timeout=30.0, wanted=sender_topics(modes, topics))
     deliveries_count = counts.get(topics.deliveries)
     email_count = counts.get(topics.messages("email"))
@@ -410,7 +400,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--bootstrap", default=environment.kafka_bootstrap())
     parser.add_argument("--config", help="configuration file or directory (senders: and users:)")
-    parser.add_argument("--topic-prefix", default="", help=argparse.SUPPRESS)
     parser.add_argument(
         "--loglevel",
         type=str.lower,
@@ -442,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings,
             email_of,
             stop=stop,
-            topics=prefixed(args.topic_prefix),
+            topics=names.CURRENT,
             status_address=(args.status_host, args.status_port) if args.status_port else None,
         )
 
