@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -57,6 +58,9 @@ COMMIT_EVERY = 0.2
 CONSUME_BATCH = 500
 """Records taken from the consumer at a time (and handed to the loop together)."""
 LOG_LEVELS = ("debug", "info", "warning", "error")
+GC_THRESHOLD = 10_000
+"""Allocations between young collections (Python's default: 700). Every page allocates some forty
+short-lived containers; with the default a sender spent about 5% of its CPU in the collector."""
 
 
 def group_id(mode: str, topics: Topics) -> str:
@@ -436,6 +440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     stop_metrics = metrics.start(args)
+    # What is loaded by now (modules, classes) lives as long as the process: out of the collector's
+    # sight, so full collections no longer walk it; then fewer, larger young collections.
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD)
     try:
         asyncio.run(run())
     except (RuntimeError, security.KafkaSecurityError, security.KafkaUnreachable, TopicLayoutError) as exc:
