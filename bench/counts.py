@@ -1,4 +1,4 @@
-"""The per-incident count table of issue 20: how many things happen per incident, per stage.
+"""The per-incident count table (docs/benchmarks.md): how many things happen per incident, per stage.
 
 Two sources, both exact counts (not timings):
 

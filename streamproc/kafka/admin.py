@@ -17,7 +17,7 @@ Co-partitioning (checked at every start):
 - each message topic and `deliveries`: one count (a sender rebuilds a partition's delivered ids
   from the same-numbered deliveries partition). Grow them together, with the senders stopped.
 - `incidents` and `outcomes` may have any count, and may grow: the re-key stage absorbs it.
-- `status` (issue 22, compacted like the changelogs) may have any count: the worker's producer
+- `status` (docs/decisions/status-topic.md; compacted like the changelogs) may have any count: the worker's producer
   places its records by key and its readers read every partition.
 """
 
@@ -70,7 +70,7 @@ def processor_topics(
         names.flood: keyed,
         names.outcomes: TopicSpec(partitions),
         names.deadletter: TopicSpec(1),
-        names.status: TopicSpec(partitions, COMPACTED),  # issue 22: any count; readers read them all
+        names.status: TopicSpec(partitions, COMPACTED),  # any count; readers read them all
         **message_topics([m for m in MODES if m != "drop"], names.messages, names.deliveries, partitions),
     }
     # Faust's own topics, made here rather than by each worker at start: Faust asks the broker for

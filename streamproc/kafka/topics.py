@@ -69,7 +69,7 @@ class Topics:
 
     @property
     def status(self) -> str:
-        """Issue 22: the current summary of every incident instance, keyed by incident id (compacted;
+        """The current summary of every incident instance, keyed by incident id (compacted;
         `streamproc.wire.status`). Any partition count: its readers read every partition."""
         return f"{self.namespace}.status"
 

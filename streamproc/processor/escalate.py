@@ -16,8 +16,8 @@ It owns the `escalations` table and is driven two ways, one batch at a time (`Ru
   the partition up.
 
 Either way a batch's outputs are enqueued together, every acknowledgement is awaited once, and
-only then are the states written, with one status record per changed instance (issue 22,
-`summaries.py`). States are kept parsed in memory (`StateCache`) between batches.
+only then are the states written, with one status record per changed instance (`summaries.py`,
+docs/decisions/status-topic.md). States are kept parsed in memory (`StateCache`) between batches.
 
 Spec §8: a silence copy changes its partition's book and moves the start of the partition's
 silenced instances (`silences.py`); the book is written after the states it changed.
@@ -223,7 +223,8 @@ class EscalateStage:
 
     async def _finish(self, work: _Batch) -> None:
         runtime = self.runtime
-        # Issue 22: one status record per changed instance (or a due tombstone), with the outputs.
+        # The status topic (docs/decisions/status-topic.md): one record per changed instance (or a
+        # due tombstone), with the outputs.
         now = now_us()
         retention = runtime.engine.config.status.resolved_retention
         for key, (event, state, changed) in work.states.items():

@@ -1,4 +1,5 @@
-"""Two record-losing races in faust-streaming 0.15.x, and their fixes (issue 14).
+"""Two record-losing races in faust-streaming 0.15.x, and their fixes
+(docs/decisions/faust-takeover-fixes.md).
 
 1. Fetched, never delivered. aiokafka prefetches every assigned partition in the background, and
 Faust's fetch loop asks it for the records of the partitions active *now* (a set that rebalances
@@ -15,7 +16,7 @@ changelogs), so records of a newly assigned partition can be fetched and queued 
 seek then rewinds the fetch position while the fetch loop's read offset moves on past the queued
 records, resuming flow control throws the queued records away, and the records fetched again
 after the seek are dropped as "already read". They are never processed, and the next commit
-goes past them. Issue 14 saw whole incidents lost this way: every trigger that arrived on a
+goes past them. Whole incidents were lost this way: every trigger that arrived on a
 dead worker's partitions before the group noticed its death.
 
 Here the order is: seek (the stream partitions are still paused, so nothing of theirs is

@@ -43,7 +43,9 @@ ESCALATIONS_OPEN = Gauge(
     "(silenced, escalating, claimed, exhausted)",
     ["partition", "status"],
 )
-WAKEUPS_DUE = Counter("streamproc_worker_wakeups_due", "Wake-ups of incidents whose wake time came, handed to the escalation stage")
+WAKEUPS_DUE = Counter(
+    "streamproc_worker_wakeups_due", "Wake-ups of incidents whose wake time came, handed to the escalation stage"
+)
 WAKEUPS_LATE = Counter(
     "streamproc_worker_wakeups_late",
     "Wake-ups handed over more than 1 s after their due time (held by catch-up, re-armed, busy)",

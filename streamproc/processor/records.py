@@ -204,7 +204,7 @@ def outputs_of(
     out: list[Output] = []
     state = result.state
     if result.audits and any(a.kind == "triggered" for a in result.audits):
-        # A new instance. Issue 22: what the status topic says of it starts over.
+        # A new instance: what the status topic says of it starts over.
         if flood is not None:
             state.flood_users = []
         state.summary, state.last_paged, state.last_paged_at = context_summary(state.context), [], None

@@ -1,4 +1,4 @@
-"""Issue 22: the status topic's records, derived from the states stage 2 already holds.
+"""The status topic's records (docs/decisions/status-topic.md), derived from the states stage 2 already holds.
 
 `escalate_batch` calls `status_update` once per incident key of a batch, after the batch's
 records are applied: a key whose state changed gets ONE summary (`IncidentSummary`) however many
@@ -14,7 +14,7 @@ the deadline and the mark are in the table, written after the records are acknow
 SIGKILL or a rebalance at any point repeats a tombstone at worst, never forgets one.
 
 The summary is built as a dict and dumped with `json.dumps` rather than through the pydantic
-model: this runs for every changed instance of every batch (issue 20); tests check that the
+model: this runs for every changed instance of every batch (the hot path); tests check that the
 model validates what it writes.
 """
 
