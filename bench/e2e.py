@@ -490,6 +490,17 @@ def e2e_config(fakes: dict[str, Any], flood: bool = False) -> str:
                 "secondary": {"users": members[::-1], "start": "2026-01-01T00:00:00Z", "shift": "1h"},
             },
         }
+    # The outside check of issue 20: one plan, every step-1 page an SMS (to the members of `pager`).
+    pagers = [f"pager{k}" for k in range(4)]
+    for k, name in enumerate(pagers):
+        users[name] = {
+            "contacts": {"sms": f"+1777{k:07d}"},
+            "modes": dict.fromkeys(("urgent", "high", "medium", "low"), "sms"),
+        }
+    teams["pager"] = {
+        "members": pagers,
+        "rotations": {"primary": {"users": pagers, "start": "2026-01-01T00:00:00Z", "shift": "1h"}},
+    }
     users["hookbot"] = {
         "contacts": {"webhook": fakes["webhook"]},
         "modes": dict.fromkeys(("urgent", "high", "medium", "low"), "webhook"),
@@ -525,6 +536,9 @@ def e2e_config(fakes: dict[str, Any], flood: bool = False) -> str:
             plan["batching"] = {"threshold": 20, "window": "60s", "every": "5s", "quiet": "10s"}
         for user in users.values():
             user["downgrade"] = [{"from": "call", "to": "sms", "count": 3, "window": "10m"}]
+    plans["sms-burst"] = {
+        "steps": [[{"role": "oncall-primary", "target": "pager", "priority": "high", "template": "page"}]]
+    }
     plans["warmup"] = {"steps": [[{"role": "user", "target": "hookbot", "priority": "low", "template": "page"}]]}
     fast = {"rate": 100000, "burst": 100000}
     config = {
@@ -842,9 +856,11 @@ class Generator:
         )
         self.producer.poll(0)
 
-    def trigger(self, incident: str, followups: bool = True, plan: str | None = None) -> None:
+    def trigger(
+        self, incident: str, followups: bool = True, plan: str | None = None, application: str | None = None
+    ) -> None:
         rng = self.rng
-        app = rng.choice(APPS)
+        app = application or rng.choice(APPS)
         plan = plan or rng.choice(sorted(PLANS))
         event: dict[str, Any] = {
             "type": "trigger",
@@ -1015,6 +1031,10 @@ class Scenario:
     """failover: SIGKILL half of the workers this many seconds into the load"""
     flood: bool = False
     """flood control on (`e2e_config(flood=True)`): the cost of the stage"""
+    plan: str | None = None
+    """burst: every trigger on this plan (default: the mix)"""
+    application: str | None = None
+    """burst: every trigger from this application (default: the mix)"""
     profile: bool = False
     """`--count`: every process under cProfile, for the call counts (slow: counts, not speed)"""
 
@@ -1078,7 +1098,7 @@ def run_scenario(
         load_started = time.time()
         if sc.rate is None:
             for i in range(sc.incidents):
-                gen.trigger(f"{sc.name}-{i}", followups=False)
+                gen.trigger(f"{sc.name}-{i}", followups=False, plan=sc.plan, application=sc.application)
             gen.flush()
         else:
             gen.run_paced(sc.name, sc.rate, sc.seconds, on_tick)
@@ -1219,6 +1239,7 @@ def scenarios(quick: bool) -> list[Scenario]:
         return [
             Scenario("burst-w1", 1, incidents=200),
             Scenario("burst-w2", 2, incidents=200),
+            Scenario("burst-sms-w2", 2, incidents=200, plan="sms-burst", application="prometheus"),
             Scenario("burst-flood-w1", 1, incidents=200, flood=True),
             Scenario("paced-100s", 1, rate=100, seconds=5),
             Scenario("failover-w2", 2, rate=30, seconds=12, kill_at=3),
@@ -1227,6 +1248,8 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("burst-w1", 1, incidents=6000),
         Scenario("burst-w2", 2, incidents=6000),
         Scenario("burst-w4", 4, incidents=6000),
+        # issue 20's outside check: 6,000 triggers of one plan, every step-1 page an SMS, 2 workers
+        Scenario("burst-sms-w2", 2, incidents=6000, plan="sms-burst", application="prometheus"),
         Scenario("burst-flood-w1", 1, incidents=3000, flood=True),
         Scenario("paced-100s", 1, rate=100, seconds=60),  # 1 worker falls behind at 100/s here: a long drain
         Scenario("paced-2000min", 1, rate=2000 / 60, seconds=90),
