@@ -54,7 +54,7 @@ COUNTED: list[tuple[str, str, tuple[tuple[str, str], ...]]] = [
     ("JSON parses (json.loads)", "any", (("json/__init__.py", "loads"),)),
     ("JSON dumps (pydantic)", "any", (("pydantic/main.py", "model_dump_json"),)),
     ("JSON dumps (json.dumps)", "any", (("json/__init__.py", "dumps"),)),
-    ("template renders (jinja2)", "any", (("jinja2/environment.py", "render"),)),
+    ("template renders (engine/render.py)", "worker", (("streamproc/engine/render.py", "render"),)),
     ("event-loop turns", "any", (("asyncio/base_events.py", "_run_once"),)),
     ("event-loop callbacks (task steps)", "any", (("asyncio/events.py", "_run"),)),
     ("vendor HTTP requests", "sender", (("aiohttp/client.py", "_request"),)),
