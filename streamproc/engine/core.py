@@ -90,7 +90,13 @@ def message_id(
     """Deterministic id. The scheduled time is part of it so a step restarted by an unclaim
     pages again instead of being taken for a duplicate."""
     raw = f"{incident_id}\x1f{instance}\x1f{step}\x1f{notification}\x1f{repeat}\x1f{user}\x1f{mode}\x1f{at_us}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return _sha256(raw.encode()).hexdigest()[:32]
+
+
+_sha256 = hashlib.sha256
+_tuple_new = tuple.__new__
+"""`_tuple_new(Emitted, (outcome, sort_key))` is `Emitted(outcome, sort_key)` without the named
+tuple's Python-level `__new__` (one per outcome)."""
 
 
 def _update(s: IncidentState, **fields: Any) -> None:
@@ -250,10 +256,13 @@ class Engine:
         i = 0
         while True:
             if i < len(pending):
-                if pending[i].at > last:
+                j = i
+                while j < len(pending) and pending[j].at <= last:
+                    j += 1
+                if j == i:
                     break
-                out.append(self._emit(s, pending[i]))
-                i += 1
+                self._emit_due(s, pending, i, j, out)
+                i = j
                 continue
             if s.step_end > last:
                 break
@@ -532,15 +541,25 @@ class Engine:
         return note.role, note.target
 
     # ---- sends ---------------------------------------------------------------------------
-    def _emit(self, s: IncidentState, p: Pending) -> Emitted:
+    def _emit_due(self, s: IncidentState, pending: list[Pending], i: int, j: int, out: list[Emitted]) -> None:
+        """Emit `pending[i:j]`, sends of the current step, in order."""
         assert s.plan is not None
-        note = s.plan.steps[s.step][p.notification]
-        step_no = s.step + 1
-        if p.unresolved is not None:
-            return self._owner_message(s, p, step_no)
-        assert p.user is not None
-        role, target = self._role_target(s, note)
-        return self._send(s, p, step_no, p.user, note.priority, role, target, note.template)
+        step = s.step
+        notes = s.plan.steps[step]
+        step_no = step + 1
+        for k in range(i, j):
+            p = pending[k]
+            if p.unresolved is not None:
+                out.append(self._owner_message(s, p, step_no))
+                continue
+            assert p.user is not None
+            note = notes[p.notification]
+            if note.dynamic is None:
+                role, target = note.role, note.target
+                assert role is not None and target is not None
+            else:
+                role, target = self._role_target(s, note)
+            out.append(self._send(s, p, step_no, p.user, note.priority, role, target, note.template))
 
     def _key(self, s: IncidentState, p: Pending, step_no: int, user: str | None, mode: str) -> tuple[Any, ...]:
         return (p.at, s.incident_id, step_no, p.notification, p.repeat, user or "", mode)
@@ -593,34 +612,38 @@ class Engine:
         template: str | None,
         unresolved: str | None = None,
     ) -> Emitted:
-        at = from_us(p.at)
-        what, mode, destination = self._routes.get((s.application, user, priority)) or self._route(
-            s.application, user, priority
+        # The state's fields straight from its `__dict__`: a model's attributes are slower to read.
+        fields = s.__dict__
+        incident_id: str = fields["incident_id"]
+        instance: int = fields["instance"]
+        application: str = fields["application"]
+        p_at, notification, repeat = p.at, p.notification, p.repeat
+        at = from_us(p_at)
+        what, mode, destination = self._routes.get((application, user, priority)) or self._route(
+            application, user, priority
         )
-        sort_key = (p.at, s.incident_id, step_no, p.notification, p.repeat, user, mode)
+        sort_key = (p_at, incident_id, step_no, notification, repeat, user, mode)
         if destination is None:
             if what == "drop":
-                return Emitted(new_dropped(at, s.incident_id, s.instance, step_no, user), sort_key)
+                return Emitted(new_dropped(at, incident_id, instance, step_no, user), sort_key)
             return Emitted(
                 new_undeliverable(
-                    at, s.incident_id, s.instance, step_no, user, "no-mode" if what == "no-mode" else "no-contact"
+                    at, incident_id, instance, step_no, user, "no-mode" if what == "no-mode" else "no-contact"
                 ),
                 sort_key,
             )
         if template is None:
-            subject, body, html, error = self._unresolved_text(s, step_no, p.notification, unresolved or "")
+            subject, body, html, error = self._unresolved_text(s, step_no, notification, unresolved or "")
         else:
             # Sends of one instance render the same text when they agree on what the template
             # reads (repeats always do; often the whole team does): render once for them.
-            v = self._varying.get((template, s.application, mode))
+            v = self._varying.get((template, application, mode))
             if v is None:
-                v = self._varying[(template, s.application, mode)] = self.renderer.varying(
-                    template, s.application, mode
-                )
+                v = self._varying[(template, application, mode)] = self.renderer.varying(template, application, mode)
             cache_key = (
-                s.incident_id,
-                s.instance,
-                s.created,
+                incident_id,
+                instance,
+                fields["created"],
                 template,
                 mode,
                 step_no if v[0] else None,
@@ -640,13 +663,13 @@ class Engine:
             subject, body, html, error = (rendered.subject, rendered.body, rendered.email_html, rendered.render_error)
         message = new_message(
             at,
-            s.incident_id,
-            s.instance,
-            s.plan_name,
-            s.application,
+            incident_id,
+            instance,
+            fields["plan_name"],
+            application,
             step_no,
-            p.notification,
-            p.repeat,
+            notification,
+            repeat,
             role,
             target,
             user,
@@ -656,11 +679,14 @@ class Engine:
             subject,
             body,
             error,
-            message_id(s.incident_id, s.instance, step_no, p.notification, p.repeat, user, mode, p.at),
+            # message_id(), inline: once per send
+            _sha256(
+                f"{incident_id}\x1f{instance}\x1f{step_no}\x1f{notification}\x1f{repeat}\x1f{user}\x1f{mode}\x1f{p_at}".encode()
+            ).hexdigest()[:32],
             unresolved,
             html,
         )
-        return Emitted(message, sort_key)
+        return _tuple_new(Emitted, (message, sort_key))  # type: ignore[no-any-return]
 
     def _owner_message(self, s: IncidentState, p: Pending, step_no: int) -> Emitted:
         owner = p.user

@@ -19,12 +19,15 @@ Status = Literal["none", "silenced", "escalating", "claimed", "exhausted", "reso
 OPEN: frozenset[str] = frozenset({"silenced", "escalating", "claimed", "exhausted"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pending:
-    """One scheduled send of the current step (times in µs since the epoch).
+    """One scheduled send of the current step (times in µs since the epoch). Never changed once
+    made (the engine replaces a state's `pending` list, never its items).
 
     A dataclass, not a model: the engine makes one per scheduled send, and pydantic still
-    validates and serialises it inside `IncidentState` (same JSON as a model)."""
+    validates and serialises it inside `IncidentState` (same JSON as a model). Not frozen: a
+    frozen dataclass's `__init__` sets each field through `object.__setattr__`, four times
+    slower, for nothing the engine needs."""
 
     at: int
     notification: int
@@ -119,20 +122,20 @@ class IncidentState(BaseModel):
         for name in _FRESH:  # every state its own lists and dicts
             fields[name] = _DEFAULTS[name].copy()
         state = cls.__new__(cls)
-        object.__setattr__(state, "__dict__", fields)
-        object.__setattr__(state, "__pydantic_fields_set__", {"incident_id"})
-        object.__setattr__(state, "__pydantic_extra__", None)
-        object.__setattr__(state, "__pydantic_private__", None)
+        _set_dict(state, fields)
+        _set_fields_set(state, {"incident_id"})
+        _set_extra(state, None)
+        _set_private(state, None)
         return state
 
     def clone(self) -> IncidentState:
         """A shallow copy, as `model_copy()` makes, without its generic steps (the engine makes
         one or two per event). The engine replaces lists and dicts, never mutates them."""
         new = IncidentState.__new__(IncidentState)
-        object.__setattr__(new, "__dict__", self.__dict__.copy())
-        object.__setattr__(new, "__pydantic_fields_set__", self.__pydantic_fields_set__.copy())
-        object.__setattr__(new, "__pydantic_extra__", None)
-        object.__setattr__(new, "__pydantic_private__", None)
+        _set_dict(new, self.__dict__.copy())
+        _set_fields_set(new, self.__pydantic_fields_set__.copy())
+        _set_extra(new, None)
+        _set_private(new, None)
         return new
 
     @property
@@ -154,6 +157,12 @@ class IncidentState(BaseModel):
         wake = self.pending[0].at if self.pending else self.step_end
         return wake if due is None or wake <= due else due
 
+
+# `object.__setattr__(state, name, value)` for these four, without looking the name up each time.
+_set_dict: Any = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set: Any = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra: Any = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private: Any = BaseModel.__dict__["__pydantic_private__"].__set__
 
 _DEFAULTS = dict(IncidentState(incident_id="").__dict__)
 """Every field's default, in declaration order (the mutable ones are replaced in `new`)."""

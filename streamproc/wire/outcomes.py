@@ -203,11 +203,19 @@ def _trusted(cls: type[_M], fields: dict[str, Any], fields_set: set[str]) -> _M:
     first): instances of one builder share one set, which also tells `outcome_json` that an
     outcome is the builder's and unchanged."""
     obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", fields)
-    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set_dict(obj, fields)
+    _set_fields_set(obj, fields_set)
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
+
+
+# What `object.__setattr__(obj, name, value)` does for these four, without looking the name up
+# on every call (an outcome is made per send; this is a third of `_trusted`).
+_set_dict: Any = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set: Any = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra: Any = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private: Any = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 _MESSAGE_SET = set(Message.model_fields) - {"kind", "downgraded_from", "batch"}
