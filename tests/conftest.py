@@ -6,10 +6,12 @@ Add new fixtures in their own clearly marked section below.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -59,8 +61,40 @@ def _kafka_sh(*args: str) -> str:
     return proc.stdout.strip()
 
 
+def kill_brokers(run_dir: Path) -> None:
+    """SIGKILL every broker started with a config under `run_dir` (its data is about to be wiped:
+    a clean shutdown saves nothing, and a broker with clients still around took the 20 s of
+    kafka.sh's stop timeout to give up on one)."""
+    conf = str(run_dir)
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"kafka.Kafka" in args and any(a.decode(errors="replace").startswith(conf + "/") for a in args):
+            pids.append(int(entry.name))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in pids:
+        while _running(pid):
+            time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a process that has not exited (a zombie has no command line)."""
+    try:
+        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except OSError:
+        return False
+
+
 def _stop_test_broker() -> None:
     """Idempotent: stop the test broker and delete its data."""
+    kill_brokers(TEST_KAFKA_RUN_DIR)
     _kafka_sh("down", "--wipe")
 
 
@@ -107,8 +141,37 @@ def kafka_admin(kafka_bootstrap: str) -> AdminClient:
 
 @pytest.fixture
 def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Any]:
-    from tests.processor.cluster import live_stack
+    from tests.harness import live_stack
     from tests.processor.scenario import CONFIG
 
     with live_stack(kafka_bootstrap, tmp_path, CONFIG) as s:
         yield s
+
+
+# =====================================================================================================
+# The logs of the harness's processes (tests/harness) in a failed test's report: of every process
+# started since the test's setup began, and of those still running (a module's stack).
+# =====================================================================================================
+
+_STARTED_BEFORE = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    from tests.harness.procs import STARTED
+
+    item.stash[_STARTED_BEFORE] = len(STARTED)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed:
+        return
+    from tests.harness.procs import STARTED
+
+    before = item.stash.get(_STARTED_BEFORE, len(STARTED))
+    for proc in [p for p in STARTED[:before] if p.alive] + STARTED[before:]:
+        status = "running" if proc.alive else f"exit {proc.returncode}"
+        report.sections.append((f"{proc.name} ({status}), end of {proc.log}", proc.tail(6000)))

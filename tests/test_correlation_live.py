@@ -12,18 +12,17 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from streamproc.kafka.headers import CORRELATION_HEADER, HTTP_HEADER
 from streamproc.kafka.topics import partition_for
-from streamproc.localnet import free_port, terminate
 from streamproc.timeutil import parse_time
-from tests.processor.cluster import REPO, Stack
+from tests.harness import REPO, Stack, live_stack, read, wait_until
+from tests.harness.logs import json_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -53,135 +52,37 @@ class LiveStack:
     api_log: Path
     sender_log: Path
     sender_status: str
+    incidents: list[str] = field(default_factory=list)
+    """Every incident the module's tests posted (each test follows its own)."""
 
 
-def start(cmd: list[str], log: Path, namespace: str, stdout: Path | None = None) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as err, open(stdout or os.devnull, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "streamproc.cli", *cmd],
-            stdout=out,
-            stderr=err,
-            cwd=REPO,
-            env={**os.environ, "STREAMPROC_NAMESPACE": namespace},
-        )
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def live(kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveStack]:
-    monkeypatch.setenv("STREAMPROC_LOG_FORMAT", "json")
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    stack = Stack(kafka_bootstrap, config, tmp_path)
-    port, status_port = free_port(), free_port()
-    api_log, sender_log = tmp_path / "api.log", tmp_path / "sender.log"
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
+@pytest.fixture(scope="module")
+def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """One stack for the module's tests: each follows an incident of its own."""
+    tmp_path = tmp_path_factory.mktemp("live")
+    with pytest.MonkeyPatch.context() as monkeypatch, live_stack(kafka_bootstrap, tmp_path, CONFIG) as stack:
+        monkeypatch.setenv("STREAMPROC_LOG_FORMAT", "json")  # every process, `inspect` too
         stack.start_worker("w1")
-        procs.append(
-            start(
-                [
-                    "api",
-                    "--config",
-                    str(config),
-                    "--bootstrap",
-                    kafka_bootstrap,
-                    "--port",
-                    str(port),
-                    "--loglevel",
-                    "info",
-                ],
-                api_log,
-                stack.namespace,
-            )
-        )
-        procs.append(
-            start(
-                [
-                    "sender",
-                    "--mode",
-                    "sms",
-                    "--config",
-                    str(config),
-                    "--bootstrap",
-                    kafka_bootstrap,
-                    "--status-port",
-                    str(status_port),
-                ],
-                sender_log,
-                stack.namespace,
-                stdout=tmp_path / "sender.out",
-            )
-        )
+        # The console vendor's lines go to the sender's stdout; its log is JSON lines only.
+        sender = stack.start_sender(["sms"], stdout=tmp_path / "sender.out", wait=False)
+        api = stack.start_api(args=["--loglevel", "info"], stdout=tmp_path / "api.out", wait=False)
         stack.wait_ready()
-        url = f"http://127.0.0.1:{port}"
-        wait_for("API ready", lambda: answers(f"{url}/ready"))
-        status_url = f"http://127.0.0.1:{status_port}"
-        wait_for("sender status", lambda: answers(f"{status_url}/status"))
-        yield LiveStack(stack, url, api_log, sender_log, status_url)
-    finally:
-        for proc in procs:
-            terminate(proc)
-        stack.stop()
-
-
-def json_lines(path: Path) -> list[dict[str, Any]]:
-    """The log's JSON objects; any line that is not one fails the test (the format must hold)."""
-    out = []
-    text = path.read_text(errors="replace")
-    for line in text[: text.rfind("\n") + 1].splitlines():  # whole lines only: one may be half written
-        if line.strip():
-            value = json.loads(line)
-            assert isinstance(value, dict), line
-            out.append(value)
-    return out
+        api.wait_ready()
+        sender.wait_ready()
+        yield LiveStack(stack, api.url, api.log, sender.log, sender.status_url)
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} within {timeout} s")
-        time.sleep(0.2)
+    return wait_until(check, timeout, what, interval=0.1)
 
 
 def headers_on(bootstrap: str, topic: str, incident: str) -> list[dict[str, bytes]]:
     """Headers of the records of `topic` (as it is now) whose value names `incident`."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
-    )
-    try:
-        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-        ends = {p: e for p, e in ends.items() if e > 0}
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        found: list[dict[str, bytes]] = []
-        deadline = time.monotonic() + 20
-        while ends and time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error():
-                continue
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                ends.pop(msg.partition(), None)
-            value = msg.value() or b""
-            if incident.encode() in value:
-                found.append(dict(msg.headers() or []))
-        return found
-    finally:
-        consumer.close()
+    return read(bootstrap, topic, convert=lambda r: r.headers if incident.encode() in (r.value or b"") else None)
 
 
 def post(live: LiveStack, event: dict[str, Any], correlation: str, header: str = "X-Request-Id") -> None:
+    live.incidents.append(event["incident_id"])
     request = urllib.request.Request(
         f"{live.api_url}/v1/events",
         data=json.dumps(event).encode(),
@@ -314,7 +215,10 @@ def test_one_incident_is_followed_by_its_correlation_id_across_api_worker_and_se
 
 
 def test_inspect_workers_and_senders(live: LiveStack) -> None:
-    incident = f"wk-{uuid.uuid4().hex[:8]}"
+    # On a partition none of the module's other incidents is on: its row counts this one alone.
+    taken = {partition_for(i.encode(), live.stack.partitions) for i in live.incidents}
+    names = (f"wk-{uuid.uuid4().hex[:8]}" for _ in range(1000))
+    incident = next(i for i in names if partition_for(i.encode(), live.stack.partitions) not in taken)
     post(live, {"type": "trigger", "incident_id": incident, "plan": "repeating", "context": {"summary": "x"}}, "r1")
     wait_for(
         "the first page's delivery",

@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
-from tests.kafkautil import create_topic, unique_name
+from tests.harness import create_topic, unique_name
 
 pytestmark = pytest.mark.kafka
 

@@ -4,21 +4,16 @@ gauges and latency histograms must have moved by exactly what the incidents caus
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamproc.localnet import free_port, terminate
-from tests.processor.cluster import REPO, Stack, iso_ms
+from streamproc.localnet import free_port
+from tests.harness import iso_ms, live_stack, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -65,17 +60,6 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and labels.items() <= dict(ls).items())
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what()}")
-        time.sleep(0.2)
-
-
 def try_scrape(port: int) -> Samples | None:
     try:
         return scrape(port)
@@ -84,40 +68,13 @@ def try_scrape(port: int) -> Samples | None:
 
 
 def test_worker_and_sender_metrics_move_with_incidents(kafka_bootstrap: str, tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    stack = Stack(kafka_bootstrap, config, tmp_path, partitions=3)
     sender_port = free_port()
-    sender: subprocess.Popen[bytes] | None = None
-    try:
+    with live_stack(kafka_bootstrap, tmp_path, CONFIG, partitions=3) as stack:
         worker = stack.start_worker("w1")
-        with open(tmp_path / "sender.log", "ab") as log:
-            sender = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamproc.cli",
-                    "sender",
-                    "--mode",
-                    "sms",
-                    "--config",
-                    str(config),
-                    "--bootstrap",
-                    kafka_bootstrap,
-                    "--metrics-port",
-                    str(sender_port),
-                ],
-                cwd=REPO,
-                env={**os.environ, "STREAMPROC_NAMESPACE": stack.namespace},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        sender = stack.start_sender(["sms"], args=["--metrics-port", str(sender_port)], wait=False)
         stack.wait_ready()
-        wait_until(
-            lambda: try_scrape(sender_port),
-            60,
-            lambda: "sender /metrics:\n" + (tmp_path / "sender.log").read_text()[-3000:],
-        )
+        sender.wait_ready()
+        wait_until(lambda: try_scrape(sender_port), 60, "the sender's /metrics")
 
         w0, s0 = scrape(worker.port), scrape(sender_port)
         # Startup: a rebalance happened and the (empty) table was recovered.
@@ -213,7 +170,3 @@ def test_worker_and_sender_metrics_move_with_incidents(kafka_bootstrap: str, tmp
         assert ds("streamproc_sender_ratelimit_wait_seconds_count", mode="sms") == 3
         assert ds("streamproc_sender_messages_total", status="failed", **console) == 0
         assert total(s1, "streamproc_sender_queued", mode="sms") == 0
-    finally:
-        if sender is not None:
-            terminate(sender)
-        stack.stop()

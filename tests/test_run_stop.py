@@ -25,14 +25,13 @@ import sys
 import termios
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.kafkautil import free_ports
+from tests.harness import Proc, Sender, Worker, free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 MARK = "STREAMPROC_RUN_TEST_MARK"
@@ -336,14 +335,6 @@ def test_the_children_stop_when_streamproc_run_itself_is_killed(run: Run) -> Non
 # SIGTERM with the broker gone
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return int(resp.status) == 200
-    except Exception:
-        return False
-
-
 def test_worker_sender_and_api_exit_in_time_on_sigterm_with_the_broker_gone(run: Run) -> None:
     env = {**run.env, "STREAMPROC_SHUTDOWN_TIMEOUT": "4"}
     bootstrap = subprocess.run(
@@ -362,29 +353,16 @@ def test_worker_sender_and_api_exit_in_time_on_sigterm_with_the_broker_gone(run:
         "sender": ["sender", *common, "--status-port", str(status)],
         "api": ["api", *common, "--port", str(api)],
     }
-    probes = {
-        "worker": f"http://127.0.0.1:{web}/ready",
-        "sender": f"http://127.0.0.1:{status}/ready",
-        "api": f"http://127.0.0.1:{api}/ready",
+    procs: dict[str, Proc] = {
+        "worker": Worker("worker", commands["worker"], run.tmp, web, base_env=env),
+        "sender": Sender("sender", commands["sender"], run.tmp, status, base_env=env),
+        "api": Proc("api", commands["api"], run.tmp, base_env=env, ready_url=f"http://127.0.0.1:{api}/ready"),
     }
-    logs = {name: run.tmp / f"{name}.log" for name in commands}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    for name, args in commands.items():
-        with logs[name].open("wb") as out:
-            procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "streamproc.cli", *args],
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+    for proc in procs.values():
+        proc.start()
     try:
-        for name, url in probes.items():
-            wait_for(
-                lambda url=url, name=name: _ready(url) or procs[name].poll() is not None, START_TIMEOUT, f"{name} ready"
-            )
-            assert procs[name].poll() is None, f"{name} exited early:\n{read(logs[name])}"
+        for proc in procs.values():
+            proc.wait_ready(START_TIMEOUT)
         broker = int((run.tmp / "kafka" / "kafka.pid").read_text())
         os.kill(broker, signal.SIGKILL)
         wait_for(
@@ -393,19 +371,19 @@ def test_worker_sender_and_api_exit_in_time_on_sigterm_with_the_broker_gone(run:
             "the broker is gone",
         )
         # Let every client notice that its broker is gone before it is asked to stop.
-        wait_for(lambda: not _ready(probes["api"]), 30, "the API reports not ready")
+        wait_for(lambda: not procs["api"].ready(), 30, "the API reports not ready")
         for proc in procs.values():
-            proc.send_signal(signal.SIGTERM)
+            proc.signal(signal.SIGTERM)
         signalled = time.monotonic()
         took: dict[str, float] = {}
         while len(took) < len(procs) and time.monotonic() < signalled + 4 + 2:
             for name, proc in procs.items():
-                if name not in took and proc.poll() is not None:
+                if name not in took and not proc.alive:
                     took[name] = round(time.monotonic() - signalled, 1)
-            time.sleep(0.05)
+            time.sleep(0.05)  # (asking again: how long each took is what is measured)
         for name in procs.keys() - took.keys():
             raise AssertionError(
-                f"{name} still running 6 s after SIGTERM (shutdown timeout 4 s):\n{read(logs[name])[-3000:]}"
+                f"{name} still running 6 s after SIGTERM (shutdown timeout 4 s):\n{procs[name].tail(3000)}"
             )
         print(
             f"\nSIGTERM with the broker gone: exited after {took} s; statuses "
@@ -413,6 +391,5 @@ def test_worker_sender_and_api_exit_in_time_on_sigterm_with_the_broker_gone(run:
         )
     finally:
         for proc in procs.values():
-            if proc.poll() is None:
+            if proc.alive:
                 proc.kill()
-                proc.wait(5)

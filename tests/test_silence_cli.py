@@ -17,7 +17,8 @@ import pytest
 from streamproc.kafka.topics import Topics
 from streamproc.wire.api import SilenceList, SilenceView
 from streamproc.wire.events import Silence, Unsilence, parse_any_event
-from tests.api.harness import CONFIG, read_topic
+from tests.harness import API_CONFIG as CONFIG
+from tests.harness import read_topic
 
 pytestmark = pytest.mark.kafka
 

@@ -4,9 +4,6 @@ twilio client -> a local Twilio REST fake. Then a claim stops the repeats."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from streamproc.localnet import terminate
 from streamproc.timeutil import parse_time, to_us
 from tests.fakes import FakeTwilio
 from tests.fakes.http import serving
-from tests.processor.cluster import REPO, Stack, iso_ms
+from tests.harness import iso_ms, live_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -48,33 +44,12 @@ def twilio() -> Iterator[FakeTwilio]:
 
 
 def test_trigger_pages_through_twilio_until_claimed(kafka_bootstrap: str, tmp_path: Path, twilio: FakeTwilio) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG % {"sid": twilio.account_sid, "token": twilio.auth_token, "url": twilio.url})
-    stack = Stack(kafka_bootstrap, config, tmp_path)
-    env = {**os.environ, "STREAMPROC_NAMESPACE": stack.namespace}
-    with open(tmp_path / "sender.log", "wb") as log:
-        sender = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamproc.cli",
-                "sender",
-                "--mode",
-                "sms",
-                "--config",
-                str(config),
-                "--bootstrap",
-                kafka_bootstrap,
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    text = CONFIG % {"sid": twilio.account_sid, "token": twilio.auth_token, "url": twilio.url}
+    with live_stack(kafka_bootstrap, tmp_path, text) as stack:
+        sender = stack.start_sender(["sms"], wait=False)
         stack.start_worker("w1")
         stack.wait_ready()
-        time.sleep(3)  # the sender joins its group
+        sender.wait_ready()  # its consumer has the partitions: it reads what comes from now on
         # 10:00 trigger -> sms at +0, +2, +4 ... ; claim at +5 -> nothing at or after +5
         t0 = time.time()
         stack.produce(
@@ -88,12 +63,18 @@ def test_trigger_pages_through_twilio_until_claimed(kafka_bootstrap: str, tmp_pa
             }
         )
         stack.flush()
-        time.sleep(max(0.0, t0 + 5.0 - time.time()))
+        time.sleep(max(0.0, t0 + 5.0 - time.time()))  # the scenario: the claim comes at +5
         claim_at = time.time()
         stack.produce({"type": "claim", "at": iso_ms(claim_at), "incident_id": "smoke-1", "owner": "bob"})
         stack.flush()
-        time.sleep(6)  # the plan would have paged at +6, +8, +10
+        stack.wait_for([stack.topics.outcomes], lambda recs: any(v.get("kind") == "claimed" for _, v, _ in recs))
+        # The scenario: the clock passes the repeat the claim cancelled (+6).
+        time.sleep(max(0.0, t0 + 6.5 - time.time()))
         emitted = [v for _, v, _ in stack.read([stack.topics.messages("sms")], until=lambda r: True, timeout=5)]
+        # The sender has settled every page emitted (a record of each on the deliveries topic): what
+        # Twilio has now is all it gets.
+        ids = {m["message_id"] for m in emitted}
+        stack.wait_for([stack.topics.deliveries], lambda recs: {v["message_id"] for _, v, _ in recs} >= ids)
         received = twilio.sms
         print(
             f"\nsmoke: emitted {len(emitted)} sms before the claim; Twilio received {len(received)}; "
@@ -107,6 +88,3 @@ def test_trigger_pages_through_twilio_until_claimed(kafka_bootstrap: str, tmp_pa
         forms: list[dict[str, Any]] = [r.form for r in received]
         assert {f["To"] for f in forms} == {"+15550000002"} and {f["From"] for f in forms} == {"+15559990000"}
         assert all(f["Body"].startswith("smoke-1: disk full") for f in forms)
-    finally:
-        terminate(sender)
-        stack.stop()

@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type:
 
 from streamproc.kafka import admin, security
 from streamproc.kafka.topics import Topics
-from tests.processor.cluster import REPO
+from tests.harness import REPO
 
 NAMES = Topics("layout")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.harness import ApiProcess
+from tests.harness import ApiProcess
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from streamproc.localnet import free_port, terminate
 from streamproc.wire.events import derive_incident_id
-from tests.api.harness import ApiProcess
+from tests.harness import ApiProcess, read, wait_until
+from tests.harness.topics import json_values
 
 pytestmark = pytest.mark.kafka
 
@@ -76,34 +76,7 @@ def wait_for_records(
 ) -> list[dict[str, Any]]:
     """Every record of the API's incidents topic (per partition in offset order), read from the
     beginning until `done(records)` holds; fails after `timeout` seconds."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": api.bootstrap,
-            "group.id": f"am-test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    records: list[dict[str, Any]] = []
-    try:
-        topic = api.topics.incidents
-        deadline = time.monotonic() + timeout
-        while True:
-            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-            if meta is not None and meta.partitions:
-                break
-            assert time.monotonic() < deadline, f"topic {topic} does not exist"
-            time.sleep(0.2)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
-        while not done(records):
-            assert time.monotonic() < deadline, f"not there after {timeout} s; records: {records}"
-            msg = consumer.poll(0.2)
-            value = msg.value() if msg is not None and not msg.error() else None
-            if value:  # (catch-up barriers of workers are empty records)
-                records.append(json.loads(value))
-        return records
-    finally:
-        consumer.close()
+    return read(api.bootstrap, api.topics.incidents, done, convert=json_values, timeout=timeout)
 
 
 def of(records: list[dict[str, Any]], incident_id: str) -> list[dict[str, Any]]:
@@ -407,19 +380,17 @@ receivers:
     with open(log, "ab") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def ready() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(f"alertmanager exited with {proc.returncode}:\n{log.read_text()}")
             try:
                 with urllib.request.urlopen(url + "/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
+                    return bool(resp.status == 200)
             except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"alertmanager not ready after 30 s:\n{log.read_text()}")
-            time.sleep(0.1)
+                return False
+
+        wait_until(ready, 30, lambda: f"alertmanager ready:\n{log.read_text()}")
         yield Alertmanager(proc, url, log)
     finally:
         terminate(proc)
@@ -523,10 +494,12 @@ def test_alertmanager_with_a_wrong_key_is_refused(api: ApiProcess, tmp_path: Pat
         labels = {"alertname": "DiskFull", "run": run, "mode": "wrong"}
         am.post_alerts([{"labels": labels, "annotations": {"summary": "never paged"}}])
         fingerprint = am.fingerprint(labels)
-        deadline = time.monotonic() + 30
-        while am.metric("alertmanager_notifications_failed_total", integration="webhook") <= failed_before:
-            assert time.monotonic() < deadline, f"alertmanager never failed a notification:\n{am.log.read_text()}"
-            time.sleep(0.2)
+        wait_until(
+            lambda: am.metric("alertmanager_notifications_failed_total", integration="webhook") > failed_before,
+            30,
+            lambda: f"alertmanager failed a notification:\n{am.log.read_text()}",
+            interval=0.2,
+        )
         log = am.log.read_text()
         # Alertmanager logs our answer, reason included, and does not retry a 4xx.
         assert "unexpected status code 401" in log and "unknown application key" in log, log

@@ -17,8 +17,8 @@ import pytest
 from streamproc.timeutil import parse_time
 from streamproc.wire.api import AM_GETTABLE_SILENCES
 from streamproc.wire.events import Silence, Unsilence, parse_any_event
-from tests.api.harness import ApiProcess, read_topic
 from tests.api.test_alertmanager import REPO, http, rfc3339
+from tests.harness import ApiProcess, read_topic
 
 pytestmark = pytest.mark.kafka
 

@@ -20,8 +20,6 @@ Hypothesis runs derandomized (its seed comes from the test's code) and writes no
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,6 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -40,7 +37,8 @@ from schemathesis.checks import positive_data_acceptance
 from streamproc.config import load_config
 from streamproc.engine.core import Engine
 from streamproc.wire.events import Heartbeat, Silence, Trigger, Unsilence, parse_any_event
-from tests.api.harness import CONFIG, ApiProcess
+from tests.harness import API_CONFIG as CONFIG
+from tests.harness import ApiProcess, read
 
 pytestmark = pytest.mark.kafka
 
@@ -278,24 +276,17 @@ class Fuzzing:
 
 
 def read_records(bootstrap: str, topic: str, expect: int, timeout: float = 30.0) -> list[tuple[bytes | None, bytes]]:
-    """(key, value) of every record of `topic`, as bytes; until `expect` arrived (and a second more)."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"fuzz-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    """(key, value) of every record of `topic`, as bytes; until `expect` arrived (and a second more,
+    to see any that should not be there)."""
+    return read(
+        bootstrap,
+        topic,
+        lambda out: len(out) >= expect,
+        convert=lambda r: (r.key, r.value or b""),
+        settle=1.0,
+        timeout=timeout,
+        must=False,
     )
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
-        out: list[tuple[bytes | None, bytes]] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is not None and not msg.error():
-                out.append((msg.key(), msg.value() or b""))
-                if len(out) == expect:
-                    deadline = min(deadline, time.monotonic() + 1.0)
-        return out
-    finally:
-        consumer.close()
 
 
 def test_fuzzed_requests_are_answered_as_documented_and_only_valid_events_reach_kafka(api: ApiProcess) -> None:

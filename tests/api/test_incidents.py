@@ -19,7 +19,8 @@ from irisclient import IrisClient
 
 from streamproc.kafka.clients import producer_config
 from streamproc.wire.status import IncidentSummary
-from tests.api.harness import CONFIG, ApiProcess
+from tests.harness import API_CONFIG as CONFIG
+from tests.harness import ApiProcess
 
 pytestmark = pytest.mark.kafka
 UI_TOKEN = "ui-token-0123456789abcdef"

@@ -16,7 +16,7 @@ from irisclient import IrisClient
 
 from streamproc.api.auth import iris_digest
 from streamproc.wire.events import derive_incident_id
-from tests.api.harness import ApiProcess, read_topic
+from tests.harness import ApiProcess, read_topic
 
 pytestmark = pytest.mark.kafka
 ROUTING_KEY = "R0UTINGKEY0000000000000000000001"

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.harness import CONFIG, ApiProcess, read_topic
 from tests.conftest import KAFKA_SH
-from tests.kafkautil import free_ports
+from tests.harness import API_CONFIG as CONFIG
+from tests.harness import ApiProcess, free_ports, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -101,7 +101,7 @@ def test_broker_down_gives_503_and_nothing_accepted_is_lost(broker: PrivateBroke
             if status == 202 or time.monotonic() > deadline:
                 break
             assert status == 503, body
-            time.sleep(1)
+            time.sleep(1)  # the scenario: a client retrying, as Retry-After asks
         assert status == 202, body
         accepted.append(f"{marker}-during")
         status, body, _, _ = post(api.url, claim(f"{marker}-after"))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from streamproc.wire.events import derive_incident_id, parse_event
-from tests.api.harness import ApiProcess, read_topic
+from tests.harness import ApiProcess, read_topic
 
 pytestmark = pytest.mark.kafka
 KEY = "grafana-key"

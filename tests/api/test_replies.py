@@ -17,10 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -36,22 +33,21 @@ from urllib.parse import urlencode
 
 import pytest
 from aiohttp import web
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Producer
 
 from streamproc.api.paged import PagedIndex
 from streamproc.api.replies.commands import parse_command
 from streamproc.api.replies.directory import Directory, normalize_phone
 from streamproc.config.models import Config
 from streamproc.kafka.topics import Topics, message_key
-from streamproc.localnet import free_port, terminate
+from streamproc.localnet import free_port
 from streamproc.timeutil import parse_time
 from streamproc.wire.deliveries import Delivery
 from streamproc.wire.outcomes import Audit, BatchInfo, Message, outcome_dict
-from tests.api.harness import ApiProcess
 from tests.fakes import FakeSlack, FakeTwilio
 from tests.fakes.http import HttpFake
-from tests.processor.cluster import REPO, Stack
+from tests.harness import ApiProcess, Stack, live_stack, read, wait_until
+from tests.harness.topics import json_values
 
 SID = "AC" + "0" * 32
 TOKEN = "twilio-token"
@@ -179,53 +175,12 @@ def collect(
 ) -> list[dict[str, Any]]:
     """Every record of `topic` (JSON values), from the beginning: until `until(records)` holds and
     `settle` more seconds passed (to see records that should not be there), or `timeout`."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        out: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        settled = False
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.1)
-            value = msg.value() if msg is not None and msg.error() is None else None
-            if value:
-                out.append(json.loads(value))
-            if not settled and until(out):
-                settled = True
-                deadline = min(deadline, time.monotonic() + settle)
-        return out
-    finally:
-        consumer.close()
+    return read(bootstrap, topic, until, convert=json_values, settle=settle, timeout=timeout, must=False)
 
 
 def read_now(bootstrap: str, topic: str, timeout: float = 15.0) -> list[dict[str, Any]]:
     """Every record of `topic` up to its end as of this call."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-        ends = {p: end for p, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        out: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while ends:
-            assert time.monotonic() < deadline, f"{topic}: not read to its end in {timeout} s"
-            msg = consumer.poll(0.1)
-            if msg is None or msg.error() is not None:
-                continue
-            value, offset = msg.value(), msg.offset() or 0
-            if value:
-                out.append(json.loads(value))
-            if offset + 1 >= ends.get(msg.partition() or 0, 0):
-                ends.pop(msg.partition() or 0, None)
-        return out
-    finally:
-        consumer.close()
+    return read(bootstrap, topic, convert=json_values, timeout=timeout)
 
 
 def events_with(bootstrap: str, api: ApiProcess, marker: str, settle: float = 1.0) -> list[dict[str, Any]]:
@@ -335,17 +290,6 @@ class FakeResponseUrl(HttpFake):
         received = await self.record(request)
         received.status, received.ok = 200, True
         return web.Response(text="ok")
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.1)
 
 
 # ================================================================================ without Kafka
@@ -982,13 +926,11 @@ class Production:
 
     def emitted(self, mode: str, incident_id: str) -> list[dict[str, Any]]:
         """Messages the processor emitted for the incident, as they are on the topic now."""
-        return [
-            r for r in read_now(self.bootstrap, self.stack.topics.messages(mode)) if r.get("incident_id") == incident_id
-        ]
+        return [r for r in self.stack.read_now(self.stack.topics.messages(mode)) if r.get("incident_id") == incident_id]
 
     def settled(self, incident_id: str, message_ids: set[str]) -> bool:
         """Whether the sender wrote a record (sent, dropped, ...) of each of these messages."""
-        records = read_now(self.bootstrap, self.stack.topics.deliveries)
+        records = self.stack.read_now(self.stack.topics.deliveries)
         return message_ids <= {r["message_id"] for r in records if r.get("incident_id") == incident_id}
 
     def assert_stopped(self, mode: str, incident_id: str, received: Callable[[], int], claim: dict[str, Any]) -> int:
@@ -1008,27 +950,12 @@ class Production:
         assert all(parse_time(m["at"]) < claimed_at for m in emitted), (claim, emitted)
         count = received()
         deadline = time.monotonic() + 3 * WAIT
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # the scenario: three waits of the plan with no page
             assert received() == count, f"{received()} pages after the claim was applied, {count} before"
             time.sleep(0.1)
         assert len(self.emitted(mode, incident_id)) == len(emitted)
         assert 1 <= count < REPEATS + 1, f"{count} pages: the repeats did not stop"
         return count
-
-
-def _sender_groups_ready(bootstrap: str, namespace: str, modes: list[str]) -> bool:
-    from confluent_kafka import ConsumerGroupState
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    groups = [f"{namespace}-sender-{mode}" for mode in modes]
-    for group in groups:
-        try:
-            info = admin.describe_consumer_groups([group])[group].result(timeout=5)
-        except Exception:
-            return False
-        if info.state != ConsumerGroupState.STABLE or not any(m.assignment.topic_partitions for m in info.members):
-            return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -1048,51 +975,16 @@ def production(
         "slack": slack.api_url,
         "secret": SLACK_SECRET,
     }
-    config = workdir / "config.yaml"
-    config.write_text(text)
-    stack = Stack(kafka_bootstrap, config, workdir, partitions=3)
-    env = {**os.environ, "STREAMPROC_NAMESPACE": stack.namespace}
-    sender: subprocess.Popen[bytes] | None = None
-    (workdir / "api").mkdir()
-    # The API of this stack: same namespace (the harness would give it its own), same config.
-    api = ApiProcess(kafka_bootstrap, workdir / "api", config=text, env={"STREAMPROC_NAMESPACE": stack.namespace})
-    api.namespace, api.topics = stack.namespace, stack.topics
     try:
-        with open(workdir / "sender.log", "ab") as log:
-            sender = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamproc.cli",
-                    "sender",
-                    "--mode",
-                    "sms",
-                    "--mode",
-                    "slack",
-                    "--config",
-                    str(config),
-                    "--bootstrap",
-                    kafka_bootstrap,
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        stack.start_worker("w1")
-        api.start()
-        stack.wait_ready()
-        wait_until(
-            lambda: _sender_groups_ready(kafka_bootstrap, stack.namespace, ["sms", "slack"]),
-            60,
-            "the sender's consumer groups have their partitions",
-        )
-        yield Production(kafka_bootstrap, stack, api, twilio, slack, response_url)
+        with live_stack(kafka_bootstrap, workdir, text, partitions=3) as stack:
+            sender = stack.start_sender(["sms", "slack"], wait=False)
+            stack.start_worker("w1")
+            api = stack.start_api(wait=False)
+            stack.wait_ready()
+            api.wait_ready()
+            sender.wait_ready()  # its consumers have their partitions
+            yield Production(kafka_bootstrap, stack, api, twilio, slack, response_url)
     finally:
-        api.stop()
-        if sender is not None:
-            terminate(sender)
-        stack.stop()
         loop.run(twilio.close())
         loop.run(slack.close())
         loop.close()

@@ -21,7 +21,8 @@ from streamproc.config import load_config
 from streamproc.localnet import free_port
 from streamproc.wire.api import SilenceList, SilenceView
 from streamproc.wire.events import Heartbeat, Silence, Unsilence, parse_any_event
-from tests.api.harness import CONFIG, ApiProcess, read_topic
+from tests.harness import API_CONFIG as CONFIG
+from tests.harness import ApiProcess, read_topic
 
 KEY, AM_KEY = "grafana-key", "am-key"  # applications grafana and alertmanager of the harness CONFIG
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, kill_brokers
 
 CLUSTER_SH = REPO_ROOT / "tools" / "kafka" / "cluster.sh"
 PORT = int(os.environ.get("STREAMPROC_TEST_CLUSTER_PORT", "19692"))
@@ -84,11 +84,13 @@ class KafkaCluster:
 @pytest.fixture(scope="session")
 def kafka_cluster_session() -> Iterator[KafkaCluster]:
     cluster = KafkaCluster()
-    cluster.run("down", "--wipe")  # leftovers of a killed session
+    kill_brokers(RUN_DIR)  # leftovers of a killed session
+    cluster.run("down", "--wipe")
     try:
         cluster.run("up")
         yield cluster
     finally:
+        kill_brokers(RUN_DIR)  # wiped next: a clean shutdown of each node saves nothing
         cluster.run("down", "--wipe")
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.harness import ApiProcess, read_topic
 from tests.cluster.conftest import KafkaCluster
+from tests.harness import ApiProcess, read_topic, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.cluster]
 
@@ -76,7 +76,7 @@ class Poster(threading.Thread):
                 status = exc.code
             self.answers.append((incident, status, started, time.time() - started))
             n += 1
-            time.sleep(0.05)
+            time.sleep(0.05)  # the scenario: a client posting one event after another
 
     def statuses(self, since: float = 0.0) -> list[int]:
         return [status for _, status, at, _ in self.answers if at >= since]
@@ -88,18 +88,15 @@ def test_every_202_is_on_the_topic_and_what_kafka_cannot_take_is_answered_503(
     poster = Poster(api)
     poster.start()
     try:
-        while len(poster.answers) < 20:
-            time.sleep(0.1)
+        wait_until(lambda: len(poster.answers) >= 20, 60, "20 answers")
         kafka_cluster.kill(1)
         lost_one = time.time()
         # One broker lost: writes go on (with a stall while Kafka moves the leaders).
-        while not [s for s in poster.statuses(lost_one + 12) if s == 202]:
-            time.sleep(0.2)
+        wait_until(lambda: 202 in poster.statuses(lost_one + 12), 120, "a 202 12 s after the first loss")
         kafka_cluster.kill(2)
         lost_two = time.time()
         # Two lost: no partition has the two in-sync replicas a write needs.
-        while len(poster.statuses(lost_two + 1)) < 3:
-            time.sleep(0.2)
+        wait_until(lambda: len(poster.statuses(lost_two + 1)) >= 3, 120, "3 answers after the second loss")
     finally:
         poster.stop.set()
         poster.join(PRODUCE_TIMEOUT + 35)

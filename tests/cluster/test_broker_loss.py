@@ -20,10 +20,19 @@ import pytest
 
 from streamproc.timeutil import parse_time, to_us
 from tests.cluster.conftest import KafkaCluster
-from tests.cluster.stack import USERS, WAIT, FullStack, compare, config_text, expected_pages, received_pages
+from tests.cluster.pages import (
+    USERS,
+    WAIT,
+    FullStack,
+    compare,
+    config_text,
+    expected_pages,
+    received_pages,
+    start_full,
+)
 from tests.fakes import FakeTwilio
 from tests.fakes.http import serving
-from tests.processor.cluster import Stack, iso_ms
+from tests.harness import iso_ms, live_stack, wait_until
 from tests.processor.producers import ConfluentSink, by_incident
 from tests.processor.test_producers import at_wall_clock
 
@@ -32,16 +41,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.cluster]
 
 @pytest.fixture
 def full(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[FullStack]:
-    with serving(FakeTwilio()) as twilio:
-        config = tmp_path / "config.yaml"
-        config.write_text(config_text(twilio))
-        stack = Stack(kafka_cluster.bootstrap, config, tmp_path)
-        full = FullStack(stack, twilio, tmp_path)
-        try:
-            full.start()
-            yield full
-        finally:
-            full.stop()
+    with serving(FakeTwilio()) as twilio, live_stack(kafka_cluster.bootstrap, tmp_path, config_text(twilio)) as stack:
+        yield start_full(stack, twilio)
 
 
 def trigger(n: int, at: float) -> dict[str, Any]:
@@ -159,10 +160,11 @@ def claim_some(full: FullStack, triggers: list[dict[str, Any]]) -> list[dict[str
     # a retry on the new leader) took a second once, longer than a claim's margin before its page.
     probe = trigger(len(triggers) + 1000, time.time())
     assert full.post(probe) == 202
-    deadline = time.monotonic() + 30
-    while not any(r.form["Body"].startswith(f"{probe['incident_id']}:") for r in full.twilio.sms):
-        assert time.monotonic() < deadline, "the probe trigger was not paged within 30 s"
-        time.sleep(0.1)
+    wait_until(
+        lambda: any(r.form["Body"].startswith(f"{probe['incident_id']}:") for r in full.twilio.sms),
+        30,
+        "the probe trigger was paged",
+    )
     now = time.time()
     claims = [
         {
@@ -177,7 +179,7 @@ def claim_some(full: FullStack, triggers: list[dict[str, Any]]) -> list[dict[str
     # Each instant's claims in one request when the clock reaches it: one after another, the last
     # of them could reach the processor after the page it is half a second ahead of.
     for at in dict.fromkeys(c["at"] for c in claims):
-        time.sleep(max(0.0, to_us(parse_time(at)) / 1e6 - time.time()))
+        time.sleep(max(0.0, to_us(parse_time(at)) / 1e6 - time.time()))  # the scenario's timeline
         assert full.post([c for c in claims if c["at"] == at]) == 202
     return [probe, *claims]
 
@@ -199,7 +201,7 @@ class Paced(threading.Thread):
             n = 0
             while not self.stop.is_set():
                 event = trigger(n, start + n / self.rate)
-                time.sleep(max(0.0, start + n / self.rate - time.time()))
+                time.sleep(max(0.0, start + n / self.rate - time.time()))  # the scenario: paced triggers
                 self.sink.send(event)
                 self.triggers.append(event)
                 n += 1

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import Producer
 
-from tests.processor.cluster import REPO
+from tests.harness import REPO
 
 
 class Sink(Protocol):

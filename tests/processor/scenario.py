@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.processor.cluster import iso_ms
+from tests.harness import iso_ms
 
 CONFIG = """
 applications:

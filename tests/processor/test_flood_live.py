@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from streamproc.kafka.topics import partition_for
-from tests.processor.cluster import Stack, iso_ms, live_stack, replay_outcomes
+from tests.harness import Stack, iso_ms, live_stack, replay_outcomes
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -76,6 +76,8 @@ def test_live_flood_control_equals_replay_across_a_killed_worker(flood_stack: St
         (1.5, {"type": "claim", "at": iso_ms(t0 + 1.5), "incident_id": "s4", "owner": "alice"}),
     ]
     events: list[dict[str, Any]] = []
+    # The sleeps below are the scenario's timeline: each event when the clock reaches its `at`, the
+    # kill at +2 (messages held, a batch wake-up pending), the late trigger at +6.
     for offset, event in timeline:
         time.sleep(max(0.0, t0 + offset - time.time()))
         stack.produce(event)

@@ -19,19 +19,18 @@ from confluent_kafka import Producer
 
 from streamproc.kafka.clients import producer_config
 from streamproc.kafka.topics import partition_for
-from tests.processor.cluster import Stack, iso_ms, replay_outcomes
+from tests.harness import Stack, iso_ms, replay_outcomes, wait_until
 from tests.processor.scenario import CONFIG, canonical, trigger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def play(stack: Stack, timeline: list[tuple[float, dict[str, Any]]]) -> None:
-    """Produce each event when the wall clock reaches its offset (events carry their own `at`)."""
+    """Produce each event when the wall clock reaches its offset (events carry their own `at`): the
+    sleeps are the scenario's timeline."""
     start = time.time()
     for offset, event in sorted(timeline, key=lambda row: row[0]):
-        delay = start + offset - time.time()
-        if delay > 0:
-            time.sleep(delay)
+        time.sleep(max(0.0, start + offset - time.time()))
         stack.produce(event)
         stack.flush()
 
@@ -53,7 +52,8 @@ def test_live_outcomes_equal_replay_including_at(stack: Stack) -> None:
     timeline = events
     play(stack, timeline)
     expected = replay_outcomes(stack.config, [e for _, e in sorted(timeline, key=lambda r: r[1]["at"])])
-    got = stack.outcomes(until=lambda recs: len(recs) >= len(expected) + 10, timeout=40)
+    wanted = set(canonical(expected))
+    got = stack.outcomes(until=lambda recs: {json.dumps(v, sort_keys=True) for _, v, _ in recs} >= wanted, timeout=40)
     live = [o for o, _ in got]
     assert canonical(live) == canonical(expected)
     lateness = sorted(ts - _ms(o["at"]) for o, ts in got)
@@ -75,11 +75,15 @@ def test_claim_between_repeats_stops_the_next_repeat(stack: Stack) -> None:
     t0 = time.time()
     stack.produce(trigger("k1", t0, plan="slow"))
     stack.flush()
-    time.sleep(3.0)  # repeats at t0, t0+2 have gone; next at t0+4
+    # Pages at t0 and t0+2 (2 s apart): the claim goes out once the second is there, before t0+4.
+    stack.wait_for([stack.topics.messages("sms")], lambda recs: len(recs) >= 2, timeout=20)
     claim_at = time.time()
+    assert claim_at < t0 + 3.5, "too slow: the claim would race the page at t0+4"
     stack.produce({"type": "claim", "at": iso_ms(claim_at), "incident_id": "k1", "owner": "bob"})
     stack.flush()
-    time.sleep(5.0)  # the slow plan would have sent at t0+4 and t0+6
+    stack.wait_for([stack.topics.outcomes], lambda recs: any(v.get("kind") == "claimed" for _, v, _ in recs))
+    # The scenario: the clock passes the repeats the claim cancelled (t0+4 and t0+6).
+    time.sleep(max(0.0, t0 + 6.5 - time.time()))
     got = [o for o, _ in stack.outcomes(until=lambda recs: True, timeout=10)]
     ats = sorted(_ms(o["at"]) / 1000 for o in got if o["kind"] == "message")
     assert len(ats) == 2, got
@@ -134,7 +138,7 @@ def test_takeovers_process_every_record_that_arrived_while_partitions_changed_ha
             producer.produce(stack.topics.incidents, key=event["incident_id"].encode(), value=json.dumps(event))
             producer.poll(0)
             sent.append(event)
-            time.sleep(0.025)
+            time.sleep(0.025)  # the scenario: a trigger every 25 ms
         assert producer.flush(30) == 0
 
     thread = threading.Thread(target=stream)
@@ -173,9 +177,12 @@ def test_a_claim_waiting_in_the_backlog_is_applied_before_the_pages_that_fell_du
     for event in events:
         stack.produce(event)
     stack.flush()
-    time.sleep(1.0)
+    stack.wait_for(  # each incident's first page, from w1
+        [stack.topics.messages("sms")], lambda recs: {v["incident_id"] for _, v, _ in recs} >= set(ids)
+    )
     workers[1].kill()
-    time.sleep(3.5)  # the pages at t0+2 and t0+4 fall due with nobody to send them
+    # The scenario: the pages at t0+2 and t0+4 fall due with nobody to send them.
+    time.sleep(max(0.0, t0 + 4.5 - time.time()))
     claim_at = time.time()
     claims = [{"type": "claim", "at": iso_ms(claim_at), "incident_id": i, "owner": "bob"} for i in ids]
     for claim in claims:
@@ -184,12 +191,18 @@ def test_a_claim_waiting_in_the_backlog_is_applied_before_the_pages_that_fell_du
     stack.wait_ready([workers[0]])
     expected = replay_outcomes(stack.config, events + claims)
     expected_ids = {o["message_id"] for o in expected}
-    got = stack.read(
+    stack.read(
         [stack.topics.messages("sms")],
         until=lambda recs: {v["message_id"] for _, v, _ in recs} >= expected_ids,
         timeout=40,
     )
-    time.sleep(3.0)  # and nothing more comes: the next page would have been at t0+6
+    # Every claim applied (its audit is written after the outputs of what the survivor read before
+    # it): a page sent ahead of its claim is on the topic by now, and none comes after it.
+    stack.wait_for(
+        [stack.topics.outcomes],
+        lambda recs: {v["incident_id"] for _, v, _ in recs if v.get("kind") == "claimed"} >= set(ids),
+        timeout=40,
+    )
     got = stack.read([stack.topics.messages("sms")], until=lambda recs: True, timeout=10)
     late = sorted({v["at"] for _, v, _ in got if _ms(v["at"]) >= claim_at * 1000})
     print(
@@ -254,22 +267,23 @@ def test_sighup_reloads_the_config_and_open_instances_keep_their_plan(stack: Sta
     t0 = time.time()
     stack.produce(trigger("old", t0, plan="slow"))  # bob, every 2 s
     stack.flush()
-    time.sleep(1.0)
+    stack.wait_for([stack.topics.messages("sms")], lambda recs: len(recs) >= 1, timeout=20)  # opened
+    mark = len(worker.log_text())
     stack.config.write_text(
         CONFIG.replace(
             "target: bob, priority: high, template: t, repeat: 6",
             "target: carol, priority: high, template: t, repeat: 6",
         )
     )
-    worker.proc.send_signal(signal.SIGHUP)
-    time.sleep(1.0)
+    worker.signal(signal.SIGHUP)
+    wait_until(lambda: "config reloaded" in worker.log_text()[mark:], 20, "the worker reloaded its config")
     t1 = time.time()
     stack.produce(trigger("new", t1, plan="slow"))
     stack.flush()
     got = stack.outcomes(until=lambda recs: sum(1 for _, o, _ in recs if o.get("kind") == "message") >= 14, timeout=40)
     users = {(o["incident_id"], o["user"]) for o, _ in got if o["kind"] == "message"}
     assert users == {("old", "bob"), ("new", "carol")}, users
-    assert worker.proc.poll() is None
+    assert worker.alive
 
 
 def test_an_event_without_at_takes_its_record_timestamp(stack: Stack) -> None:

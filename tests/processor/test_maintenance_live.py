@@ -20,7 +20,7 @@ from streamproc.inspect.incident import collect
 from streamproc.inspect.reader import TopicReader
 from streamproc.kafka.topics import partition_for
 from streamproc.timeutil import parse_time, to_us
-from tests.processor.cluster import Stack, iso_ms, live_stack, replay_outcomes
+from tests.harness import Stack, iso_ms, live_stack, replay_outcomes
 from tests.processor.scenario import MAINTENANCE_CONFIG, canonical, heartbeat, silence, trigger, unsilence
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -34,11 +34,10 @@ def key_of(event: dict[str, Any]) -> bytes:
 
 
 def produce_at_their_time(stack: Stack, events: list[dict[str, Any]]) -> None:
-    """Each event when the wall clock reaches its `at`, in `at` order."""
+    """Each event when the wall clock reaches its `at`, in `at` order (the sleeps are the scenario's
+    timeline)."""
     for event in sorted(events, key=lambda e: to_us(parse_time(e["at"]))):
-        delay = to_us(parse_time(event["at"])) / 1e6 - time.time()
-        if delay > 0:
-            time.sleep(delay)
+        time.sleep(max(0.0, to_us(parse_time(event["at"])) / 1e6 - time.time()))
         stack.produce_raw(key_of(event), json.dumps(event).encode())
         stack.flush()
 

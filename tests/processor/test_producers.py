@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from streamproc.kafka.topics import partition_for
-from tests.processor.cluster import Stack, iso_ms, replay_outcomes
+from tests.harness import Stack, iso_ms, replay_outcomes
+from tests.harness.stack import event_seconds
 from tests.processor.producers import ConfluentSink, KcatSink, KeyOf, Sink, by_host, by_incident, no_key
 from tests.processor.scenario import canonical, trigger
 
@@ -34,15 +35,12 @@ PRODUCERS: dict[str, tuple[Callable[[str, str, KeyOf], Sink], KeyOf]] = {
 
 
 def at_wall_clock(sink: Sink, events: list[dict[str, Any]], on: dict[int, Callable[[], None]] | None = None) -> None:
-    """Send each event when the wall clock reaches its `at`; run on[i] just before event i."""
-    from streamproc.timeutil import parse_time, to_us
-
+    """Send each event when the wall clock reaches its `at` (the sleep is the scenario's timeline);
+    run on[i] just before event i."""
     for i, event in enumerate(events):
         if on and i in on:
             on[i]()
-        delay = to_us(parse_time(event["at"])) / 1e6 - time.time()
-        if delay > 0:
-            time.sleep(delay)
+        time.sleep(max(0.0, event_seconds(event) - time.time()))
         sink.send(event)
 
 

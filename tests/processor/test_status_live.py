@@ -23,9 +23,9 @@ from streamproc.kafka.topics import partition_for
 from streamproc.replay import replay
 from streamproc.timeutil import format_us, to_us
 from streamproc.wire.outcomes import Message
-from tests.processor.cluster import REPO, Stack, iso_ms, live_stack
+from tests.harness import REPO, Stack, iso_ms, live_stack, read, wait_until
 from tests.processor.producers import ConfluentSink, by_incident
-from tests.processor.status_stack import APP_KEY, CONFIG, OTHER_KEY, UI_TOKEN, api_for, request
+from tests.processor.status_scenario import APP_KEY, CONFIG, OTHER_KEY, UI_TOKEN, request
 from tests.processor.test_producers import at_wall_clock
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -118,7 +118,7 @@ def test_open_incidents_equal_replay_after_a_worker_is_killed(status_stack: Stac
     stack = status_stack
     workers = [stack.start_worker("w0"), stack.start_worker("w1")]
     stack.wait_ready()
-    api = api_for(stack)
+    api = stack.start_api()
     sink = ConfluentSink(stack.bootstrap, stack.topics.incidents, by_incident)
     try:
         t0 = time.time() + 0.5
@@ -224,35 +224,14 @@ def to_us_s(seconds: float) -> int:
 
 def status_records(stack: Stack, until: Any, timeout: float = 90) -> list[tuple[str, dict[str, Any] | None, int]]:
     """(key, summary or None for a tombstone, append time ms) of the status topic, from its start,
-    until `until(records)` holds (TimeoutError otherwise); `until=None`: up to its end now."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer(
-        {"bootstrap.servers": stack.bootstrap, "group.id": f"reader-{time.time_ns()}", "enable.auto.commit": False}
+    until `until(records)` holds (AssertionError otherwise); `until=None`: up to its end now."""
+    return read(
+        stack.bootstrap,
+        stack.topics.status,
+        until,
+        convert=lambda r: ((r.key or b"").decode(), r.json, r.timestamp),
+        timeout=timeout,
     )
-    topic = stack.topics.status
-    count = len(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(count)])
-    if until is None:
-        end = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(count))
-
-        def until(records: list[Any]) -> bool:
-            return len(records) >= end
-
-    records: list[tuple[str, dict[str, Any] | None, int]] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while not until(records):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"status topic: {records}")
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error():
-                continue
-            value = msg.value()
-            records.append(((msg.key() or b"").decode(), json.loads(value) if value else None, msg.timestamp()[1]))
-    finally:
-        consumer.close()
-    return records
 
 
 def wait_committed(stack: Stack, key: bytes, timeout: float = 30) -> None:
@@ -263,12 +242,13 @@ def wait_committed(stack: Stack, key: bytes, timeout: float = 30) -> None:
     consumer = Consumer(
         {"bootstrap.servers": stack.bootstrap, "group.id": stack.namespace, "enable.auto.commit": False}
     )
-    deadline = time.monotonic() + timeout
     try:
         _, end = consumer.get_watermark_offsets(partition, timeout=10)
-        while consumer.committed([partition], timeout=10)[0].offset < end:
-            assert time.monotonic() < deadline, "the events were not committed"
-            time.sleep(0.1)
+        wait_until(
+            lambda: consumer.committed([partition], timeout=10)[0].offset >= end,
+            timeout,
+            "the events were not committed",
+        )
     finally:
         consumer.close()
 

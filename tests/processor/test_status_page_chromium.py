@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.api.test_replies import sms
-from tests.processor.cluster import REPO, Stack, live_stack
-from tests.processor.status_stack import APP_KEY, CONFIG, UI_TOKEN, api_for, request
+from tests.harness import REPO, Stack, live_stack
+from tests.processor.status_scenario import APP_KEY, CONFIG, UI_TOKEN, request
 from tests.whatif.chromium import Browser
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -41,7 +41,7 @@ def test_the_status_page_follows_an_incident_live(status_stack: Stack, tmp_path:
     stack = status_stack
     stack.start_worker("w0")
     stack.wait_ready()
-    api = api_for(stack)
+    api = stack.start_api()
     browser = Browser(size="1400,700")
     try:
         browser.navigate(f"{api.url}/ui?token={UI_TOKEN}")

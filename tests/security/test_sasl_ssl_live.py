@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from streamproc.kafka.admin import ensure_topics
 from streamproc.kafka.topics import Topics
-from streamproc.localnet import free_port, terminate
-from streamproc.wire.deliveries import parse_delivery
-from tests.api.harness import CONFIG as API_CONFIG
-from tests.conftest import KAFKA_SH
-from tests.kafkautil import free_ports
+from streamproc.localnet import free_port
+from streamproc.wire.deliveries import Delivery, parse_delivery
+from tests.conftest import KAFKA_SH, kill_brokers
+from tests.harness import API_CONFIG, Proc, Record, free_ports, read
+from tests.harness.stack import stop_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -94,6 +93,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     try:
         yield SecureBroker(up.stdout.strip(), f"127.0.0.1:{secure}", tls, env)
     finally:
+        kill_brokers(run_dir)  # wiped next: a clean shutdown saves nothing
         kafka_sh("down", "--wipe")
 
 
@@ -121,68 +121,36 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "streamproc.cli", *args]
 
 
-def wait_for_delivery(
-    bootstrap: str, incident_id: str, procs: dict[str, tuple[subprocess.Popen[bytes], Path]], timeout: float = 120.0
-) -> dict[str, str]:
-    """The `sent` delivery record of a page of `incident_id`, read through the PLAINTEXT listener."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"read-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    deliveries = Topics().deliveries
-    consumer.assign([TopicPartition(deliveries, p, 0) for p in range(PARTITIONS)])
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            for name, (proc, log) in procs.items():
-                assert proc.poll() is None, f"{name} exited {proc.returncode}:\n{log.read_text()[-4000:]}"
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            delivery = parse_delivery(msg.value() or b"")
-            if delivery.incident_id == incident_id and delivery.status == "sent":
-                return {"mode": str(delivery.mode), "user": str(delivery.user), "vendor": delivery.vendor}
-    finally:
-        consumer.close()
-    logs = "\n".join(f"--- {name}\n{log.read_text()[-4000:]}" for name, (_, log) in procs.items())
-    raise AssertionError(f"no delivered page for {incident_id} within {timeout:.0f} s\n{logs}")
-
-
 def test_a_trigger_becomes_a_delivered_page_through_sasl_ssl(broker: SecureBroker, tmp_path: Path) -> None:
     ensure_topics(broker.plain, PARTITIONS)  # the test's own (PLAINTEXT) client
     config = worker_config(tmp_path, broker)
     worker_env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMPROC_KAFKA")}
-    procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
-    try:
-        for name, cmd, env in [
-            (
+    procs = [
+        Proc(
+            "worker",
+            [
                 "worker",
-                command(
-                    "worker",
-                    "--config",
-                    str(config),
-                    "--bootstrap",
-                    broker.secure,
-                    "--partitions",
-                    str(PARTITIONS),
-                    "--store",
-                    "memory",
-                    "--web-port",
-                    str(free_port()),
-                    "--loglevel",
-                    "info",
-                ),
-                worker_env,
-            ),
-            ("sender", command("sender", "--bootstrap", broker.secure), broker.client_env("SCRAM-SHA-256")),
-        ]:
-            log = tmp_path / f"{name}.log"
-            with open(log, "wb") as out:
-                procs[name] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env), log)
+                "--config",
+                str(config),
+                "--bootstrap",
+                broker.secure,
+                "--partitions",
+                str(PARTITIONS),
+                "--store",
+                "memory",
+                "--web-port",
+                str(free_port()),
+                "--loglevel",
+                "info",
+            ],
+            tmp_path,
+            base_env=worker_env,
+        ),
+        Proc("sender", ["sender", "--bootstrap", broker.secure], tmp_path, base_env=broker.client_env("SCRAM-SHA-256")),
+    ]
+    try:
+        for proc in procs:
+            proc.start()
         incident = json.loads((REPO / "examples" / "incident.json").read_text())
         incident["incident_id"] = f"secure-{uuid.uuid4().hex[:8]}"
         event = tmp_path / "incident.json"
@@ -196,11 +164,16 @@ def test_a_trigger_becomes_a_delivered_page_through_sasl_ssl(broker: SecureBroke
             timeout=60,
         )
         assert produced.returncode == 0, produced.stderr
-        page = wait_for_delivery(broker.plain, incident["incident_id"], procs)
-        assert page["vendor"] == "console"
+
+        def sent(record: Record) -> Delivery | None:
+            delivery = parse_delivery(record.value or b"")
+            return delivery if delivery.incident_id == incident["incident_id"] and delivery.status == "sent" else None
+
+        # The `sent` record of a page of the incident, read through the PLAINTEXT listener.
+        pages = read(broker.plain, Topics().deliveries, bool, convert=sent, timeout=120, watch=procs)
+        assert pages[0].vendor == "console"
     finally:
-        for proc, _ in procs.values():
-            terminate(proc)
+        stop_all(procs)
 
 
 def run_refused(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:

@@ -10,14 +10,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from streamproc.config.senders import SendersSettings
 from streamproc.kafka.topics import Topics
 from streamproc.senders.worker import run_sender
 from streamproc.wire.deliveries import Delivery, parse_delivery
 from streamproc.wire.outcomes import Audit, Message, outcome_dict
-from tests.kafkautil import create_topic
+from tests.harness import create_topic, group_assigned, read
 
 PARTITIONS = 12
 
@@ -45,34 +45,8 @@ def produce_audit(bootstrap: str, topics: Topics, audit: Audit) -> None:
 
 
 def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[bytes]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"read-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "fetch.wait.max.ms": 10,
-        }
-    )
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-    values: list[bytes] = []
-    eof: set[int] = set()
-    deadline = time.monotonic() + timeout
-    try:
-        while len(eof) < len(partitions) and time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is None:
-                values.append(msg.value() or b"")
-            elif error.code() == KafkaError._PARTITION_EOF:
-                eof.add(msg.partition() or 0)
-    finally:
-        consumer.close()
-    return values
+    """The values of `topic` up to its end now."""
+    return read(bootstrap, topic, convert=lambda r: r.value or b"", timeout=timeout)
 
 
 def deliveries(bootstrap: str, topics: Topics) -> list[Delivery]:
@@ -122,22 +96,8 @@ def sms_settings(fake: Any, **overrides: Any) -> SendersSettings:
 
 async def wait_for_members(bootstrap: str, group: str, count: int, timeout: float = 30.0) -> None:
     """Until the consumer group is stable with `count` members that all have partitions."""
-    from confluent_kafka import ConsumerGroupState
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-
-    def settled() -> bool:
-        group_info = admin.describe_consumer_groups([group])[group].result(timeout=5)
-        members = group_info.members
-        return (
-            group_info.state == ConsumerGroupState.STABLE
-            and len(members) == count
-            and all(m.assignment.topic_partitions for m in members)
-        )
-
     deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(settled):
+    while not await asyncio.to_thread(group_assigned, bootstrap, group, count):
         if time.monotonic() > deadline:
             raise TimeoutError(f"group {group} did not settle with {count} members")
         await asyncio.sleep(0.1)

@@ -18,6 +18,7 @@ from streamproc.senders.delivery_log import CRASH_ENV
 from streamproc.senders.worker import group_id
 from streamproc.wire.outcomes import Audit
 from tests.fakes import FakeTwilio
+from tests.harness import committed_to_end
 from tests.senders.helpers import message
 from tests.senders.kafkahelp import (
     deliveries,
@@ -164,7 +165,12 @@ async def test_worker_killed_before_commit_does_not_page_twice(
         await wait_until(
             lambda: len(deliveries(kafka_bootstrap, topics)) >= len(pages) + 1, 30, "records of both workers"
         )
-        await asyncio.sleep(1.0)  # anything sent twice would arrive by now
+        # Every page handled (its offset committed, after its record): anything sent twice is sent.
+        await wait_until(
+            lambda: committed_to_end(kafka_bootstrap, group_id("sms", topics), topics.messages("sms")),
+            30,
+            "the second worker committed every page",
+        )
     finally:
         second.terminate()
         async with asyncio.timeout(60):

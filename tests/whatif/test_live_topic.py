@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.processor.cluster import AUDIT_KINDS, REPO, Stack, iso_ms
+from tests.harness import AUDIT_KINDS, REPO, Stack, iso_ms
 from tests.processor.scenario import canonical, trigger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -38,10 +38,8 @@ def test_replay_of_a_live_runs_topic_range_gives_the_live_outcomes(stack: Stack)
         {"type": "resolve", "at": iso_ms(t0 + 2.8), "incident_id": "l3"},
         trigger("l4", t0 + 1.5),  # absorbed
     ]
-    for event in sorted(events, key=lambda e: e["at"]):  # each produced when the wall clock reaches its `at`
-        delay = event_time(event) - time.time()
-        if delay > 0:
-            time.sleep(delay)
+    for event in sorted(events, key=lambda e: e["at"]):  # the scenario: each when the clock reaches its `at`
+        time.sleep(max(0.0, event_time(event) - time.time()))
         stack.produce(event)
         stack.flush()
     stack.produce_raw(b"junk", b"{not json")  # a dead letter live, a reported reject in replay

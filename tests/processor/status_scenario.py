@@ -1,4 +1,5 @@
-"""Issue 22: a live stack (workers and `streamproc api` on one namespace) for the status topic's tests."""
+"""Issue 22: the config, keys and HTTP requests of the status topic's live tests (their stack:
+`tests.harness.Stack` with workers and `start_api`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from tests.api.harness import ApiProcess
-from tests.processor.cluster import Stack
+from tests.harness import ApiProcess
 
 APP_KEY = "app-key-0000000001"
 OTHER_KEY = "other-key-000000001"
@@ -49,13 +49,6 @@ api:
 """
 """Pages every 300 s: between an incident's first page and its second nothing happens on its own,
 so what is open at any moment of a test is what its events made it."""
-
-
-def api_for(stack: Stack) -> ApiProcess:
-    """`streamproc api` on the stack's namespace and config."""
-    return ApiProcess(
-        stack.bootstrap, stack.workdir, config=stack.config.read_text(), env={"STREAMPROC_NAMESPACE": stack.namespace}
-    ).start()
 
 
 def request(api: ApiProcess, path: str, key: str | None = None, body: Any = None) -> tuple[int, Any]:

@@ -4,22 +4,16 @@ and the API; and the comparison of what Twilio received with what replay says sh
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from streamproc.localnet import free_port, terminate
 from streamproc.timeutil import parse_time, to_us
-from tests.api.harness import ApiProcess
 from tests.fakes import FakeTwilio
-from tests.processor.cluster import REPO, Stack, replay_outcomes
+from tests.harness import ApiProcess, Stack, replay_outcomes
 
 USERS = 6
 API_KEY = "app-key"
@@ -58,66 +52,14 @@ api:
 
 @dataclass
 class FullStack:
+    """Two workers, an SMS sender (into `twilio`) and the API on one `Stack` (tests.harness)."""
+
     stack: Stack
     twilio: FakeTwilio
-    workdir: Path
-    sender: subprocess.Popen[bytes] | None = None
-    sender_status: int = 0
-    api: ApiProcess | None = None
-    claims: list[dict[str, Any]] = field(default_factory=list)
-
-    def start(self, api_env: dict[str, str] | None = None) -> None:
-        env = {**os.environ, "STREAMPROC_NAMESPACE": self.stack.namespace}
-        self.sender_status = free_port()
-        with open(self.workdir / "sender.log", "ab") as log:
-            self.sender = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamproc.cli",
-                    "sender",
-                    "--mode",
-                    "sms",
-                    "--config",
-                    str(self.stack.config),
-                    "--bootstrap",
-                    self.stack.bootstrap,
-                    "--status-port",
-                    str(self.sender_status),
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.api = ApiProcess(
-            self.stack.bootstrap,
-            self.workdir,
-            self.stack.config.read_text(),
-            env={"STREAMPROC_NAMESPACE": self.stack.namespace, **(api_env or {})},
-        )
-        self.api.start()
-        self.stack.start_worker("w0")
-        self.stack.start_worker("w1")
-        self.stack.wait_ready()
-        self.wait_sender_ready()
-
-    def wait_sender_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.sender is not None and self.sender.poll() is None, (self.workdir / "sender.log").read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.sender_status}/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError("the sender was not ready in time")
+    api: ApiProcess
 
     def post(self, event: dict[str, Any] | list[dict[str, Any]], timeout: float = 60.0) -> int:
         """POST /v1/events (one event or a batch); the HTTP status."""
-        assert self.api is not None
         request = urllib.request.Request(
             self.api.url + "/v1/events",
             data=json.dumps(event).encode(),
@@ -130,12 +72,18 @@ class FullStack:
         except urllib.error.HTTPError as exc:
             return int(exc.code)
 
-    def stop(self) -> None:
-        if self.sender is not None:
-            terminate(self.sender)
-        if self.api is not None:
-            self.api.stop()
-        self.stack.stop()
+
+def start_full(stack: Stack, twilio: FakeTwilio, api_env: dict[str, str] | None = None) -> FullStack:
+    """Starts them all at once, then waits until each is ready (the workers own every partition,
+    the sender's consumer has its partitions, the API's `/ready`)."""
+    sender = stack.start_sender(["sms"], wait=False)
+    api = stack.start_api(env=api_env, wait=False)
+    stack.start_worker("w0")
+    stack.start_worker("w1")
+    stack.wait_ready()
+    api.wait_ready()
+    sender.wait_ready()
+    return FullStack(stack, twilio, api)
 
 
 @dataclass
@@ -235,5 +183,5 @@ def compare(full: FullStack, events: list[dict[str, Any]], settle: float = 4.0, 
             seen, quiet_since = count, time.monotonic()
         elif count >= total and time.monotonic() - quiet_since > settle:
             break
-        time.sleep(0.2)
+        time.sleep(0.1)  # (asking again: the fake Twilio has no event to wait on)
     return Comparison(expected, received_pages(full.twilio))
