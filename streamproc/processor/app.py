@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from streamproc.config import ConfigError, environment, load_config
 from streamproc.engine.core import Engine
@@ -127,9 +128,18 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     app.on_partitions_revoked.connect(rebalance.on_revoked)  # type: ignore[arg-type]
     app.on_rebalance_complete.connect(rebalance.on_rebalanced)  # type: ignore[arg-type]
 
+    def highwater(topic: str, partition: int) -> int | None:
+        try:
+            end = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # not assigned (a rebalance under way), or not fetched yet
+            return None
+        return end if isinstance(end, int) else None
+
     @app.task
     async def ticker() -> None:
-        await run_ticker(runtime, escalate_stage, outputs, partitions, settings.tick_interval, settings.batch_max)
+        await run_ticker(
+            runtime, escalate_stage, outputs, partitions, settings.tick_interval, settings.batch_max, highwater
+        )
 
     @app.task
     async def on_start() -> None:

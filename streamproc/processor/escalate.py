@@ -156,6 +156,8 @@ class EscalateStage:
     def _record(self, work: _Batch, event: Any) -> None:
         runtime = self.runtime
         message = event.message
+        if message.topic == topics.EVENTS:
+            runtime.backlog.read_event(message.partition, message.offset)
         key: bytes | None = event.key
         token = barrier_token(message.headers)
         if token is not None:
@@ -255,5 +257,5 @@ class EscalateStage:
             make_current(event)
             self.table[book_key(partition)] = dump_book(runtime.silences.books[partition])
         runtime.processed += len(work.done)
-        if work.barrier_read:
+        if work.barrier_read or runtime.lagging:
             runtime.changed.set()

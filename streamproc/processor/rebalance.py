@@ -81,6 +81,8 @@ class Rebalance:
         runtime.schedule.drop_partitions(events)
         runtime.flood_schedule.drop_partitions({tp.partition for tp in revoked if tp.topic == topics.FLOOD})
         runtime.flood_states.clear()
+        runtime.backlog.clear()
+        runtime.lagging = set()
         self.escalate.cache.clear()
         metrics.open_escalations.drop_partitions(events)
         runtime.silences.drop_partitions(events)

@@ -52,6 +52,10 @@ class RekeyStage:
             pending.extend(records(rekeyed, correlation_headers(correlation_id)))
             done.append((rekeyed, correlation_id, message.partition, message.offset))
         await self.outputs.send(pending)
+        for event in batch:
+            runtime.backlog.read_incident(event.message.partition, event.message.offset)
+        if runtime.lagging:
+            runtime.changed.set()
         now = now_us()
         for rekeyed, correlation_id, source_partition, offset in done:
             metrics.count(rekeyed, now)

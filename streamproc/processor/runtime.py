@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from streamproc.config import ConfigError, load_config
 from streamproc.engine.core import Engine
 from streamproc.flood import FloodControl, UserFloodState
+from streamproc.processor.backlog import Backlog
 from streamproc.processor.catchup import CatchUp
 from streamproc.processor.schedule import WakeSchedule
 from streamproc.processor.silences import SilenceIndex
@@ -38,6 +39,11 @@ class Runtime:
     catchup: CatchUp = field(default_factory=CatchUp)
     silences: SilenceIndex = field(default_factory=SilenceIndex)
     """Spec §8: the silence books of the active events partitions, and which states watch them."""
+    backlog: Backlog = field(default_factory=Backlog)
+    """How far the stages have read their partitions: wake-ups wait for unread records."""
+    lagging: set[int] = field(default_factory=set)
+    """Events partitions whose due wake-ups wait for unread records (the ticker's last look): a
+    stage that finishes a batch wakes the ticker while it is not empty."""
     stage_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held while the escalation stage handles a batch, of records (the agent) or of wake-ups (the
     ticker): one at a time, so both see each state as the other left it."""

@@ -16,6 +16,7 @@ import contextlib
 
 from streamproc.kafka import topics
 from streamproc.processor import metrics
+from streamproc.processor.backlog import Highwater
 from streamproc.processor.batches import whole
 from streamproc.processor.escalate import EscalateStage
 from streamproc.processor.producer import Outputs, Record
@@ -25,12 +26,25 @@ from streamproc.wire.records import FloodTick
 
 
 async def run_ticker(
-    runtime: Runtime, escalate: EscalateStage, outputs: Outputs, partitions: int, tick_interval: float, batch_max: int
+    runtime: Runtime,
+    escalate: EscalateStage,
+    outputs: Outputs,
+    partitions: int,
+    tick_interval: float,
+    batch_max: int,
+    highwater: Highwater,
 ) -> None:
     while True:
+        held: set[int] = set()
         if runtime.ready:
             now = now_us()
-            due = runtime.schedule.pop_due(now, held=runtime.catchup.events)
+            # Partitions still reading a backlog keep their wake-ups: after a rebalance (catch-up),
+            # and while a stage has records on Kafka it has not read (`backlog.py`).
+            earliest = runtime.schedule.next_due()
+            due_now = earliest is not None and earliest <= now
+            runtime.lagging = runtime.backlog.lagging(highwater, range(partitions)) if due_now else set()
+            held = runtime.catchup.events | runtime.lagging
+            due = runtime.schedule.pop_due(now, held=held)
             for _, at in due:
                 metrics.wakeup(at, now)
             ticks: list[Record] = []
@@ -52,8 +66,10 @@ async def run_ticker(
                 await whole(escalate.on_wakeups(due[start : start + batch_max]))
         nxt = None
         if runtime.ready:
+            # While wake-ups wait for a stage's backlog, every batch it finishes wakes the ticker
+            # (`runtime.changed`): no need to scan the schedule for the next wake-up not held.
             times = (
-                runtime.schedule.next_due(held=runtime.catchup.events),
+                None if runtime.lagging else runtime.schedule.next_due(held=runtime.catchup.events),
                 runtime.flood_schedule.next_due(held=runtime.catchup.events),
             )
             nxt = min((t for t in times if t is not None), default=None)
