@@ -113,6 +113,19 @@ def topic_offsets(bootstrap: str, namespace: str) -> dict[str, int]:
         consumer.close()
 
 
+def drop_namespace(bootstrap: str, namespace: str) -> None:
+    """Delete a finished scenario's topics: a broker that keeps thousands of partitions of old runs
+    takes minutes to start."""
+    from confluent_kafka.admin import AdminClient
+
+    from streamproc.kafka.security import client_config
+
+    admin = AdminClient(client_config(bootstrap))
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(namespace)]
+    for future in admin.delete_topics(names, operation_timeout=30).values() if names else ():
+        future.result()
+
+
 def records_per_incident(before: dict[str, int], after: dict[str, int], incidents: int) -> dict[str, float]:
     return {
         topic: round((after[topic] - before.get(topic, 0)) / max(1, incidents), 2)

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.counts import per_incident, records_per_incident, topic_offsets
+from bench.counts import drop_namespace, per_incident, records_per_incident, topic_offsets
 from streamproc.localnet import free_port, terminate
 from streamproc.timeutil import format_us, to_us
 from tests import fakes as tests_fakes
@@ -1135,7 +1135,12 @@ def run_scenario(
         time.sleep(2)  # late duplicates
         collector.poll()
     finally:
-        stopper = threading.Thread(target=stack.stop, name=f"stop-{sc.name}")
+
+        def stop_and_drop() -> None:
+            stack.stop()
+            drop_namespace(bootstrap, namespace)
+
+        stopper = threading.Thread(target=stop_and_drop, name=f"stop-{sc.name}")
         stopper.start()
         stopping.append(stopper)
     deliveries = _deliveries(bootstrap, names.deliveries)
