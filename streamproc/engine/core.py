@@ -16,17 +16,16 @@ caller keeps it, passes it to `handle` and `advance`, and when a silence event c
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from streamproc.config.models import Config, Notification, Plan
 from streamproc.engine.maintenance import NO_SILENCES, SilenceBook
 from streamproc.engine.render import Rendered, Renderer
+from streamproc.engine.sends import Emitted, Sends, message_id
 from streamproc.engine.state import IncidentState, Pending, remember_plans
 from streamproc.engine.targets import Targets
 from streamproc.timeutil import US_PER_S, format_us, from_us
-from streamproc.wire.common import Priority
 from streamproc.wire.events import (
     Acknowledge,
     Claim,
@@ -45,24 +44,14 @@ from streamproc.wire.outcomes import (
     AuditKind,
     SpecOutcome,
     new_audit,
-    new_dropped,
     new_exhausted,
-    new_message,
     new_silenced,
-    new_undeliverable,
 )
+
+__all__ = ["Emitted", "Engine", "Result", "message_id"]
 
 SEEN_EVENTS_KEPT = 512
 """How many event ids each incident remembers for idempotency."""
-
-
-class Emitted(NamedTuple):
-    """An outcome and its position in the spec's order:
-    (at, incident_id, step, notification, repeat, user, mode). A named tuple: immutable, and
-    made for every outcome, which a frozen dataclass costs twice as much for."""
-
-    outcome: SpecOutcome
-    sort_key: tuple[Any, ...]
 
 
 @dataclass
@@ -84,21 +73,6 @@ class Result:
         return self.state.wake_at
 
 
-def message_id(
-    incident_id: str, instance: int, step: int, notification: int, repeat: int, user: str, mode: str, at_us: int
-) -> str:
-    """Deterministic id. The scheduled time is part of it so a step restarted by an unclaim
-    pages again instead of being taken for a duplicate."""
-    raw = f"{incident_id}\x1f{instance}\x1f{step}\x1f{notification}\x1f{repeat}\x1f{user}\x1f{mode}\x1f{at_us}"
-    return _sha256(raw.encode()).hexdigest()[:32]
-
-
-_sha256 = hashlib.sha256
-_tuple_new = tuple.__new__
-"""`_tuple_new(Emitted, (outcome, sort_key))` is `Emitted(outcome, sort_key)` without the named
-tuple's Python-level `__new__` (one per outcome)."""
-
-
 def _update(s: IncidentState, **fields: Any) -> None:
     """Set fields of the engine's working copy at once: what pydantic's `__setattr__` does for a
     model without assignment validation, without its per-attribute dispatch."""
@@ -110,7 +84,7 @@ def _dynamic_indices(plan: Plan) -> list[int]:
     return [n.dynamic for step in plan.steps for n in step if n.dynamic is not None]
 
 
-class Engine:
+class Engine(Sends):
     """The escalation rules for one configuration. Holds compiled templates; no other state."""
 
     def __init__(self, config: Config):
@@ -560,169 +534,3 @@ class Engine:
             else:
                 role, target = self._role_target(s, note)
             out.append(self._send(s, p, step_no, p.user, note.priority, role, target, note.template))
-
-    def _key(self, s: IncidentState, p: Pending, step_no: int, user: str | None, mode: str) -> tuple[Any, ...]:
-        return (p.at, s.incident_id, step_no, p.notification, p.repeat, user or "", mode)
-
-    def choose_mode(self, application: str, user: str, priority: Priority) -> str | None:
-        """First of: user app_modes, application default_modes, user modes, global priorities —
-        that is set and allowed by the application."""
-        app = self.config.applications.get(application)
-        allowed = app.allowed_modes if app is not None else None
-        u = self.config.users[user]
-        for candidate in (
-            u.app_modes.get(application, {}).get(priority),
-            app.default_modes.get(priority) if app is not None else None,
-            u.modes.get(priority),
-            self.config.priorities.get(priority),
-        ):
-            if candidate is not None and (allowed is None or candidate in allowed):
-                return candidate
-        return None
-
-    def _route(self, application: str, user: str, priority: Priority) -> tuple[str, str, str | None]:
-        """(what a send to `user` gives: `no-mode`, `drop`, `no-contact` or `send`; the final mode;
-        the destination). A pure function of the configuration, so computed once per key."""
-        key = (application, user, priority)
-        route = self._routes.get(key)
-        if route is None:
-            mode = self.choose_mode(application, user, priority)
-            if mode is None:
-                route = ("no-mode", "", None)
-            elif mode == "drop":
-                route = ("drop", "drop", None)
-            else:
-                contacts = self.config.users[user].contacts
-                destination = contacts.get(mode)  # type: ignore[call-overload]
-                if destination is None:
-                    mode, destination = "email", contacts.get("email")
-                route = ("no-contact", "", None) if destination is None else ("send", mode, destination)
-            self._routes[key] = route
-        return route
-
-    def _send(
-        self,
-        s: IncidentState,
-        p: Pending,
-        step_no: int,
-        user: str,
-        priority: Priority,
-        role: str,
-        target: str,
-        template: str | None,
-        unresolved: str | None = None,
-    ) -> Emitted:
-        # The state's fields straight from its `__dict__`: a model's attributes are slower to read.
-        fields = s.__dict__
-        incident_id: str = fields["incident_id"]
-        instance: int = fields["instance"]
-        application: str = fields["application"]
-        p_at, notification, repeat = p.at, p.notification, p.repeat
-        at = from_us(p_at)
-        what, mode, destination = self._routes.get((application, user, priority)) or self._route(
-            application, user, priority
-        )
-        sort_key = (p_at, incident_id, step_no, notification, repeat, user, mode)
-        if destination is None:
-            if what == "drop":
-                return Emitted(new_dropped(at, incident_id, instance, step_no, user), sort_key)
-            return Emitted(
-                new_undeliverable(
-                    at, incident_id, instance, step_no, user, "no-mode" if what == "no-mode" else "no-contact"
-                ),
-                sort_key,
-            )
-        if template is None:
-            subject, body, html, error = self._unresolved_text(s, step_no, notification, unresolved or "")
-        else:
-            # Sends of one instance render the same text when they agree on what the template
-            # reads (repeats always do; often the whole team does): render once for them.
-            v = self._varying.get((template, application, mode))
-            if v is None:
-                v = self._varying[(template, application, mode)] = self.renderer.varying(template, application, mode)
-            cache_key = (
-                incident_id,
-                instance,
-                fields["created"],
-                template,
-                mode,
-                step_no if v[0] else None,
-                priority if v[1] else None,
-                role if v[2] else None,
-                target if v[3] else None,
-                user if v[4] else None,
-            )
-            rendered = self._rendered.get(cache_key)
-            if rendered is None:
-                rendered = self.renderer.render(
-                    template, s.application, mode, self._variables(s, step_no, priority, role, target, user, mode)
-                )
-                if len(self._rendered) >= 4096:
-                    self._rendered.clear()
-                self._rendered[cache_key] = rendered
-            subject, body, html, error = (rendered.subject, rendered.body, rendered.email_html, rendered.render_error)
-        message = new_message(
-            at,
-            incident_id,
-            instance,
-            fields["plan_name"],
-            application,
-            step_no,
-            notification,
-            repeat,
-            role,
-            target,
-            user,
-            priority,
-            mode,  # type: ignore[arg-type]
-            destination,
-            subject,
-            body,
-            error,
-            # message_id(), inline: once per send
-            _sha256(
-                f"{incident_id}\x1f{instance}\x1f{step_no}\x1f{notification}\x1f{repeat}\x1f{user}\x1f{mode}\x1f{p_at}".encode()
-            ).hexdigest()[:32],
-            unresolved,
-            html,
-        )
-        return _tuple_new(Emitted, (message, sort_key))  # type: ignore[no-any-return]
-
-    def _owner_message(self, s: IncidentState, p: Pending, step_no: int) -> Emitted:
-        owner = p.user
-        owner_user = self.config.users.get(owner) if owner else None
-        if owner is None or owner_user is None or not owner_user.active:
-            return Emitted(
-                new_undeliverable(from_us(p.at), s.incident_id, s.instance, step_no, owner, "unresolved"),
-                self._key(s, p, step_no, owner, ""),
-            )
-        return self._send(s, p, step_no, owner, "low", "owner", owner, None, unresolved=p.unresolved)
-
-    def _unresolved_text(
-        self, s: IncidentState, step_no: int, notification: int, unresolved: str
-    ) -> tuple[str, str, str | None, bool]:
-        subject = f"[streamproc] {s.incident_id}: {unresolved} resolved to nobody"
-        body = (
-            f"Incident {s.incident_id} (plan {s.plan_name}, application {s.application}), step {step_no}, "
-            f"notification {notification}: {unresolved} resolved to nobody, so nobody was paged for it. "
-            f"You own plan {s.plan_name}."
-        )
-        return subject, body, None, False
-
-    def _variables(
-        self, s: IncidentState, step_no: int, priority: str, role: str, target: str, user: str, mode: str
-    ) -> dict[str, Any]:
-        incident = {
-            "id": s.incident_id,
-            "instance": s.instance,
-            "plan": s.plan_name,
-            "application": s.application,
-            "step": step_no,
-            "priority": priority,
-            "role": role,
-            "target": target,
-            "user": user,
-            "mode": mode,
-            "created": format_us(s.created),
-        }
-        return {**s.context, "incident": incident, "iris": incident}
