@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 @dataclass
 class WakeSchedule:
     retry_us: int = 5_000_000
-    _heap: list[tuple[int, int, str]] = field(default_factory=list)
+    _heaps: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)
+    """partition -> its wake-ups (time, generation, key), earliest first. One heap per partition:
+    a partition whose wake-ups are held (catch-up, a stage's backlog) costs nothing to skip, where
+    one heap made every look pop and push back all of them (thousands in a burst)."""
     _wake: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     """key -> (wake time, partition, generation)."""
     _generation: int = 0
@@ -42,14 +45,12 @@ class WakeSchedule:
             return
         self._generation += 1
         self._wake[key] = (wake_at, partition, self._generation)
-        heapq.heappush(self._heap, (wake_at, self._generation, key))
+        heapq.heappush(self._heaps.setdefault(partition, []), (wake_at, self._generation, key))
 
     def next_due(self, held: Collection[int] = ()) -> int | None:
         """The earliest time anything outside the `held` partitions may be due (possibly a
         superseded entry: an early look)."""
-        if not held:
-            return self._heap[0][0] if self._heap else None
-        times = [at for at, _, key in self._heap if key in self._wake and self._wake[key][1] not in held]
+        times = [heap[0][0] for partition, heap in self._heaps.items() if heap and partition not in held]
         return min(times) if times else None
 
     def wake_of(self, key: str) -> int | None:
@@ -59,29 +60,28 @@ class WakeSchedule:
     def drop_partitions(self, partitions: frozenset[int] | builtins.set[int]) -> None:
         for key in [k for k, (_, p, _) in self._wake.items() if p in partitions]:
             del self._wake[key]
+        for partition in partitions:
+            self._heaps.pop(partition, None)
 
     def clear(self) -> None:
         self._wake.clear()
-        self._heap.clear()
+        self._heaps.clear()
 
     def pop_due(self, now_us: int, held: Collection[int] = ()) -> list[tuple[str, int]]:
         """Keys whose wake time has come, with that time; each is re-armed for `now + retry`.
         Keys on `held` partitions stay as they are."""
         due: list[tuple[str, int]] = []
-        kept: list[tuple[int, int, str]] = []
-        while self._heap and self._heap[0][0] <= now_us:
-            item = heapq.heappop(self._heap)
-            _, generation, key = item
-            entry = self._wake.get(key)
-            if entry is None or entry[2] != generation:
-                continue  # superseded or dropped
-            if entry[1] in held:
-                kept.append(item)
+        for partition, heap in self._heaps.items():
+            if partition in held:
                 continue
-            due.append((key, entry[0]))
-            self._generation += 1
-            self._wake[key] = (entry[0], entry[1], self._generation)
-            heapq.heappush(self._heap, (now_us + self.retry_us, self._generation, key))
-        for item in kept:
-            heapq.heappush(self._heap, item)
+            while heap and heap[0][0] <= now_us:
+                _, generation, key = heapq.heappop(heap)
+                entry = self._wake.get(key)
+                if entry is None or entry[2] != generation or entry[1] != partition:
+                    continue  # superseded or dropped
+                due.append((key, entry[0]))
+                self._generation += 1
+                self._wake[key] = (entry[0], entry[1], self._generation)
+                heapq.heappush(heap, (now_us + self.retry_us, self._generation, key))
+        due.sort(key=lambda item: item[1])
         return due

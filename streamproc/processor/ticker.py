@@ -66,10 +66,10 @@ async def run_ticker(
                 await whole(escalate.on_wakeups(due[start : start + batch_max]))
         nxt = None
         if runtime.ready:
-            # While wake-ups wait for a stage's backlog, every batch it finishes wakes the ticker
-            # (`runtime.changed`): no need to scan the schedule for the next wake-up not held.
+            # Held wake-ups wait for `runtime.changed`: a stage that finishes a batch while some
+            # are held, or a catch-up barrier read, wakes the ticker.
             times = (
-                None if runtime.lagging else runtime.schedule.next_due(held=runtime.catchup.events),
+                runtime.schedule.next_due(held=held),
                 runtime.flood_schedule.next_due(held=runtime.catchup.events),
             )
             nxt = min((t for t in times if t is not None), default=None)

@@ -95,3 +95,17 @@ def test_a_record_on_events_that_stage_one_did_not_write_is_a_dead_letter(engine
     for value in (b"{}", event_bytes(at=None)):
         processed = on_event_record(engine, None, value, 2, 5, now_us=T0)
         assert [o.topic for o in processed.outputs] == [topics.DEADLETTER] and processed.state is None
+
+
+def test_schedule_skips_held_partitions_and_superseded_entries() -> None:
+    schedule = WakeSchedule()
+    schedule.set("a", 0, 100)
+    schedule.set("b", 1, 50)
+    schedule.set("c", 1, 70)
+    schedule.set("c", 2, 60)  # moved: its entry on partition 1 is superseded
+    assert schedule.next_due(held={1}) == 60
+    assert schedule.pop_due(200, held={1}) == [("c", 60), ("a", 100)]
+    assert schedule.wake_of("b") == 50  # held: untouched
+    assert schedule.pop_due(200) == [("b", 50)]  # c's old entry on partition 1 is not fired
+    schedule.drop_partitions({0, 2})
+    assert len(schedule) == 1 and schedule.next_due() == 200 + schedule.retry_us
