@@ -15,9 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import trustme
+from typing import Any, Self
 
 from streamproc.kafka.topics import Topics
 from streamproc.localnet import free_port, terminate
@@ -54,7 +52,7 @@ class Proc:
         self.ended = False
         """The test stopped or killed it (its exit is no failure)."""
 
-    def start(self) -> Proc:
+    def start(self) -> Self:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log, open(self.stdout or os.devnull, "ab") as out:
             self.proc = subprocess.Popen(
@@ -108,7 +106,7 @@ class Proc:
         answer = self.get(path)
         return answer is not None and answer[0] == 200
 
-    def wait_ready(self, timeout: float = 60.0, check: Callable[[], bool] | None = None) -> Proc:
+    def wait_ready(self, timeout: float = 60.0, check: Callable[[], bool] | None = None) -> Self:
         """Until `ready()` (or `check()`) holds; AssertionError with its log when it exits first or
         the time is up."""
         deadline = time.monotonic() + timeout
@@ -236,6 +234,8 @@ class ApiProcess(Proc):
         self.ca_file: str | None = None
         context: ssl.SSLContext | None = None
         if tls:
+            import trustme  # a test dependency: the benchmarks import this module too
+
             ca = trustme.CA()
             cert = ca.issue_cert("127.0.0.1")
             cert.private_key_and_cert_chain_pem.write_to_path(str(tmp / "api.pem"))
@@ -259,7 +259,7 @@ class ApiProcess(Proc):
         )
         self.log_path = self.log
 
-    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> ApiProcess:  # type: ignore[override]
+    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> Self:
         """Starts the process and waits until it answers `/ready` (`/healthz` when not
         `wait_ready`); stops it again when it does not."""
         super().start()
