@@ -38,13 +38,13 @@ def record(incident_id: str, status: str, application: str = "app", **fields: ob
 @pytest.fixture
 def index() -> StatusIndex:
     index = StatusIndex("unused:9092", topic="t.status")
-    index.apply_message("t.status", b"a", record("a", "escalating", last_paged=["alice"], last_paged_at=T0))
-    index.apply_message("t.status", b"b", record("b", "claimed", claimed_by="bob"))
-    index.apply_message("t.status", b"c", record("c", "resolved", resolved_at=T0))
-    index.apply_message("t.status", b"d", record("d", "escalating", application="other"))
-    index.apply_message("t.status", b"e", record("e", "escalating"))
-    index.apply_message("t.status", b"e", None)  # tombstone
-    index.apply_message("t.status", b"f", b"{not json")  # skipped
+    index.apply_message("t.status", b"a", record("a", "escalating", last_paged=["alice"], last_paged_at=T0), None)
+    index.apply_message("t.status", b"b", record("b", "claimed", claimed_by="bob"), None)
+    index.apply_message("t.status", b"c", record("c", "resolved", resolved_at=T0), None)
+    index.apply_message("t.status", b"d", record("d", "escalating", application="other"), None)
+    index.apply_message("t.status", b"e", record("e", "escalating"), None)
+    index.apply_message("t.status", b"e", None, None)  # tombstone
+    index.apply_message("t.status", b"f", b"{not json", None)  # skipped
     return index
 
 
