@@ -159,17 +159,20 @@ class Stack:
         return api
 
     def wait_ready(self, workers: Iterable[Worker] | None = None, timeout: float = 90) -> None:
-        """Until every live worker (of `workers`) reports ready and together they own every
-        partition."""
+        """Until every live worker (of `workers`) reports ready, together they own every partition,
+        and none is still catching up on the backlog of a partition it took over (what it reads
+        from then on, it reads in time: a claim is not raced by the pages that fell due meanwhile).
+        Fails at once when one of them exits."""
+        chosen = list(self.workers if workers is None else workers)
 
         def ready() -> bool:
-            live = [w for w in (self.workers if workers is None else workers) if w.alive]
-            statuses = [w.status() for w in live]
-            if not statuses or not all(s and s["ready"] for s in statuses):
+            statuses = [w.status() for w in chosen if w.alive]
+            if not statuses or not all(s and s["ready"] and not s.get("catching_up") for s in statuses):
                 return False
             return sorted(p for s in statuses if s for p in s["partitions"]) == list(range(self.partitions))
 
-        wait_until(ready, timeout, lambda: "workers ready and owning every partition", interval=0.1)
+        what = "workers ready, owning every partition, caught up"
+        wait_until(ready, timeout, what, interval=0.1, procs=chosen)
 
     def stop(self) -> None:
         """SIGTERM to every process still running, all at once, then wait for each."""
