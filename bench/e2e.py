@@ -50,6 +50,8 @@ from bench.counts import drop_namespace, per_incident, records_per_incident, top
 from streamproc.localnet import free_port, terminate
 from streamproc.timeutil import format_us, to_us
 from tests import fakes as tests_fakes
+from tests.harness.procs import Proc, Worker
+from tests.harness.stack import stop_all
 
 BENCH_CONFIG = """
 applications:
@@ -696,114 +698,75 @@ def _proc_status(pid: int, field_name: str) -> float:
 
 class Stack:
     """`streamproc worker` xN (distinct --web-port/--data-dir, one namespace, so one group) and one
-    `streamproc sender` for every mode, each logging to a file in `workdir`."""
+    `streamproc sender` for every mode, each logging to a file in `workdir`: the processes of the
+    test harness (`tests.harness.procs`), with the benchmark's own arguments."""
 
     def __init__(self, bootstrap: str, namespace: str, config: Path, workdir: Path, profile: bool = False) -> None:
         self.bootstrap, self.namespace, self.config, self.workdir = bootstrap, namespace, config, workdir
         self.profile = profile
         """Each process under cProfile (`bench.profiled`), for the call counts of `bench.counts`."""
-        self.env = {**os.environ, "STREAMPROC_NAMESPACE": namespace, "STREAMPROC_LOG_FORMAT": "json"}
-        self.workers: list[tuple[subprocess.Popen[bytes], int]] = []
-        self.sender: subprocess.Popen[bytes] | None = None
-        self._logs: list[Any] = []
+        self.env = {"STREAMPROC_NAMESPACE": namespace, "STREAMPROC_LOG_FORMAT": "json"}
+        self.workers: list[Worker] = []
+        self.sender: Proc | None = None
         self.cpu_at_kill: dict[int, float] = {}
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115
-        self._logs.append(log)
-        entry = ["bench.profiled", str(self.workdir / f"{name}.prof")] if self.profile else ["streamproc.cli"]
-        return subprocess.Popen(
-            [sys.executable, "-m", *entry, *args],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    def _entry(self, name: str) -> list[str]:
+        return ["bench.profiled", str(self.workdir / f"{name}.prof")] if self.profile else ["streamproc.cli"]
 
     def start(self, workers: int) -> None:
         for i in range(workers):
-            port = free_port()
-            proc = self._spawn(
-                f"worker-{i}",
-                [
-                    "worker",
-                    "--config",
-                    str(self.config),
-                    "--bootstrap",
-                    self.bootstrap,
-                    "--partitions",
-                    str(E2E_PARTITIONS),
-                    "--data-dir",
-                    str(self.workdir / f"worker-{i}"),
-                    "--web-port",
-                    str(port),
-                ],
-            )
-            self.workers.append((proc, port))
-        self.sender = self._spawn("sender", ["sender", "--config", str(self.config), "--bootstrap", self.bootstrap])
-
-    def ready(self, port: int) -> dict[str, Any] | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as resp:
-                body: dict[str, Any] = json.loads(resp.read())
-                return body
-        except Exception:
-            return None
+            name, port = f"worker-{i}", free_port()
+            args = ["worker", "--config", str(self.config), "--bootstrap", self.bootstrap]
+            args += ["--partitions", str(E2E_PARTITIONS), "--data-dir", str(self.workdir / name)]
+            args += ["--web-port", str(port)]
+            self.workers.append(Worker(name, args, self.workdir, port, env=self.env, entry=self._entry(name)).start())
+        args = ["sender", "--config", str(self.config), "--bootstrap", self.bootstrap]
+        self.sender = Proc("sender", args, self.workdir, env=self.env, entry=self._entry("sender")).start()
 
     def wait_ready(self, timeout: float) -> None:
         """Every live worker ready, and together they own every partition exactly once."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
-            states = [self.ready(port) for proc, port in self.workers if proc.poll() is None]
+            states = [w.status() for w in self.workers if w.alive]
             owned = [p for s in states if s and s.get("ready") for p in s.get("partitions", [])]
             if all(s and s.get("ready") for s in states) and sorted(owned) == list(range(E2E_PARTITIONS)):
                 return
-            time.sleep(0.3)
+            time.sleep(0.1)
         raise TimeoutError(f"workers not ready within {timeout:.0f} s (logs in {self.workdir})")
 
     def check_alive(self) -> None:
-        for i, (proc, _) in enumerate(self.workers):
-            if proc.poll() is not None and proc.returncode != -signal.SIGKILL:
-                raise RuntimeError(f"worker-{i} exited with {proc.returncode}: see {self.workdir}/worker-{i}.log")
-        if self.sender is not None and self.sender.poll() is not None:
-            raise RuntimeError(f"the sender exited with {self.sender.returncode}: see {self.workdir}/sender.log")
+        for proc in [*self.workers, *([self.sender] if self.sender else [])]:
+            if not proc.alive and not proc.ended:
+                raise RuntimeError(f"{proc.name} exited with {proc.returncode}: see {proc.log}")
 
     def kill_worker(self, index: int) -> list[int]:
         """SIGKILL one worker; returns the partitions it owned."""
-        proc, port = self.workers[index]
-        state = self.ready(port) or {}
-        self.cpu_at_kill[proc.pid] = _cpu_seconds(proc.pid)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        worker = self.workers[index]
+        state = worker.status() or {}
+        assert worker.proc is not None
+        self.cpu_at_kill[worker.proc.pid] = _cpu_seconds(worker.proc.pid)
+        worker.kill()
         return list(state.get("partitions", []))
+
+    def _pid(self, proc: Proc) -> int:
+        assert proc.proc is not None
+        return proc.proc.pid
 
     def cpu(self) -> tuple[float, float]:
         """(CPU seconds of all workers, of the sender) so far; a killed worker counts up to its kill."""
         workers = sum(
-            self.cpu_at_kill.get(p.pid, 0.0) if p.poll() is not None else _cpu_seconds(p.pid) for p, _ in self.workers
+            self.cpu_at_kill.get(self._pid(w), 0.0) if not w.alive else _cpu_seconds(self._pid(w)) for w in self.workers
         )
-        return workers, _cpu_seconds(self.sender.pid) if self.sender else 0.0
+        return workers, _cpu_seconds(self._pid(self.sender)) if self.sender else 0.0
 
     def peak_rss_mb(self) -> tuple[float, float]:
         """(largest VmHWM of the live workers, the sender's), MB."""
-        workers = max((_proc_status(p.pid, "VmHWM") for p, _ in self.workers if p.poll() is None), default=0.0)
-        return workers, _proc_status(self.sender.pid, "VmHWM") if self.sender else 0.0
+        workers = max((_proc_status(self._pid(w), "VmHWM") for w in self.workers if w.alive), default=0.0)
+        return workers, _proc_status(self._pid(self.sender), "VmHWM") if self.sender else 0.0
 
     def stop(self) -> None:
-        procs = [p for p, _ in self.workers] + ([self.sender] if self.sender else [])
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        for log in self._logs:
-            log.close()
+        stop_all([*self.workers, *([self.sender] if self.sender else [])], timeout=30)
 
 
 # -- the load generator ------------------------------------------------------------------------
