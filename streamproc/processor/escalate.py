@@ -117,8 +117,31 @@ class EscalateStage:
                 self.cache.put(key, state)
         return state
 
-    def _latest(self, work: _Batch, key: bytes) -> IncidentState | None:
-        return work.states[key][1] if key in work.states else self._stored(key)
+    def _current(self, work: _Batch, key: bytes) -> tuple[IncidentState | None, bool]:
+        """A state as this batch left it (and whether the batch changed it), else as stored."""
+        if key in work.states:
+            _, state, changed = work.states[key]
+            return state, changed
+        return self._stored(key), False
+
+    def _applied(
+        self,
+        work: _Batch,
+        event: Any,
+        key: bytes,
+        partition: int,
+        processed: Processed,
+        changed: bool,
+        wake_up: bool,
+        event_correlation: str | None,
+    ) -> None:
+        """Keep what a record or a wake-up gave for the end of the batch."""
+        work.states[key] = (event, processed.state, changed or processed.changed)
+        self.runtime.silences.track(self.runtime.engine, key, partition, processed.state)
+        # Records derived from an instance carry the id of the record that opened it.
+        correlation_id = processed.correlation_id or event_correlation
+        work.pending.extend(records(processed.outputs, correlation_headers(correlation_id)))
+        work.done.append((key, wake_up, partition, processed, correlation_id, event_correlation))
 
     async def on_records(self, batch: list[Any]) -> None:
         async with self.runtime.stage_lock:
@@ -141,16 +164,9 @@ class EscalateStage:
                 partition = topics.partition_for(key, self.partitions)
                 event = LocalEvent(topics.EVENTS, partition, now / 1e6)
                 make_current(event)
-                if key in work.states:
-                    _, state, changed = work.states[key]
-                else:
-                    state, changed = self._stored(key), False
+                state, changed = self._current(work, key)
                 processed = on_wake(runtime.engine, state, due_us, now, flood, self.partitions, book_of(partition))
-                work.states[key] = (event, processed.state, changed or processed.changed)
-                runtime.silences.track(runtime.engine, key, partition, processed.state)
-                correlation_id = processed.correlation_id
-                work.pending.extend(records(processed.outputs, correlation_headers(correlation_id)))
-                work.done.append((key, True, partition, processed, correlation_id, None))
+                self._applied(work, event, key, partition, processed, changed, True, None)
             await self._finish(work)
 
     def _record(self, work: _Batch, event: Any) -> None:
@@ -176,7 +192,7 @@ class EscalateStage:
                 event.value,
                 partition,
                 message.offset,
-                lambda k: self._latest(work, k),
+                lambda k: self._current(work, k)[0],
                 runtime.flood_for(),
                 self.partitions,
             )
@@ -192,10 +208,7 @@ class EscalateStage:
                 work.pending.extend(records(processed.outputs, correlation_headers(processed.correlation_id)))
                 work.done.append((watcher, False, partition, processed, processed.correlation_id, None))
             return
-        if key in work.states:
-            _, state, changed = work.states[key]
-        else:
-            state, changed = self._stored(key), False
+        state, changed = self._current(work, key)
         event_correlation = correlation_of(message.headers)
         book = silences.book(partition)
         wake_up = message.topic == topics.TICKS
@@ -216,12 +229,7 @@ class EscalateStage:
                 self.partitions,
                 book,
             )
-        work.states[key] = (event, processed.state, changed or processed.changed)
-        silences.track(runtime.engine, key, partition, processed.state)
-        # Records derived from an instance carry the id of the record that opened it.
-        correlation_id = processed.correlation_id or event_correlation
-        work.pending.extend(records(processed.outputs, correlation_headers(correlation_id)))
-        work.done.append((key, wake_up, partition, processed, correlation_id, event_correlation))
+        self._applied(work, event, key, partition, processed, changed, wake_up, event_correlation)
 
     async def _finish(self, work: _Batch) -> None:
         runtime = self.runtime
