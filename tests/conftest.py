@@ -35,12 +35,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #                              and SIGTERM (turned into KeyboardInterrupt so the teardown runs).
 # It is only started when a test asks for it (tests needing it are marked `@pytest.mark.kafka`).
 # STREAMPROC_TEST_KAFKA_PORT overrides 19192 if two sessions run tests at the same time (its state is
-# then in .run/kafka-test-<port>).
+# then in .run/kafka-test-<port>). Under pytest-xdist (`make test` runs the live tests on two
+# processes) each process has its own broker: gw0 on the port, gw1 two above it, and so on.
 # Broker logs: .run/kafka-test/logs/server.log (kept after the session).
 # =====================================================================================================
 
 KAFKA_SH = REPO_ROOT / "tools" / "kafka" / "kafka.sh"
-TEST_KAFKA_PORT = int(os.environ.get("STREAMPROC_TEST_KAFKA_PORT", "19192"))
+_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+TEST_KAFKA_PORT = int(os.environ.get("STREAMPROC_TEST_KAFKA_PORT", "19192")) + 2 * _XDIST_WORKER
 TEST_KAFKA_RUN_DIR = (
     REPO_ROOT / ".run" / ("kafka-test" if TEST_KAFKA_PORT == 19192 else f"kafka-test-{TEST_KAFKA_PORT}")
 )
@@ -154,6 +156,16 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Any]:
 # =====================================================================================================
 
 _STARTED_BEFORE = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """For pytest-xdist's `--dist loadgroup` (`make test`): a file's tests run on one process, so its
+    module fixtures (an API, a stack) start once; the three-node cluster's tests all on one, so one
+    cluster runs at a time."""
+    for item in items:
+        path = Path(str(item.path))
+        group = "cluster" if path.parent.name == "cluster" else str(path.relative_to(REPO_ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(tryfirst=True)

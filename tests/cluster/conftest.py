@@ -81,7 +81,7 @@ class KafkaCluster:
         self.wait_in_sync()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once tests/cluster is done: three idle JVMs slow the rest
 def kafka_cluster_session() -> Iterator[KafkaCluster]:
     cluster = KafkaCluster()
     kill_brokers(RUN_DIR)  # leftovers of a killed session
