@@ -22,6 +22,11 @@ from confluent_kafka.admin import AdminClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# pytest-xdist's workers get COLUMNS=80 from it; the commands the tests run print their tables as
+# wide as COLUMNS says when it is set (environment.terminal_columns), else as wide as the content.
+# Tests that want a width set it themselves.
+os.environ.pop("COLUMNS", None)
+
 
 # =====================================================================================================
 # Kafka broker for the test session
@@ -158,6 +163,7 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Any]:
 _STARTED_BEFORE = pytest.StashKey[int]()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """For pytest-xdist's `--dist loadgroup` (`make test`): a file's tests run on one process, so its
     module fixtures (an API, a stack) start once; the three-node cluster's tests all on one, so one

@@ -33,6 +33,11 @@ esac
 
 dir=.cache/debian/$name
 root=$dir/root
+# Two test processes may ask for the same package at once (make test runs the live tests on two):
+# one fetches, the other waits for it and then finds the binary.
+mkdir -p .cache/debian
+exec 9>".cache/debian/$name.lock"
+flock 9
 if [[ ! -x $root/$binary ]]; then
   rm -rf "$dir" && mkdir -p "$dir/debs"
   (cd "$dir/debs" && apt-get download -q "${packages[@]}" >&2) || {
