@@ -138,7 +138,14 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
     @app.task
     async def ticker() -> None:
         await run_ticker(
-            runtime, escalate_stage, outputs, partitions, settings.tick_interval, settings.batch_max, highwater
+            runtime,
+            escalate_stage,
+            outputs,
+            partitions,
+            settings.tick_interval,
+            settings.batch_max,
+            highwater,
+            settings.wake_gather,
         )
 
     @app.task

@@ -33,6 +33,7 @@ async def run_ticker(
     tick_interval: float,
     batch_max: int,
     highwater: Highwater,
+    gather: float = 0.0,
 ) -> None:
     while True:
         held: set[int] = set()
@@ -64,6 +65,11 @@ async def run_ticker(
                 outputs.send(ticks)  # not awaited, as ever: late or duplicate ticks are harmless
             for start in range(0, len(due), batch_max):
                 await whole(escalate.on_wakeups(due[start : start + batch_max]))
+            if due and gather > 0:
+                # Under load wake-ups fall due one at a time, and each batch is a round of
+                # acknowledgements with the stage's lock held, the records waiting meanwhile:
+                # let the next ones gather for a moment.
+                await asyncio.sleep(gather)
         nxt = None
         if runtime.ready:
             # Held wake-ups wait for `runtime.changed`: a stage that finishes a batch while some
