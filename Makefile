@@ -29,12 +29,14 @@ kafka-status:
 # The broker-free tests first (a failure there stops before any broker starts), then the ones on
 # real Kafka, on LIVE_WORKERS pytest-xdist processes (they mostly wait on brokers and processes,
 # not on the CPU): each starts (and stops) its own broker on 127.0.0.1:19192, 19194, ...; a file's
-# tests stay on one process, and tests/cluster's three-node cluster (19692-19697) runs on one
-# (tests/conftest.py, tests/cluster/conftest.py). LIVE_WORKERS=0 runs them in this process.
+# tests stay on one process (tests/conftest.py). LIVE_WORKERS=0 runs them in this process. Last,
+# alone on the machine, tests/cluster on a three-node cluster (19692-19697,
+# tests/cluster/conftest.py): restarting brokers under load is their point, not the box's.
 LIVE_WORKERS ?= 2
 test: venv
 	$(PY) -m pytest -q -m "not kafka and not slow" $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m "kafka or slow" -n $(LIVE_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "(kafka or slow) and not cluster" -n $(LIVE_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m cluster $(PYTEST_ARGS)
 
 # The edit loop: unit tests only, no broker, no child processes.
 test-fast: venv
