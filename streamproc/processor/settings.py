@@ -25,7 +25,7 @@ class WorkerSettings:
     """Records an agent takes at once (one round of acknowledgements per batch)."""
     batch_within: float = 0.002
     """Seconds an agent waits for more records before it handles what it has."""
-    wake_gather: float = 0.01
+    wake_gather: float = 0.03
     """Seconds the ticker waits after a batch of wake-ups before it looks for the next ones, so
     that under load they come in batches rather than one round of acknowledgements each."""
     state_cache: int = 20_000
