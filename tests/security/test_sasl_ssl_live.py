@@ -121,31 +121,28 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "streamproc.cli", *args]
 
 
+def worker_args(tmp: Path, broker: SecureBroker) -> list[str]:
+    """`streamproc worker` on the SASL_SSL listener, with the example config and its password file."""
+    return [
+        "worker",
+        "--config",
+        str(worker_config(tmp, broker)),
+        "--bootstrap",
+        broker.secure,
+        "--partitions",
+        str(PARTITIONS),
+        "--store",
+        "memory",
+        "--web-port",
+        str(free_port()),
+    ]
+
+
 def test_a_trigger_becomes_a_delivered_page_through_sasl_ssl(broker: SecureBroker, tmp_path: Path) -> None:
     ensure_topics(broker.plain, PARTITIONS)  # the test's own (PLAINTEXT) client
-    config = worker_config(tmp_path, broker)
     worker_env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMPROC_KAFKA")}
     procs = [
-        Proc(
-            "worker",
-            [
-                "worker",
-                "--config",
-                str(config),
-                "--bootstrap",
-                broker.secure,
-                "--partitions",
-                str(PARTITIONS),
-                "--store",
-                "memory",
-                "--web-port",
-                str(free_port()),
-                "--loglevel",
-                "info",
-            ],
-            tmp_path,
-            base_env=worker_env,
-        ),
+        Proc("worker", [*worker_args(tmp_path, broker), "--loglevel", "info"], tmp_path, base_env=worker_env),
         Proc("sender", ["sender", "--bootstrap", broker.secure], tmp_path, base_env=broker.client_env("SCRAM-SHA-256")),
     ]
     try:
@@ -188,19 +185,7 @@ def test_a_wrong_password_ends_the_command_within_seconds_naming_it(
 ) -> None:
     wrong = broker.client_env("SCRAM-SHA-512", password="not-the-password")
     if which == "worker":  # the config has the right password in a file; the environment overrides it
-        cmd = command(
-            "worker",
-            "--config",
-            str(worker_config(tmp_path, broker)),
-            "--bootstrap",
-            broker.secure,
-            "--partitions",
-            str(PARTITIONS),
-            "--store",
-            "memory",
-            "--web-port",
-            str(free_port()),
-        )
+        cmd = command(*worker_args(tmp_path, broker))
     elif which == "sender":
         cmd = command("sender", "--bootstrap", broker.secure)
     elif which == "api":
