@@ -3,8 +3,9 @@
 It watches the in-memory wake schedules and, when an incident's wake time has come, has the
 escalation stage apply it at once (`EscalateStage.on_wakeups`), on this worker, without a round
 trip through Kafka. Users' batch times (spec §7) still go out as tick records on
-`streamproc.flood`, whose stage reads them like its other records. It sleeps exactly until the
-next wake time (at most `tick_interval`), woken early when an earlier one is scheduled. Partitions
+`streamproc.flood`, whose stage reads them like its other records. It sleeps until the next wake
+time (at most `tick_interval`), woken early when an earlier one is scheduled, and after a batch of
+wake-ups for at least `gather` s, so that under load they come in batches. Partitions
 still reading their backlog after a rebalance (`catchup.py`) keep their wake-ups for later, so a
 claim that arrived meanwhile is applied before the pages that fell due meanwhile (spec §3).
 """
