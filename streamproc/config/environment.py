@@ -151,13 +151,13 @@ def store() -> str:
 SESSION_TIMEOUT = "STREAMPROC_SESSION_TIMEOUT"
 
 
-@_reads(SESSION_TIMEOUT, "`10`")
+@_reads(SESSION_TIMEOUT, "`6`")
 def session_timeout() -> float:
     """The worker's consumer session timeout in seconds: how long its group waits for a silent
     worker before moving its partitions (a restart within it, with `STREAMPROC_INSTANCE_ID`,
-    keeps them)."""
+    keeps them). 6 is the least a broker accepts by default (`group.min.session.timeout.ms`)."""
     value = _get(SESSION_TIMEOUT)
-    return float(value) if value else 10.0
+    return float(value) if value else 6.0
 
 
 INSTANCE_ID = "STREAMPROC_INSTANCE_ID"

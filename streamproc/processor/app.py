@@ -82,7 +82,8 @@ def create_app(settings: WorkerSettings, engine: Engine) -> tuple[faust.App, Run
         # the instance id, not from a web port that may differ from one start to the next.
         **extra,
         broker_session_timeout=settings.session_timeout,
-        broker_heartbeat_interval=max(1.0, settings.session_timeout / 6),
+        # The survivors of a dead worker learn of the rebalance at their next heartbeat.
+        broker_heartbeat_interval=settings.session_timeout / 10,
         broker_commit_interval=1.0,
         producer_acks=-1,
         # Faust's producer only writes the tables' changelogs, off the path to the vendor:

@@ -17,7 +17,8 @@ class WorkerSettings:
     web_port: int | None = None
     tick_interval: float = 0.2
     instance_id: str | None = None
-    session_timeout: float = 10.0
+    session_timeout: float = 6.0
+    """A SIGKILLed worker's partitions move after this (see docs/decisions/worker-session-timeout.md)."""
     standby_replicas: int = 0
     app_id: str = topics.NAMESPACE
     loglevel: str = "warning"
