@@ -24,6 +24,11 @@ queued), forget acknowledgements recorded before the seek (those records are rea
 the committed offset; an acknowledgement left over from a skipped stale record could otherwise
 let a commit pass a record not yet processed again), empty the queues, and only then resume the
 stream partitions. Everything else is what Faust does.
+
+Besides the races, one delay: while no partition is active (between the changelogs' recovery and
+the resumption of the stream partitions at the end of every rebalance), Faust's fetch loop sleeps
+1 s at a time, so every rebalance stalled every partition of the worker for up to 1 s after it
+was ready. `Consumer` wakes that loop when partitions are resumed.
 """
 
 from __future__ import annotations
@@ -59,8 +64,28 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):  # type: ignore[misc]
 
 
 class Consumer(driver.Consumer):  # type: ignore[misc]
+    _resumed: asyncio.Event | None = None
+
     def _new_consumer_thread(self) -> Any:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def resume_partitions(self, tps: Any) -> None:
+        super().resume_partitions(tps)
+        if self._resumed is not None:
+            self._resumed.set()
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        """Faust's, except that with no active partition it waits for some to be resumed (at most
+        1 s, as Faust's sleep) instead of sleeping 1 s whatever happens."""
+        if self.flow_active and not self.app.client_only and not self._get_active_partitions():
+            if self._resumed is None:
+                self._resumed = asyncio.Event()
+            self._resumed.clear()
+            self.not_waiting_next_records.set()
+            # Returns early when the service stops (mode takes anything with an awaitable `.wait()`).
+            await self.wait_first(self._resumed, timeout=1.0)  # type: ignore[arg-type]
+            return {}, set()
+        return await super()._wait_next_records(timeout)
 
     async def wait_empty(self) -> None:
         """Also wait for the worker's own wake-ups under way (`Runtime.quiesce`, set on the app as
