@@ -119,7 +119,7 @@ def test_unset_and_empty_give_the_defaults(clean: pytest.MonkeyPatch) -> None:
         )  # fmt: skip
 
     expected: tuple[object, ...] = (
-        "127.0.0.1:19092", "streamproc", 12, "rocksdb", 10.0, None, 8080, "127.0.0.1", 0, 0, None, 25.0,
+        "127.0.0.1:19092", "streamproc", 12, "rocksdb", 6.0, None, 8080, "127.0.0.1", 0, 0, None, 25.0,
         Path(".run"), None, None, {},
     )  # fmt: skip
     assert defaults() == expected
