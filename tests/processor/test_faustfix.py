@@ -1,14 +1,25 @@
-"""`faustfix.Consumer`'s fetch loop, without a broker: with no active partition it waits for one
-to be resumed, where Faust's slept 1 s and stalled every rebalance's end by up to that much."""
+"""`faustfix`'s fetching, without a broker: with no active partition Faust's fetch loop waits for
+one to be resumed (it slept 1 s, and stalled every rebalance's end by up to that much), and
+aiokafka's fetcher asks an idle broker for idle fetches."""
 
 from __future__ import annotations
 
 import asyncio
 
 import faust
+import pytest
+from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.protocol.fetch import FetchRequest
 from faust.types import TP
 
-from streamproc.processor.faustfix import Transport
+from streamproc.processor.faustfix import (
+    FETCH_MAX_WAIT_MS,
+    FETCH_MIN_BYTES,
+    IDLE_AFTER_EMPTY_FETCHES,
+    IDLE_FETCH_MAX_WAIT_MS,
+    AdaptiveFetcher,
+    Transport,
+)
 
 STREAM = TP("t.events", 0)
 
@@ -34,3 +45,44 @@ async def test_the_fetch_loop_wakes_as_soon_as_a_partition_is_resumed() -> None:
     assert waiting.done(), "the fetch loop did not wake when a partition was resumed"
     assert waiting.result() == ({}, set())
     assert consumer._get_active_partitions() == {STREAM}
+
+
+async def test_a_broker_with_nothing_to_give_gets_idle_fetches_and_busy_ones_again_when_records_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`AdaptiveFetcher` on aiokafka's own `FetchRequest`s, with the broker's answers scripted:
+    records or none, per node."""
+    answers: list[bool] = []
+
+    def actions(self: Fetcher, assignment: object) -> tuple[list[tuple[int, FetchRequest]], dict, float, bool, list]:
+        requests = [
+            (node, FetchRequest(FETCH_MAX_WAIT_MS, FETCH_MIN_BYTES, 50 * 2**20, 0, [("t.events", [(0, 0, 2**20)])]))
+            for node in (1, 2)
+        ]
+        return requests, {}, 0.2, False, []
+
+    async def fetch(self: Fetcher, assignment: object, node_id: int, request: FetchRequest) -> bool:
+        return answers.pop(0)
+
+    monkeypatch.setattr(Fetcher, "_get_actions_per_node", actions)
+    monkeypatch.setattr(Fetcher, "_proc_fetch_request", fetch)
+    fetcher = AdaptiveFetcher.__new__(AdaptiveFetcher)  # no client: only the two methods run
+
+    def asked(node: int) -> tuple[int, int]:
+        request = dict(fetcher._get_actions_per_node(None)[0])[node]
+        return request._max_wait_ms, request._min_bytes
+
+    async def answer(node: int, records: bool) -> None:
+        answers.append(records)
+        assert await fetcher._proc_fetch_request(None, node, None) is records
+
+    busy, idle = (FETCH_MAX_WAIT_MS, FETCH_MIN_BYTES), (IDLE_FETCH_MAX_WAIT_MS, 1)
+    assert asked(1) == busy
+    for _ in range(IDLE_AFTER_EMPTY_FETCHES - 1):
+        await answer(1, False)
+    assert asked(1) == busy, "still busy before the tenth empty answer"
+    await answer(1, False)
+    assert asked(1) == idle
+    assert asked(2) == busy, "each broker on its own"
+    await answer(1, True)
+    assert asked(1) == busy, "records make it busy again at once"
