@@ -249,6 +249,28 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def _broker_pid() -> int | None:
+    """The pid of the broker `tools/run.sh` started (its pid file under `KAFKA_RUN_DIR`), or None
+    for a broker elsewhere (`STREAMPROC_KAFKA`)."""
+    run_dir = Path(os.environ.get("KAFKA_RUN_DIR") or REPO / ".run" / "kafka")
+    try:
+        pid = int((run_dir / "kafka.pid").read_text().strip())
+        return pid if b"kafka" in Path(f"/proc/{pid}/cmdline").read_bytes() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds every process of the machine has used so far (/proc/stat: all but idle and
+    iowait), so that a scenario's whole cost is known, the broker and the bench's own included."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 async def _drive_api(url: str, bodies: list[bytes], events_per_body: int, concurrency: int) -> dict[str, Any]:
     """POST every body from `concurrency` connections; accept latency of each 202."""
     import aiohttp
@@ -1049,6 +1071,8 @@ def run_scenario(
         mark = len(collector.seen)
         offsets0 = topic_offsets(bootstrap, namespace)
         cpu0 = stack.cpu()
+        broker = _broker_pid()
+        other0 = (_cpu_seconds(broker) if broker else 0.0, _machine_busy_seconds())
         killed: dict[str, Any] = {}
 
         def on_tick(elapsed: float) -> None:
@@ -1093,6 +1117,7 @@ def run_scenario(
             time.sleep(0.5)
         done_at = time.time()
         cpu1 = stack.cpu()
+        other1 = (_cpu_seconds(broker) if broker else 0.0, _machine_busy_seconds())
         offsets1 = topic_offsets(bootstrap, namespace)
         rss = stack.peak_rss_mb()
         time.sleep(2)  # late duplicates
@@ -1142,7 +1167,10 @@ def run_scenario(
         "cpu_s_per_1000_incidents": {
             "processor": round((cpu1[0] - cpu0[0]) * 1000 / max(1, incidents), 2),
             "senders": round((cpu1[1] - cpu0[1]) * 1000 / max(1, incidents), 2),
+            "broker": round((other1[0] - other0[0]) * 1000 / max(1, incidents), 2) if broker else None,
+            "machine": round((other1[1] - other0[1]) * 1000 / max(1, incidents), 2),
         },
+        "machine_cores": os.cpu_count(),
         "peak_rss_mb": {"processor": round(rss[0]), "senders": round(rss[1])},
         "records_per_incident": records_per_incident(offsets0, offsets1, incidents),
         "load_s": round(load_s, 1),
@@ -1295,6 +1323,8 @@ ROWS: dict[str, list[tuple[str, str]]] = {
         ("unexpected pages (not in replay)", "unexpected_pages"),
         ("processor CPU s / 1000 incidents", "cpu_s_per_1000_incidents.processor"),
         ("senders CPU s / 1000 incidents", "cpu_s_per_1000_incidents.senders"),
+        ("broker CPU s / 1000 incidents", "cpu_s_per_1000_incidents.broker"),
+        ("whole machine CPU s / 1000 incidents", "cpu_s_per_1000_incidents.machine"),
         ("processor peak RSS (MB)", "peak_rss_mb.processor"),
         ("senders peak RSS (MB)", "peak_rss_mb.senders"),
     ],
