@@ -73,7 +73,9 @@ class AdaptiveFetcher(Fetcher):  # type: ignore[misc]
         actions = super()._get_actions_per_node(assignment)
         empty = self.__dict__.setdefault("_empty_fetches", {})
         for node_id, request in actions[0]:
-            if empty.get(node_id, 0) >= IDLE_AFTER_EMPTY_FETCHES:
+            # aiokafka 0.14's `FetchRequest` keeps both as attributes until it is sent; an older
+            # request object without them is left as it is (busy), which is only the old cost.
+            if empty.get(node_id, 0) >= IDLE_AFTER_EMPTY_FETCHES and hasattr(request, "_min_bytes"):
                 request._min_bytes = 1
                 request._max_wait_ms = IDLE_FETCH_MAX_WAIT_MS
         return actions
