@@ -260,15 +260,20 @@ def _broker_pid() -> int | None:
         return None
 
 
-def _machine_busy_seconds() -> float:
-    """CPU seconds every process of the machine has used so far (/proc/stat: all but idle and
-    iowait), so that a scenario's whole cost is known, the broker and the bench's own included."""
+def _machine_seconds() -> tuple[float, float, float]:
+    """(busy, steal, all) CPU seconds of the whole machine so far (/proc/stat's first line): busy is
+    every process (all but idle, iowait and steal), so that a scenario's whole cost is known, the
+    broker and the bench's own included; steal is time the hypervisor gave to other machines,
+    which makes a run slower than the same code on a quiet host."""
     try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     except (OSError, ValueError):
-        return 0.0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0, 0.0
+    fields += [0] * (8 - len(fields))
+    tick = os.sysconf("SC_CLK_TCK")
+    steal = fields[7]
+    busy = sum(fields) - fields[3] - fields[4] - steal
+    return busy / tick, steal / tick, sum(fields) / tick
 
 
 async def _drive_api(url: str, bodies: list[bytes], events_per_body: int, concurrency: int) -> dict[str, Any]:
@@ -1072,7 +1077,7 @@ def run_scenario(
         offsets0 = topic_offsets(bootstrap, namespace)
         cpu0 = stack.cpu()
         broker = _broker_pid()
-        other0 = (_cpu_seconds(broker) if broker else 0.0, _machine_busy_seconds())
+        other0 = (_cpu_seconds(broker) if broker else 0.0, *_machine_seconds())
         killed: dict[str, Any] = {}
 
         def on_tick(elapsed: float) -> None:
@@ -1117,7 +1122,7 @@ def run_scenario(
             time.sleep(0.5)
         done_at = time.time()
         cpu1 = stack.cpu()
-        other1 = (_cpu_seconds(broker) if broker else 0.0, _machine_busy_seconds())
+        other1 = (_cpu_seconds(broker) if broker else 0.0, *_machine_seconds())
         offsets1 = topic_offsets(bootstrap, namespace)
         rss = stack.peak_rss_mb()
         time.sleep(2)  # late duplicates
@@ -1171,6 +1176,7 @@ def run_scenario(
             "machine": round((other1[1] - other0[1]) * 1000 / max(1, incidents), 2),
         },
         "machine_cores": os.cpu_count(),
+        "machine_steal_percent": round(100 * (other1[2] - other0[2]) / max(1e-9, other1[3] - other0[3]), 1),
         "peak_rss_mb": {"processor": round(rss[0]), "senders": round(rss[1])},
         "records_per_incident": records_per_incident(offsets0, offsets1, incidents),
         "load_s": round(load_s, 1),
@@ -1325,6 +1331,7 @@ ROWS: dict[str, list[tuple[str, str]]] = {
         ("senders CPU s / 1000 incidents", "cpu_s_per_1000_incidents.senders"),
         ("broker CPU s / 1000 incidents", "cpu_s_per_1000_incidents.broker"),
         ("whole machine CPU s / 1000 incidents", "cpu_s_per_1000_incidents.machine"),
+        ("CPU time the host gave elsewhere (steal, %)", "machine_steal_percent"),
         ("processor peak RSS (MB)", "peak_rss_mb.processor"),
         ("senders peak RSS (MB)", "peak_rss_mb.senders"),
     ],
