@@ -1,7 +1,7 @@
 """Logs of the worker, the senders and the API: one JSON object per line, or plain text.
 
     {"time": "2025-01-02T03:04:05.678Z", "level": "info", "logger": "streamproc.senders.pipeline",
-     "message": "vendor call", "correlation_id": "…", "incident_id": "db-1", "instance": 1,
+     "message": "delivery sent", "correlation_id": "…", "incident_id": "db-1", "instance": 1,
      "message_id": "…", "application": "app", "plan": "quick", "partition": 3, ...}
 
 The format is chosen by `--log-format text|json|auto` or `STREAMPROC_LOG_FORMAT`; `auto` (the

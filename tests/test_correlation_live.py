@@ -184,23 +184,24 @@ def test_one_incident_is_followed_by_its_correlation_id_across_api_worker_and_se
         return [x for x in lines if x.get("incident_id") == incident and x.get("message") == message]
 
     worker_log = live.stack.workers[0].log
-    # The sender's vendor call and delivery record, then the worker's lines, all with the request's id.
-    call = wait_for("vendor call in the sender's log", lambda: ours(json_lines(live.sender_log), "vendor call"))
-    delivered = wait_for("delivery line", lambda: ours(json_lines(live.sender_log), "delivery sent"))
+    # The sender's delivery line (which tells the vendor call of an accepted page: no line of its
+    # own), then the worker's lines, all with the request's id.
+    call = wait_for("delivery line", lambda: ours(json_lines(live.sender_log), "delivery sent"))
     rendered = ours(json_lines(worker_log), "message rendered")
     rekeyed = ours(json_lines(worker_log), "event re-keyed")
     applied = ours(json_lines(worker_log), "event applied")
-    assert len(call) == len(delivered) == len(rendered) == len(rekeyed) == len(applied) == 1, (
-        call,
-        delivered,
-        rendered,
-        rekeyed,
-        applied,
-    )
-    for line in (*call, *delivered, *rendered, *rekeyed, *applied):
+    assert not ours(json_lines(live.sender_log), "vendor call"), "an accepted call is told on its delivery line"
+    assert len(call) == len(rendered) == len(rekeyed) == len(applied) == 1, (call, rendered, rekeyed, applied)
+    for line in (*call, *rendered, *rekeyed, *applied):
         assert line["correlation_id"] == correlation, line
-    assert call[0]["message_id"] == rendered[0]["message_id"] == delivered[0]["message_id"]
-    assert (call[0]["vendor"], call[0]["result"], call[0]["mode"]) == ("console", "ok", "sms")
+    assert call[0]["message_id"] == rendered[0]["message_id"]
+    assert (call[0]["vendor"], call[0]["result"], call[0]["mode"], call[0]["status"]) == (
+        "console",
+        "ok",
+        "sms",
+        "sent",
+    )
+    assert call[0]["attempt"] == 1 and isinstance(call[0]["seconds"], float)
     assert (call[0]["application"], call[0]["plan"], call[0]["instance"]) == ("app", "once", 1)
     assert (applied[0]["plan"], applied[0]["application"], applied[0]["instance"]) == ("once", "app", 1)
     assert isinstance(call[0]["partition"], int) and isinstance(applied[0]["partition"], int)

@@ -8,7 +8,8 @@ It travels in the Kafka record header `CORRELATION_HEADER`:
   one, and writes it on the re-keyed event;
 - stage 2 keeps the id of the trigger that opened an instance with the instance's state, and puts
   it on every record derived from that instance (messages, outcomes, audits), ticks included;
-- the senders put a message's id on the log line of the vendor call and on its delivery record.
+- the senders put a message's id on the log line of its delivery (and of a failed vendor call)
+  and on its delivery record.
 
 Readers that do not know the header ignore it; a record without it gets a new id at stage 1.
 """

@@ -409,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=str.lower,
         choices=LOG_LEVELS,
         default="info",
-        help="how much to log (default info: a line per vendor call and per delivery record)",
+        help="how much to log (default info: a line per delivery record and per failed vendor call)",
     )
     add_format_argument(parser)
     metrics.add_arguments(parser)

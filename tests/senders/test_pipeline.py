@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+
+import pytest
 
 from streamproc.config.senders import RetrySettings, SlackSettings, TwilioSettings
 from streamproc.senders.claims import Claims
@@ -91,6 +94,30 @@ async def test_temporary_failures_are_retried_until_sent(twilio: FakeTwilio) -> 
     assert [r.status for r in twilio.requests] == [500, 500, 201]
     assert [r.form["Body"] for r in twilio.delivered] == ["disk full"]
     assert sink.done_offsets == [(0, item.offset)]
+
+
+async def test_an_accepted_call_is_told_on_the_delivery_line_and_a_failed_one_on_its_own(
+    twilio: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At info, one line for a page that goes out at once; a failed attempt adds its own."""
+    caplog.set_level(logging.INFO, logger="streamproc.senders.pipeline")
+    sink = ListSink()
+    pipeline = make("sms", sms_vendor(twilio), sink)
+    twilio.fail_next(500)
+    item = pending(message(body="disk full"))
+    async with running(pipeline):
+        pipeline.enqueue(item)
+        [record] = await settled(sink, 1)
+    lines = [r for r in caplog.records if r.name == "streamproc.senders.pipeline" and hasattr(r, "message_id")]
+    assert [(r.getMessage(), r.levelno) for r in lines] == [
+        ("vendor call", logging.INFO),
+        ("delivery sent", logging.INFO),
+    ]
+    failed, sent = lines
+    assert (failed.result, failed.attempt, failed.vendor_id) == ("temporary", 1, None)  # type: ignore[attr-defined]
+    assert (sent.result, sent.attempt, sent.status) == ("ok", 2, "sent")  # type: ignore[attr-defined]
+    assert sent.vendor_id == record.vendor_id and sent.vendor_id is not None  # type: ignore[attr-defined]
+    assert sent.message_id == item.message.message_id and isinstance(sent.seconds, float)  # type: ignore[attr-defined]
 
 
 async def test_permanent_failure_falls_back_to_email_without_retrying(twilio: FakeTwilio) -> None:
