@@ -275,7 +275,8 @@ def test_make_run_in_a_terminal_that_goes_away_stops(run: Run) -> None:
         )
         os.close(pty.slave)
         wait_for(lambda: "streamproc run: ready" in read(log), START_TIMEOUT, "`streamproc run: ready` in tee's file")
-        assert "streamproc run: ready" in pty.text()
+        # tee wrote it to the terminal too; the reader thread may not have taken it from the pty yet.
+        wait_for(lambda: "streamproc run: ready" in pty.text(), 10, "`streamproc run: ready` on the terminal")
     except BaseException:
         pty.hang_up()
         raise

@@ -31,6 +31,7 @@ from streamproc.kafka.security import client_config
 
 log = logging.getLogger(__name__)
 
+
 _LIST_OFFSETS_TRY = 1.0
 """Seconds one ask for the partitions' end offsets may take before it is asked again."""
 
@@ -86,11 +87,18 @@ class TopicFollower:
             self._thread = None
 
     def _run(self) -> None:
+        quiet = True
         while not self.stopping.is_set():
             try:
                 self._follow()
             except Exception as exc:
-                log.warning("%s: reading %s failed (%s); starting over in 1 s", self.name, self.topics, exc)
+                # A broker that has just made the topics answers "not leader" (or has no metadata
+                # for them yet) for a moment: the first failure before the topics were ever read
+                # is said quietly, any other out loud.
+                transient = quiet and isinstance(exc, KafkaException) and not self.caught_up.is_set()
+                quiet = False
+                level = logging.INFO if transient else logging.WARNING
+                log.log(level, "%s: reading %s failed (%s); starting over in 1 s", self.name, self.topics, exc)
                 self.stopping.wait(1.0)
 
     def _config(self) -> dict[str, Any]:
