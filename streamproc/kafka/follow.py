@@ -31,7 +31,6 @@ from streamproc.kafka.security import client_config
 
 log = logging.getLogger(__name__)
 
-
 _LIST_OFFSETS_TRY = 1.0
 """Seconds one ask for the partitions' end offsets may take before it is asked again."""
 
