@@ -68,22 +68,31 @@ class AdaptiveFetcher(Fetcher):  # type: ignore[misc]
     """
 
     _empty_fetches: dict[int, int]
+    """Broker (node id) -> empty answers in a row."""
+
+    @classmethod
+    def adopt(cls, fetcher: Fetcher) -> AdaptiveFetcher:
+        """Make a running aiokafka `Fetcher` this one. AIOKafkaConsumer.start() makes its fetcher
+        itself; its fetch loop looks the methods up on every round, so this takes over from the
+        next fetch on."""
+        fetcher.__class__ = cls
+        adopted: AdaptiveFetcher = fetcher
+        adopted._empty_fetches = {}
+        return adopted
 
     def _get_actions_per_node(self, assignment: Any) -> Any:
         actions = super()._get_actions_per_node(assignment)
-        empty = self.__dict__.setdefault("_empty_fetches", {})
         for node_id, request in actions[0]:
             # aiokafka 0.14's `FetchRequest` keeps both as attributes until it is sent; an older
             # request object without them is left as it is (busy), which is only the old cost.
-            if empty.get(node_id, 0) >= IDLE_AFTER_EMPTY_FETCHES and hasattr(request, "_min_bytes"):
+            if self._empty_fetches.get(node_id, 0) >= IDLE_AFTER_EMPTY_FETCHES and hasattr(request, "_min_bytes"):
                 request._min_bytes = 1
                 request._max_wait_ms = IDLE_FETCH_MAX_WAIT_MS
         return actions
 
     async def _proc_fetch_request(self, assignment: Any, node_id: int, request: Any) -> bool:
         got = bool(await super()._proc_fetch_request(assignment, node_id, request))
-        empty = self.__dict__.setdefault("_empty_fetches", {})
-        empty[node_id] = 0 if got else empty.get(node_id, 0) + 1
+        self._empty_fetches[node_id] = 0 if got else self._empty_fetches.get(node_id, 0) + 1
         return got
 
 
@@ -98,11 +107,9 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):  # type: ignore[misc]
 
     async def on_start(self) -> None:
         await super().on_start()
-        # AIOKafkaConsumer.start() makes its Fetcher itself; the fetch loop it starts looks its
-        # methods up on every round, so the subclass takes over from the next fetch on.
         fetcher = getattr(self._consumer, "_fetcher", None)
         if type(fetcher) is Fetcher:
-            fetcher.__class__ = AdaptiveFetcher
+            AdaptiveFetcher.adopt(fetcher)
 
 
 class Consumer(driver.Consumer):  # type: ignore[misc]

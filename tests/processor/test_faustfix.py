@@ -66,7 +66,7 @@ async def test_a_broker_with_nothing_to_give_gets_idle_fetches_and_busy_ones_aga
 
     monkeypatch.setattr(Fetcher, "_get_actions_per_node", actions)
     monkeypatch.setattr(Fetcher, "_proc_fetch_request", fetch)
-    fetcher = AdaptiveFetcher.__new__(AdaptiveFetcher)  # no client: only the two methods run
+    fetcher = AdaptiveFetcher.adopt(Fetcher.__new__(Fetcher))  # no client: only the two methods run
 
     def asked(node: int) -> tuple[int, int]:
         request = dict(fetcher._get_actions_per_node(None)[0])[node]
